@@ -1,0 +1,36 @@
+// The apko adapter: every apko invocation in kiln goes through here.
+import { resolveTool } from './toolchain.js';
+import { runTool, type ToolResult } from './tool.js';
+
+export interface ApkoBuild {
+  config: string;
+  /** Reference written into the layout's annotations; pushing uses the digest, not this. */
+  tag: string;
+  /** Existing empty directory: apko writes an OCI image layout into it. */
+  layoutDir: string;
+  sbomDir: string;
+  arch: string;
+  /** Build-only repositories: images read kiln's local paths, which mean nothing at runtime. */
+  repositories: string[];
+  keyring: string[];
+  cacheDir: string;
+  logFile: string;
+}
+
+export function apkoBuild(b: ApkoBuild): Promise<ToolResult> {
+  return runTool({
+    label: 'apko build',
+    command: resolveTool('apko'),
+    args: [
+      'build', b.config, b.tag, `${b.layoutDir}/`,
+      '--arch', b.arch,
+      '--sbom-path', b.sbomDir,
+      '--cache-dir', b.cacheDir,
+      '--vcs=false',
+      ...b.repositories.flatMap((r) => ['-b', r]),
+      ...b.keyring.flatMap((k) => ['-k', k]),
+    ],
+    env: { SOURCE_DATE_EPOCH: '0' },
+    logFile: b.logFile,
+  });
+}

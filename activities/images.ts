@@ -1,0 +1,147 @@
+// Image phase activities: assemble with apko from the signed repository, push by digest, then
+// move tags. Assembly is keyed by its inputs; a digest already in the registry is not pushed again.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { kilnPaths } from './env.js';
+import { apkoBuild } from './apko.js';
+import { RegistryClient, parseImageRef, pushFromLayout, type Descriptor } from './registry.js';
+import { readSnapshot } from './snapshot.js';
+import { TOOLS } from './toolchain.js';
+
+export interface AssembleInput {
+  snapshotDir: string;
+  name: string;
+}
+
+export interface AssembledImage {
+  name: string;
+  /** OCI image layout on the worker's disk. */
+  layoutDir: string;
+  /** Digest of the image index apko produced: what gets pushed and tagged. */
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Installed packages (name-version), read from the SBOM, for the summary. */
+  packages: string[];
+  durationMs: number;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+/** An image's bytes depend on its apko config and the repositories' current indexes. */
+async function imageInputDigest(config: string, arch: string, repositories: string[], keyring: string[]): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`apko ${TOOLS.apko.version}\narch ${arch}\nconfig ${sha256(await readFile(config))}\n`);
+  for (const repo of repositories) {
+    const index = join(repo, arch, 'APKINDEX.tar.gz');
+    hash.update(`repo ${repo} ${existsSync(index) ? sha256(await readFile(index)) : 'none'}\n`);
+  }
+  for (const key of keyring) hash.update(`key ${existsSync(key) ? sha256(await readFile(key)) : key}\n`);
+  return hash.digest('hex');
+}
+
+async function sbomPackages(sbomDir: string): Promise<string[]> {
+  const files = existsSync(sbomDir) ? (await readdir(sbomDir)).filter((f) => f.endsWith('.spdx.json') && f !== 'sbom-index.spdx.json') : [];
+  const out = new Set<string>();
+  for (const f of files) {
+    const doc = JSON.parse(await readFile(join(sbomDir, f), 'utf8')) as { packages?: { name: string; versionInfo?: string; SPDXID: string }[] };
+    for (const p of doc.packages ?? []) {
+      if (p.SPDXID.startsWith('SPDXRef-Package-') && p.versionInfo && !p.name.startsWith('sha256:')) out.add(`${p.name}-${p.versionInfo}`);
+    }
+  }
+  return [...out].sort();
+}
+
+async function readLayoutIndex(layoutDir: string): Promise<Descriptor> {
+  const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+  if (index.manifests.length !== 1) {
+    throw ApplicationFailure.nonRetryable(`apko layout ${layoutDir} has ${index.manifests.length} top-level manifests; expected one image index`, 'ToolFailed');
+  }
+  return index.manifests[0]!;
+}
+
+export async function assembleImage(input: AssembleInput): Promise<AssembledImage> {
+  const started = Date.now();
+  const catalog = await readSnapshot(input.snapshotDir);
+  const spec = catalog.images.find((i) => i.name === input.name);
+  if (!spec) throw ApplicationFailure.nonRetryable(`image ${input.name} is not in catalog snapshot ${input.snapshotDir}`, 'CatalogInvalid');
+  const { settings } = catalog;
+  const paths = kilnPaths();
+  const config = join(input.snapshotDir, spec.file);
+  const repositories = [settings.packageRepository, ...settings.repositories];
+  const arch = settings.archs.join(',');
+  const key = await imageInputDigest(config, arch, repositories, settings.keyring);
+  const dir = join(paths.images, `${spec.name}-${key.slice(0, 16)}`);
+  if (!existsSync(join(dir, 'layout', 'index.json'))) {
+    const attempt = `${dir}.attempt-${Context.current().info.attempt}-${process.pid}`;
+    await rm(attempt, { recursive: true, force: true });
+    await mkdir(join(attempt, 'layout'), { recursive: true });
+    await apkoBuild({
+      config,
+      tag: `${settings.registry}/${spec.name}:kiln-build`,
+      layoutDir: join(attempt, 'layout'),
+      sbomDir: join(attempt, 'sbom'),
+      arch,
+      repositories,
+      keyring: settings.keyring,
+      cacheDir: join(paths.state, 'cache', 'apko'),
+      logFile: join(paths.logs, 'images', `${spec.name}.log`),
+    });
+    await rm(dir, { recursive: true, force: true });
+    await rename(attempt, dir);
+  }
+  const top = await readLayoutIndex(join(dir, 'layout'));
+  return {
+    name: spec.name,
+    layoutDir: join(dir, 'layout'),
+    digest: top.digest,
+    mediaType: top.mediaType,
+    size: top.size,
+    packages: await sbomPackages(join(dir, 'sbom')),
+    durationMs: Date.now() - started,
+  };
+}
+
+export interface PushInput {
+  /** `host[:port]/path` without tag or digest. */
+  repository: string;
+  layoutDir: string;
+  digest: string;
+}
+
+/** Pushes the image by digest; tags are not touched here. Returns whether anything was uploaded. */
+export async function pushImage(input: PushInput): Promise<{ reference: string; pushed: boolean }> {
+  const client = new RegistryClient(parseImageRef(input.repository));
+  const reference = `${input.repository}@${input.digest}`;
+  if (await client.getManifest(input.digest)) return { reference, pushed: false };
+  const top = await readLayoutIndex(input.layoutDir);
+  if (top.digest !== input.digest) {
+    throw ApplicationFailure.nonRetryable(`layout ${input.layoutDir} holds ${top.digest}, not ${input.digest}`, 'CorruptArtifact');
+  }
+  await pushFromLayout(client, input.layoutDir, top);
+  return { reference, pushed: true };
+}
+
+/** Points each tag at the digest (after everything about the digest succeeded). */
+export async function tagImage(input: { repository: string; digest: string; tags: string[] }): Promise<{ moved: string[]; unchanged: string[] }> {
+  const client = new RegistryClient(parseImageRef(input.repository));
+  const manifest = await client.getManifest(input.digest);
+  if (!manifest) throw ApplicationFailure.nonRetryable(`${input.repository}@${input.digest} is not in the registry; push it first`, 'RegistryRejected');
+  const moved: string[] = [];
+  const unchanged: string[] = [];
+  for (const tag of input.tags) {
+    const current = await client.getManifest(tag);
+    if (current && sha256(current.body) === input.digest.replace(/^sha256:/, '')) {
+      unchanged.push(tag);
+      continue;
+    }
+    await client.putManifest(tag, manifest.mediaType, manifest.body);
+    moved.push(tag);
+  }
+  return { moved, unchanged };
+}
+

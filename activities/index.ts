@@ -1,0 +1,7 @@
+// Every activity the kiln worker registers. Workflows import this module's *types* only.
+export { snapshotCatalog } from './snapshot.js';
+export { buildPackage, publishPackage } from './packages.js';
+export { assembleImage, pushImage, tagImage } from './images.js';
+export type { CatalogSnapshot } from './snapshot.js';
+export type { PackageBuildInput, PackageBuildResult } from './packages.js';
+export type { AssembledImage } from './images.js';

@@ -1,0 +1,79 @@
+// The melange adapter: every melange invocation in kiln goes through here.
+import { join } from 'node:path';
+import { resolveTool, TOOLS } from './toolchain.js';
+import { runTool, type ToolResult } from './tool.js';
+
+export const MELANGE_VERSION = TOOLS.melange.version;
+
+export interface MelangeBuild {
+  config: string;
+  arch: string;
+  sourceDir: string;
+  outDir: string;
+  workspaceDir: string;
+  cacheDir: string;
+  repositories: string[];
+  keyring: string[];
+  signingKey: string;
+  namespace: string;
+  logFile: string;
+  gitCommit?: string;
+}
+
+function repoFlags(repositories: string[], keyring: string[]): string[] {
+  return [...repositories.flatMap((r) => ['-r', r]), ...keyring.flatMap((k) => ['-k', k])];
+}
+
+export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
+  return runTool({
+    label: 'melange build',
+    command: resolveTool('melange'),
+    args: [
+      'build', b.config,
+      '--runner', 'bubblewrap',
+      '--arch', b.arch,
+      '--source-dir', b.sourceDir,
+      '--out-dir', b.outDir,
+      '--workspace-dir', b.workspaceDir,
+      '--cache-dir', b.cacheDir,
+      '--signing-key', b.signingKey,
+      '--namespace', b.namespace,
+      // kiln publishes and indexes itself, atomically, after the whole build succeeded.
+      '--generate-index=false',
+      ...(b.gitCommit ? ['--git-commit', b.gitCommit] : []),
+      ...repoFlags(b.repositories, b.keyring),
+    ],
+    // Reproducible timestamps: the same inputs give the same APK bytes.
+    env: { SOURCE_DATE_EPOCH: '0' },
+    logFile: b.logFile,
+  });
+}
+
+/** Writes a signed APKINDEX.tar.gz for the given APKs. */
+export function melangeIndex(i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string }): Promise<ToolResult> {
+  return runTool({
+    label: 'melange index',
+    command: resolveTool('melange'),
+    args: ['index', '-o', i.output, '-a', i.arch, '--signing-key', i.signingKey, ...i.apks],
+    logFile: i.logFile,
+  });
+}
+
+export function melangeTest(t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string }): Promise<ToolResult> {
+  return runTool({
+    label: 'melange test',
+    command: resolveTool('melange'),
+    args: [
+      'test', t.config,
+      '--runner', 'bubblewrap',
+      '--arch', t.arch,
+      '--source-dir', t.sourceDir,
+      '--workspace-dir', t.workspaceDir,
+      ...repoFlags(t.repositories, t.keyring),
+    ],
+    logFile: t.logFile,
+  });
+}
+
+export const apkFileName = (name: string, version: string, epoch: number) => `${name}-${version}-r${epoch}.apk`;
+export const archDir = (repo: string, arch: string) => join(repo, arch);

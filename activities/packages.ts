@@ -1,0 +1,183 @@
+// Package phase activities: build one package with melange (keyed by its input digest) and
+// publish it into the signed repository. Both are idempotent: a second call with the same input
+// finds the first call's result and returns it.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { PackageSpec } from '../domain/catalog.js';
+import { kilnPaths } from './env.js';
+import { MELANGE_VERSION, apkFileName, archDir, melangeBuild, melangeIndex } from './melange.js';
+import { readSnapshot } from './snapshot.js';
+import { withDirLock } from './lock.js';
+
+export interface PackageBuildInput {
+  snapshotDir: string;
+  name: string;
+  arch: string;
+  /** Input digests of the catalog packages this one builds against, by name. */
+  dependencyDigests: Record<string, string>;
+  force?: boolean;
+}
+
+export interface PackageBuildResult {
+  name: string;
+  version: string;
+  epoch: number;
+  arch: string;
+  inputDigest: string;
+  /** "built" by this call, or "up-to-date": the repository already holds it from the same inputs. */
+  status: 'built' | 'up-to-date';
+  /** Directory holding the built APKs (main package and subpackages). */
+  buildDir: string;
+  apks: { file: string; sha256: string }[];
+  durationMs: number;
+}
+
+/** What the repository remembers about a published package, beside its APKs. */
+interface PublishRecord {
+  name: string;
+  version: string;
+  epoch: number;
+  inputDigest: string;
+  apks: { file: string; sha256: string }[];
+  publishedAt: string;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+/**
+ * Everything that decides a package's bytes: its melange config, its sources, what it builds
+ * against (by their own input digests), the melange version and the arch.
+ */
+export async function packageInputDigest(catalogDir: string, spec: PackageSpec, arch: string, deps: Record<string, string>): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`melange ${MELANGE_VERSION}\narch ${arch}\n`);
+  hash.update(`config ${sha256(await readFile(join(catalogDir, spec.file)))}\n`);
+  const sources = sourceDir(catalogDir, spec);
+  for (const f of await filesUnder(sources)) hash.update(`source ${f.slice(sources.length)} ${sha256(await readFile(f))}\n`);
+  for (const name of Object.keys(deps).sort()) hash.update(`dep ${name} ${deps[name]}\n`);
+  return hash.digest('hex');
+}
+
+/** A package's own sources live beside its config in packages/<name>/. */
+function sourceDir(catalogDir: string, spec: PackageSpec): string {
+  return join(catalogDir, dirname(spec.file), spec.name);
+}
+
+const recordPath = (repo: string, arch: string, spec: { name: string; version: string; epoch: number }) =>
+  join(archDir(repo, arch), '.kiln', `${spec.name}-${spec.version}-r${spec.epoch}.json`);
+
+async function readRecord(path: string): Promise<PublishRecord | undefined> {
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(await readFile(path, 'utf8')) as PublishRecord;
+}
+
+export async function buildPackage(input: PackageBuildInput): Promise<PackageBuildResult> {
+  const started = Date.now();
+  const catalog = await readSnapshot(input.snapshotDir);
+  const spec = catalog.packages.find((p) => p.name === input.name);
+  if (!spec) throw ApplicationFailure.nonRetryable(`package ${input.name} is not in catalog snapshot ${input.snapshotDir}`, 'CatalogInvalid');
+  const { settings } = catalog;
+  const inputDigest = await packageInputDigest(input.snapshotDir, spec, input.arch, input.dependencyDigests);
+  const base = { name: spec.name, version: spec.version, epoch: spec.epoch, arch: input.arch, inputDigest };
+
+  const published = await readRecord(recordPath(settings.packageRepository, input.arch, spec));
+  if (published && !input.force) {
+    if (published.inputDigest === inputDigest) {
+      return { ...base, status: 'up-to-date', buildDir: archDir(settings.packageRepository, input.arch), apks: published.apks, durationMs: Date.now() - started };
+    }
+    throw ApplicationFailure.nonRetryable(
+      `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published from different inputs ` +
+        `(fix: bump package.epoch to ${spec.epoch + 1}, or start the run with force: true to replace it)`,
+      'EpochNotBumped',
+    );
+  }
+
+  const paths = kilnPaths();
+  const buildDir = join(paths.builds, input.arch, `${spec.name}-${inputDigest.slice(0, 16)}`);
+  const resultFile = join(buildDir, 'result.json');
+  // An earlier attempt (or a crashed worker) may have finished the build but not reported it.
+  if (existsSync(resultFile)) return { ...(JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult), durationMs: Date.now() - started };
+
+  const attempt = `${buildDir}.attempt-${Context.current().info.attempt}-${process.pid}`;
+  await rm(attempt, { recursive: true, force: true });
+  await mkdir(join(attempt, 'workspace'), { recursive: true });
+  const sources = sourceDir(input.snapshotDir, spec);
+  if (!existsSync(sources)) await mkdir(join(attempt, 'empty-sources'), { recursive: true });
+  await melangeBuild({
+    config: join(input.snapshotDir, spec.file),
+    arch: input.arch,
+    sourceDir: existsSync(sources) ? sources : join(attempt, 'empty-sources'),
+    outDir: join(attempt, 'out'),
+    workspaceDir: join(attempt, 'workspace'),
+    cacheDir: join(paths.state, 'cache', 'melange'),
+    repositories: [settings.packageRepository, ...settings.repositories],
+    keyring: settings.keyring,
+    signingKey: paths.packageSigningKey,
+    namespace: settings.namespace,
+    logFile: join(paths.logs, 'packages', `${spec.name}-${spec.version}-r${spec.epoch}-${input.arch}.log`),
+  });
+  const apkFiles = (await filesUnder(join(attempt, 'out', input.arch))).filter((f) => f.endsWith('.apk'));
+  if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {
+    throw ApplicationFailure.nonRetryable(`melange build of ${spec.file} produced no ${apkFileName(spec.name, spec.version, spec.epoch)}`, 'ToolFailed');
+  }
+  const apks = await Promise.all(apkFiles.map(async (f) => ({ file: basename(f), sha256: sha256(await readFile(f)) })));
+  await rm(join(attempt, 'workspace'), { recursive: true, force: true });
+  const result: PackageBuildResult = { ...base, status: 'built', buildDir: join(buildDir, 'out', input.arch), apks, durationMs: 0 };
+  await writeFile(join(attempt, 'result.json'), JSON.stringify(result, null, 2));
+  await rm(buildDir, { recursive: true, force: true });
+  await rename(attempt, buildDir);
+  return { ...result, durationMs: Date.now() - started };
+}
+
+export interface PublishInput {
+  snapshotDir: string;
+  build: PackageBuildResult;
+}
+
+/**
+ * Copies the APKs into the repository and regenerates the signed APKINDEX. The index is written
+ * beside the live one and renamed over it, so readers only ever see a complete, signed index that
+ * names files already in place.
+ */
+export async function publishPackage(input: PublishInput): Promise<{ index: string; apks: number }> {
+  const { build } = input;
+  const catalog = await readSnapshot(input.snapshotDir);
+  const repoArch = archDir(catalog.settings.packageRepository, build.arch);
+  const paths = kilnPaths();
+  await mkdir(join(repoArch, '.kiln'), { recursive: true });
+  return withDirLock(join(repoArch, '.kiln', 'lock'), async () => {
+    const record = recordPath(catalog.settings.packageRepository, build.arch, build);
+    const index = join(repoArch, 'APKINDEX.tar.gz');
+    const existing = await readRecord(record);
+    if (build.status === 'up-to-date' || existing?.inputDigest === build.inputDigest) {
+      return { index, apks: build.apks.length };
+    }
+    for (const apk of build.apks) {
+      const bytes = await readFile(join(build.buildDir, apk.file));
+      if (sha256(bytes) !== apk.sha256) {
+        throw ApplicationFailure.nonRetryable(`${apk.file} in ${build.buildDir} does not match the digest recorded at build time`, 'CorruptArtifact');
+      }
+      const tmp = join(repoArch, `.${apk.file}.tmp`);
+      await copyFile(join(build.buildDir, apk.file), tmp);
+      await rename(tmp, join(repoArch, apk.file));
+    }
+    const all = (await readdir(repoArch)).filter((f) => f.endsWith('.apk')).sort().map((f) => join(repoArch, f));
+    const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${process.pid}.tar.gz`);
+    await melangeIndex({ output: tmpIndex, arch: build.arch, apks: all, signingKey: paths.packageSigningKey, logFile: join(paths.logs, 'repository-index.log') });
+    await rename(tmpIndex, index);
+    const rec: PublishRecord = { name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, apks: build.apks, publishedAt: new Date().toISOString() };
+    await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
+    await rename(`${record}.tmp`, record);
+    return { index, apks: all.length };
+  });
+}

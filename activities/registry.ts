@@ -1,0 +1,154 @@
+// A small OCI distribution client on fetch: push an OCI image layout by digest, then point tags at
+// it. Registry 5xx/429 and network errors are retryable (honouring Retry-After); other 4xx are not.
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { Agent, fetch, type RequestInit, type Response } from 'undici';
+import { registryAuth, type RegistryAuth } from './env.js';
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { architecture: string; os: string };
+}
+
+export interface ImageRef {
+  /** `host[:port]` */
+  registry: string;
+  /** Repository path, e.g. `kiln/hello`. */
+  repository: string;
+}
+
+export function parseImageRef(ref: string): ImageRef {
+  const slash = ref.indexOf('/');
+  if (slash < 0) throw new Error(`image reference ${ref} has no registry host (expected host[:port]/path)`);
+  return { registry: ref.slice(0, slash), repository: ref.slice(slash + 1) };
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+export class RegistryClient {
+  private readonly base: string;
+  private readonly dispatcher?: Agent;
+  private token?: string;
+
+  constructor(private readonly ref: ImageRef, private readonly auth: RegistryAuth = registryAuth()) {
+    const plain = auth.insecure ?? LOOPBACK.test(ref.registry);
+    this.base = `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
+    if (auth.caFile) this.dispatcher = new Agent({ connect: { ca: readFileSync(auth.caFile) } });
+  }
+
+  private authHeader(): Record<string, string> {
+    if (this.token) return { authorization: `Bearer ${this.token}` };
+    if (this.auth.username) {
+      return { authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}` };
+    }
+    return {};
+  }
+
+  /** Answers a Bearer challenge (token servers); Basic credentials are sent up front. */
+  private async login(challenge: string): Promise<boolean> {
+    const m = /^Bearer\s+(.*)$/i.exec(challenge);
+    if (!m) return false;
+    const params = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (!params.realm) return false;
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', params.scope ?? `repository:${this.ref.repository}:pull,push`);
+    const res = await this.send(url.toString(), { method: 'GET', headers: this.auth.username ? { authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}` } : {} }, false);
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    this.token = body.token ?? body.access_token;
+    return Boolean(this.token);
+  }
+
+  private async send(url: string, init: RequestInit & { headers?: Record<string, string> }, retryAuth = true): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(url, { ...init, headers: { ...this.authHeader(), ...init.headers }, redirect: 'follow', dispatcher: this.dispatcher });
+    } catch (err) {
+      throw ApplicationFailure.retryable(`registry ${this.ref.registry} unreachable: ${(err as Error).message} (${(err as { cause?: Error }).cause?.message ?? ''})`, 'RegistryUnavailable');
+    }
+    if (res.status === 401 && retryAuth) {
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      if (await this.login(challenge)) return this.send(url, init, false);
+    }
+    if (res.status === 429 || res.status >= 500) {
+      const after = Number(res.headers.get('retry-after'));
+      throw ApplicationFailure.create({
+        message: `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`,
+        type: 'RegistryUnavailable',
+        nextRetryDelay: Number.isFinite(after) && after > 0 ? `${after}s` : undefined,
+      });
+    }
+    return res;
+  }
+
+  private async expectOk(res: Response, what: string): Promise<Response> {
+    if (res.ok) return res;
+    const text = await res.text().catch(() => '');
+    const hint = res.status === 401 || res.status === 403 ? ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)' : '';
+    throw ApplicationFailure.nonRetryable(`${what} on ${this.ref.registry}/${this.ref.repository}: ${res.status} ${text.slice(0, 300)}${hint}`, 'RegistryRejected');
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    const res = await this.send(`${this.base}/blobs/${digest}`, { method: 'HEAD' });
+    return res.status === 200;
+  }
+
+  async putBlob(digest: string, data: Buffer): Promise<void> {
+    if (await this.hasBlob(digest)) return;
+    const start = await this.expectOk(await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }), 'starting a blob upload');
+    const location = new URL(start.headers.get('location') ?? '', `${this.base}/`);
+    location.searchParams.set('digest', digest);
+    await this.expectOk(
+      await this.send(location.toString(), { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' } }),
+      `uploading blob ${digest}`,
+    );
+  }
+
+  async putManifest(reference: string, mediaType: string, body: Buffer): Promise<string> {
+    const res = await this.expectOk(
+      await this.send(`${this.base}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
+      `putting manifest ${reference}`,
+    );
+    return res.headers.get('docker-content-digest') ?? reference;
+  }
+
+  /** The manifest bytes and media type, or undefined when the registry does not have it. */
+  async getManifest(reference: string): Promise<{ mediaType: string; digest: string; body: Buffer } | undefined> {
+    const res = await this.send(`${this.base}/manifests/${reference}`, { method: 'GET', headers: { accept: MANIFEST_ACCEPT } });
+    if (res.status === 404) return undefined;
+    await this.expectOk(res, `getting manifest ${reference}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    return { mediaType: res.headers.get('content-type') ?? '', digest: res.headers.get('docker-content-digest') ?? '', body };
+  }
+}
+
+/** Reads a blob from an OCI image layout. */
+export function layoutBlob(layoutDir: string, digest: string): Promise<Buffer> {
+  const [alg, hex] = digest.split(':');
+  return readFile(join(layoutDir, 'blobs', alg!, hex!));
+}
+
+/** Pushes one descriptor and everything it references, children first, so nothing dangles. */
+export async function pushFromLayout(client: RegistryClient, layoutDir: string, desc: Descriptor): Promise<void> {
+  const body = await layoutBlob(layoutDir, desc.digest);
+  const doc = JSON.parse(body.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+  if (INDEX_TYPES.has(desc.mediaType)) {
+    for (const child of doc.manifests ?? []) await pushFromLayout(client, layoutDir, child);
+  } else {
+    for (const blob of [doc.config, ...(doc.layers ?? [])]) {
+      if (blob) await client.putBlob(blob.digest, await layoutBlob(layoutDir, blob.digest));
+    }
+  }
+  await client.putManifest(desc.digest, desc.mediaType, body);
+}

@@ -1,0 +1,75 @@
+// The catalog model: what kiln reads from a catalog directory, shared by the worker, the CLI and
+// (as plain data) the workflows. Pure types only; loading and validation live in catalog-loader.ts.
+
+/** Settings from catalog.yaml, after `${VAR}` / `${VAR:-default}` expansion against the worker's env. */
+export interface CatalogSettings {
+  /** APK architectures to build, e.g. ["x86_64"]. */
+  archs: string[];
+  /** Extra APK repositories (local paths or http(s) URLs) that builds and images read besides kiln's own. */
+  repositories: string[];
+  /** Public keys (`*.rsa.pub`, paths or URLs) that verify every repository, kiln's own included. */
+  keyring: string[];
+  /** Local directory kiln publishes signed packages and the signed APKINDEX into. */
+  packageRepository: string;
+  /** Registry target for images: `host[:port]/prefix`, e.g. "127.0.0.1:5000/kiln". */
+  registry: string;
+  /** Purl namespace written into package SBOMs. */
+  namespace: string;
+  /** Upper bounds on children running at once in each phase. */
+  concurrency: { packages: number; images: number };
+}
+
+export interface PackageSpec {
+  /** melange `package.name`; also the origin of its subpackages. */
+  name: string;
+  version: string;
+  epoch: number;
+  /** Path of the melange YAML relative to the catalog root, e.g. "packages/hello.yaml". */
+  file: string;
+  /** Names of `subpackages[].name`. */
+  subpackages: string[];
+  /** Everything this package and its subpackages provide (names, `provides:` entries without versions). */
+  provides: string[];
+  /** melange `environment.contents.packages` (build-time dependencies), as written. */
+  buildDependencies: string[];
+  /** melange `package.dependencies.runtime`, as written. */
+  runtimeDependencies: string[];
+  /** True when the config has a `test:` section. */
+  hasTest: boolean;
+}
+
+export interface ImageSpec {
+  name: string;
+  /** Path of apko.yaml relative to the catalog root, e.g. "images/hello/apko.yaml". */
+  file: string;
+  /** apko `contents.packages`, as written (may carry version constraints). */
+  packages: string[];
+  /** Tags to publish, from image.yaml (default ["latest"]). */
+  tags: string[];
+}
+
+export interface Catalog {
+  /** Absolute path of the catalog root. */
+  dir: string;
+  settings: CatalogSettings;
+  packages: PackageSpec[];
+  images: ImageSpec[];
+}
+
+/** One problem found while validating a catalog: which file, which field, what is wrong, how to fix it. */
+export interface CatalogProblem {
+  file: string;
+  field: string;
+  message: string;
+  fix: string;
+}
+
+/** The build order derived from a valid catalog. Small, plain data: safe as a workflow payload. */
+export interface BuildPlan {
+  /** Catalog packages (by origin name) with the catalog packages they build against. */
+  packages: { name: string; version: string; epoch: number; dependsOn: string[] }[];
+  /** Packages grouped by level: level 0 depends on nothing in the catalog, level n on levels < n. */
+  levels: string[][];
+  /** Images with the catalog packages (origins, transitively through runtime deps) they install. */
+  images: { name: string; packages: string[]; tags: string[] }[];
+}

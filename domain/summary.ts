@@ -1,0 +1,93 @@
+// The result of a catalog rebuild: what a person reads at the end of a run, and what the Web UI
+// shows as the workflow's result. Plain data, shared by workflows and the CLI.
+
+export type PackageStatus = 'built' | 'up-to-date' | 'failed' | 'blocked';
+export type ImageStatus = 'published' | 'unchanged' | 'failed' | 'blocked';
+
+export interface PackageOutcome {
+  name: string;
+  version: string;
+  epoch: number;
+  status: PackageStatus;
+  /** Input digest per arch: config, sources, dependencies, melange version. */
+  inputDigests?: Record<string, string>;
+  /** APK files with their sha256, per arch. */
+  apks?: Record<string, { file: string; sha256: string }[]>;
+  durationMs: number;
+  error?: string;
+  /** For a blocked package: the failed package it waits on. */
+  blockedBy?: string;
+}
+
+export interface ImageOutcome {
+  name: string;
+  status: ImageStatus;
+  /** `registry/path@sha256:...` */
+  reference?: string;
+  digest?: string;
+  tags: string[];
+  /** Installed packages (name-version) from the image SBOM. */
+  packages?: string[];
+  durationMs: number;
+  error?: string;
+  blockedBy?: string;
+}
+
+export interface RebuildSummary {
+  workflowId: string;
+  runId: string;
+  catalogDigest: string;
+  gitCommit?: string;
+  startedAt: string;
+  finishedAt: string;
+  packages: PackageOutcome[];
+  images: ImageOutcome[];
+  /** True when every package and image succeeded. */
+  ok: boolean;
+}
+
+function duration(ms: number): string {
+  return ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+function count<T extends string>(items: { status: T }[]): string {
+  const by = new Map<string, number>();
+  for (const i of items) by.set(i.status, (by.get(i.status) ?? 0) + 1);
+  return [...by].map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
+}
+
+/** A summary a person reads at a glance: one line per package and image, then what went wrong. */
+export function formatSummary(s: RebuildSummary, webUi?: string): string {
+  const lines: string[] = [];
+  const took = duration(Date.parse(s.finishedAt) - Date.parse(s.startedAt));
+  lines.push(`kiln catalog rebuild ${s.ok ? 'succeeded' : 'FINISHED WITH FAILURES'} in ${took}`);
+  lines.push(`  catalog ${s.catalogDigest.slice(0, 12)}${s.gitCommit ? ` (git ${s.gitCommit.slice(0, 12)})` : ''}`);
+  if (webUi) lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
+  lines.push('', `Packages: ${count(s.packages)}`);
+  lines.push(...table([
+    ['  NAME', 'VERSION', 'STATUS', 'TIME', 'DETAIL'],
+    ...s.packages.map((p) => [
+      `  ${p.name}`, `${p.version}-r${p.epoch}`, p.status, duration(p.durationMs),
+      p.blockedBy ? `blocked by ${p.blockedBy}` : p.error ? p.error.split('\n')[0]!.slice(0, 100) : Object.values(p.apks ?? {}).flat().map((a) => `${a.file} ${a.sha256.slice(0, 12)}`).join(', '),
+    ]),
+  ]));
+  lines.push('', `Images: ${count(s.images)}`);
+  lines.push(...table([
+    ['  NAME', 'STATUS', 'TIME', 'REFERENCE / DETAIL'],
+    ...s.images.map((i) => [
+      `  ${i.name}`, i.status, duration(i.durationMs),
+      i.blockedBy ? `blocked by ${i.blockedBy}` : i.error ? i.error.split('\n')[0]!.slice(0, 100) : `${i.reference ?? ''} tags: ${i.tags.join(',')}`,
+    ]),
+  ]));
+  const failures = [...s.packages, ...s.images].filter((x) => x.error);
+  if (failures.length) {
+    lines.push('', 'Failures:');
+    for (const f of failures) lines.push(`  ${f.name}:`, ...f.error!.split('\n').slice(0, 30).map((l) => `    ${l}`));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,168 @@
+// The embedded services of one machine: the Temporal dev server (SQLite file, so runs survive a
+// restart; Web UI on 127.0.0.1) and Debian's docker-registry. Loopback only. Each runs detached
+// with a pid file and a log under KILN_STATE/services, so `dev up` from any shell finds them again.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { kilnPaths, temporalTarget } from '../activities/env.js';
+import { resolveTool } from '../activities/toolchain.js';
+
+/** Search attributes kiln writes, registered on the dev server at start. */
+export const SEARCH_ATTRIBUTES = {
+  KilnImage: 'Keyword',
+  KilnPackage: 'Keyword',
+  KilnStage: 'Keyword',
+  KilnOutcome: 'Keyword',
+} as const;
+
+export interface Service {
+  name: string;
+  host: string;
+  port: number;
+  /** What to show a person: where to look. */
+  url: string;
+  command: string;
+  args: string[];
+}
+
+function hostPort(address: string, defaultPort: number): { host: string; port: number } {
+  const [host, port] = address.replace(/^https?:\/\//, '').split('/')[0]!.split(':');
+  return { host: host || '127.0.0.1', port: port ? Number(port) : defaultPort };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
+}
+
+export function embeddedServices(env: NodeJS.ProcessEnv = process.env): Service[] {
+  const paths = kilnPaths(env);
+  const dir = paths.services;
+  const temporal = temporalTarget(env);
+  const t = hostPort(temporal.address, 7233);
+  const ui = hostPort(temporal.webUi, 8233);
+  const r = hostPort(env.KILN_REGISTRY ?? '127.0.0.1:5000', 5000);
+  const services: Service[] = [];
+  if (isLoopback(t.host)) {
+    services.push({
+      name: 'temporal',
+      host: t.host,
+      port: t.port,
+      url: `${temporal.webUi} (gRPC ${t.host}:${t.port})`,
+      command: resolveTool('temporal', env),
+      args: [
+        'server', 'start-dev',
+        '--db-filename', join(dir, 'temporal.db'),
+        '--ip', '127.0.0.1', '--port', String(t.port), '--ui-port', String(ui.port),
+        '--namespace', temporal.namespace,
+        '--log-level', 'warn',
+        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+      ],
+    });
+  }
+  if (isLoopback(r.host)) {
+    const config = join(dir, 'registry.yml');
+    services.push({
+      name: 'registry',
+      host: r.host,
+      port: r.port,
+      url: `http://${r.host}:${r.port}/v2/`,
+      command: '/usr/bin/docker-registry',
+      args: ['serve', config],
+    });
+  }
+  return services;
+}
+
+function registryConfig(storage: string, port: number): string {
+  return [
+    'version: 0.1',
+    'log: {level: warn}',
+    'storage:',
+    `  filesystem: {rootdirectory: ${JSON.stringify(storage)}}`,
+    '  delete: {enabled: true}',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n');
+}
+
+export function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host, port });
+    const finish = (ok: boolean) => { socket.destroy(); done(ok); };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+function pidFile(env: NodeJS.ProcessEnv, name: string): string {
+  return join(kilnPaths(env).services, `${name}.pid`);
+}
+
+function runningPid(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const file = pidFile(env, name);
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8'));
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ServiceStatus { name: string; url: string; state: 'running' | 'stopped' | 'external'; pid?: number }
+
+export async function servicesStatus(env: NodeJS.ProcessEnv = process.env): Promise<ServiceStatus[]> {
+  const out: ServiceStatus[] = [];
+  for (const s of embeddedServices(env)) {
+    const pid = runningPid(env, s.name);
+    const open = await portOpen(s.host, s.port);
+    out.push({ name: s.name, url: s.url, state: open ? (pid ? 'running' : 'external') : 'stopped', pid });
+  }
+  return out;
+}
+
+/** Starts what is not running yet and waits until it accepts connections. */
+export async function servicesUp(env: NodeJS.ProcessEnv = process.env, log = console.log): Promise<void> {
+  const dir = kilnPaths(env).services;
+  mkdirSync(dir, { recursive: true });
+  for (const s of embeddedServices(env)) {
+    if (await portOpen(s.host, s.port)) {
+      log(`    ${s.name}: already up at ${s.url}`);
+      continue;
+    }
+    if (s.name === 'registry') {
+      mkdirSync(join(dir, 'registry'), { recursive: true });
+      writeFileSync(join(dir, 'registry.yml'), registryConfig(join(dir, 'registry'), s.port));
+    }
+    const logFd = openSync(join(dir, `${s.name}.log`), 'a');
+    const child = spawn(s.command, s.args, { detached: true, stdio: ['ignore', logFd, logFd] });
+    child.unref();
+    writeFileSync(pidFile(env, s.name), String(child.pid));
+    const deadline = Date.now() + 60_000;
+    while (!(await portOpen(s.host, s.port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`${s.name} did not start; see ${join(dir, `${s.name}.log`)}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    log(`    ${s.name}: started at ${s.url} (pid ${child.pid})`);
+  }
+}
+
+export async function servicesDown(env: NodeJS.ProcessEnv = process.env, log = console.log): Promise<void> {
+  for (const s of embeddedServices(env)) {
+    const pid = runningPid(env, s.name);
+    if (!pid) {
+      log(`    ${s.name}: not running (or not started by kiln)`);
+      continue;
+    }
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && runningPid(env, s.name); i++) await new Promise((r) => setTimeout(r, 100));
+    rmSync(pidFile(env, s.name), { force: true });
+    log(`    ${s.name}: stopped`);
+  }
+}

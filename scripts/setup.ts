@@ -1,0 +1,76 @@
+// Second half of scripts/setup: pinned Go tools, signing keys and the offline bootstrap repository.
+import { existsSync, mkdirSync, renameSync, rmSync, createWriteStream, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { TOOLS, cachedToolPath, reportedVersion, type ToolPin } from '../activities/toolchain.js';
+import { kilnPaths } from '../activities/env.js';
+import { ensureKeys } from './keys.js';
+import { bootstrapRepository } from './bootstrap-repo.js';
+
+const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
+
+/**
+ * Builds one pinned tool. Not `go install m@v`: for the chainguard.dev modules the module proxy here
+ * refuses the version-list lookup that `go install` makes for its deprecation check. A throwaway
+ * module that requires exactly the pinned version selects the same dependency graph.
+ */
+async function installTool(tool: ToolPin): Promise<void> {
+  const target = cachedToolPath(tool);
+  if (existsSync(target) && reportedVersion(target, tool) !== undefined) {
+    console.log(`    ${tool.name} ${tool.version}: cached (${target})`);
+    return;
+  }
+  const prefix = dirname(dirname(target));
+  const staging = `${prefix}.partial`;
+  const work = `${prefix}.gomod`;
+  for (const d of [staging, work]) rmSync(d, { recursive: true, force: true });
+  mkdirSync(join(staging, 'bin'), { recursive: true });
+  mkdirSync(work, { recursive: true });
+  writeFileSync(join(work, 'go.mod'), 'module kiln.local/toolbuild\n\ngo 1.26\n');
+  const log = `${prefix}.log`;
+  const started = Date.now();
+  console.log(`    ${tool.name} ${tool.version}: building ${tool.module}@v${tool.version} (first time only; minutes; log ${log})`);
+  const out = createWriteStream(log);
+  const ticker = setInterval(() => console.log(`    ... ${tool.name} still building (${Math.round((Date.now() - started) / 1000)}s)`), 30_000);
+  const go = (args: string[]) => {
+    const run = execa('go', args, { cwd: work, env: { CGO_ENABLED: '0', GOFLAGS: '-mod=mod' }, all: true, reject: false });
+    run.all?.pipe(out, { end: false });
+    return run;
+  };
+  try {
+    for (const args of [
+      ['get', `${tool.module}@v${tool.version}`],
+      ['build', '-trimpath', ...tool.goFlags, '-o', join(staging, 'bin', tool.name), tool.package ?? tool.module],
+    ]) {
+      const result = await go(args);
+      if (result.exitCode !== 0) {
+        throw new Error(`building ${tool.name} ${tool.version} failed at 'go ${args[0]}' (exit ${result.exitCode}); see ${log}. ` +
+          'Check that the Go module proxy is reachable and that Go is 1.26 or newer (go version).');
+      }
+    }
+  } finally {
+    clearInterval(ticker);
+    out.end();
+  }
+  // Rename last so an interrupted build never looks installed.
+  rmSync(prefix, { recursive: true, force: true });
+  renameSync(staging, prefix);
+  rmSync(work, { recursive: true, force: true });
+  console.log(`    ${tool.name} ${tool.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
+}
+
+async function main(): Promise<void> {
+  const paths = kilnPaths();
+  step('Go tools (pinned, cached outside the repository)');
+  for (const tool of Object.values(TOOLS)) await installTool(tool);
+  step(`Keys in ${paths.keys}`);
+  ensureKeys(paths.state);
+  step(`Bootstrap APK repository in ${paths.bootstrap}`);
+  await bootstrapRepository({ stateDir: paths.state, arch: 'x86_64' });
+  step('Setup complete');
+}
+
+main().catch((err) => {
+  console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,33 @@
+// Builds a kiln worker: the workflow bundle plus every activity, on one task queue.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import * as activities from '../activities/index.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface KilnWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** Prebuilt bundle (scripts/build-workflow-bundle.ts); otherwise workflows are bundled at start. */
+  workflowBundlePath?: string;
+  /** Tool runs at once on this worker; melange and apko are CPU-heavy. */
+  maxConcurrentActivities?: number;
+}
+
+export async function createKilnWorker(o: KilnWorkerOptions): Promise<Worker> {
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = o.workflowBundlePath
+    ? { workflowBundle: { code: readFileSync(o.workflowBundlePath, 'utf8') } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    ...workflows,
+    activities,
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
+    // Give running tool builds a moment to notice cancellation and clean up on shutdown.
+    shutdownGraceTime: '10 seconds',
+  });
+}

@@ -1,0 +1,193 @@
+import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities/index.js';
+import type { CatalogSnapshot } from '../activities/index.js';
+import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
+import { runDag } from './dag.js';
+import { failureMessage } from './failure.js';
+import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
+import { packageBuild, type PackageBuildWorkflowResult } from './package-build.js';
+import { KILN_OUTCOME, KILN_STAGE } from './search-attributes.js';
+
+/** The one input object; `{}` rebuilds the whole default catalog. */
+export interface RebuildInput {
+  /** Catalog directory on the worker (default: the worker's KILN_CATALOG, else the repo's catalog/). */
+  catalogDir?: string;
+  /** Rebuild packages even when the repository holds them from the same inputs. */
+  force?: boolean;
+}
+
+const INPUT_FIELDS: Record<keyof RebuildInput, string> = { catalogDir: 'string', force: 'boolean' };
+
+function validateInput(input: unknown): RebuildInput {
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw ApplicationFailure.nonRetryable('catalogRebuild input must be a JSON object such as {} or {"force": true}', 'InvalidInput');
+  }
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    const want = INPUT_FIELDS[key as keyof RebuildInput];
+    if (!want) problems.push(`${key}: unknown field (fix: use one of ${Object.keys(INPUT_FIELDS).join(', ')})`);
+    else if (typeof value !== want) problems.push(`${key}: must be a ${want}, got ${JSON.stringify(value)}`);
+  }
+  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid catalogRebuild input:\n${problems.join('\n')}`, 'InvalidInput');
+  return input as RebuildInput;
+}
+
+/** Live progress for the CLI and the Web UI's query tab: what each package and image is doing. */
+export interface RebuildProgress {
+  phase: 'snapshot' | 'packages' | 'images' | 'done';
+  items: Record<string, 'waiting' | 'running' | 'done' | 'failed' | 'blocked'>;
+}
+export const progressQuery = defineQuery<RebuildProgress>('progress');
+
+const { snapshotCatalog } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
+});
+
+/**
+ * The nightly job: snapshot and validate the catalog, build its packages in dependency order,
+ * then its images, and report every package and image.
+ */
+export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<RebuildSummary> {
+  const input = validateInput(rawInput);
+  const info = workflowInfo();
+  const startedAt = new Date().toISOString();
+  const progress: RebuildProgress = { phase: 'snapshot', items: {} };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'snapshot' }]);
+  const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir });
+  upsertMemo({ catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit ?? null });
+
+  for (const p of snapshot.plan.packages) progress.items[`package ${p.name}`] = 'waiting';
+  for (const i of snapshot.plan.images) progress.items[`image ${i.name}`] = 'waiting';
+  const track = (key: string) => ({
+    start: () => { progress.items[key] = 'running'; },
+    end: (ok: boolean) => { progress.items[key] = ok ? 'done' : 'failed'; },
+  });
+
+  progress.phase = 'packages';
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'packages' }]);
+  const packages = await packagesPhase(snapshot, input, info.workflowId, (n) => track(`package ${n}`));
+  for (const p of packages) if (p.status === 'blocked') progress.items[`package ${p.name}`] = 'blocked';
+  progress.phase = 'images';
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
+  const images = await imagesPhase(snapshot, packages, info.workflowId, (n) => track(`image ${n}`));
+  for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
+  progress.phase = 'done';
+
+  const ok = packages.every((p) => p.status === 'built' || p.status === 'up-to-date') &&
+    images.every((i) => i.status === 'published' || i.status === 'unchanged');
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }, { key: KILN_OUTCOME, value: ok ? 'success' : 'failures' }]);
+  const summary: RebuildSummary = {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    catalogDigest: snapshot.digest,
+    gitCommit: snapshot.gitCommit,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    packages,
+    images,
+    ok,
+  };
+  upsertMemo({
+    packages: `${packages.filter((p) => p.status === 'built').length} built, ${packages.filter((p) => p.status === 'up-to-date').length} up to date, ${packages.filter((p) => p.status === 'failed' || p.status === 'blocked').length} failed or blocked`,
+    images: `${images.filter((i) => i.status === 'published' || i.status === 'unchanged').length} published, ${images.filter((i) => i.status === 'failed' || i.status === 'blocked').length} failed or blocked`,
+  });
+  return summary;
+}
+
+type Tracker = (name: string) => { start(): void; end(ok: boolean): void };
+
+async function packagesPhase(snapshot: CatalogSnapshot, input: RebuildInput, parentId: string, track: Tracker): Promise<PackageOutcome[]> {
+  const started = new Map<string, number>();
+  const finished = new Map<string, number>();
+  const outcomes = await runDag<PackageBuildWorkflowResult>(
+    snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
+    snapshot.concurrency.packages,
+    async (name, deps) => {
+      started.set(name, Date.now());
+      let ok = false;
+      track(name).start();
+      try {
+        const result = await executeChild(packageBuild, {
+          workflowId: `${parentId}/package/${name}`,
+          args: [{
+            snapshotDir: snapshot.dir,
+            name,
+            archs: snapshot.archs,
+            dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
+            force: input.force,
+          }],
+        });
+        ok = true;
+        return result;
+      } finally {
+        finished.set(name, Date.now());
+        track(name).end(ok);
+      }
+    },
+  );
+  return snapshot.plan.packages.map((p): PackageOutcome => {
+    const o = outcomes.get(p.name)!;
+    const durationMs = (finished.get(p.name) ?? 0) - (started.get(p.name) ?? 0);
+    const base = { name: p.name, version: p.version, epoch: p.epoch, durationMs };
+    switch (o.kind) {
+      case 'ok':
+        return { ...base, status: o.value.status, inputDigests: o.value.inputDigests, apks: o.value.apks };
+      case 'failed':
+        return { ...base, status: 'failed', error: failureMessage(o.error) };
+      case 'blocked':
+        return { ...base, status: 'blocked', blockedBy: o.by, durationMs: 0 };
+    }
+  });
+}
+
+async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[], parentId: string, track: Tracker): Promise<ImageOutcome[]> {
+  const failed = new Map(packages.filter((p) => p.status === 'failed' || p.status === 'blocked').map((p) => [p.name, p.blockedBy ?? p.name]));
+  const started = new Map<string, number>();
+  const finished = new Map<string, number>();
+  const byName = new Map(snapshot.plan.images.map((i) => [i.name, i]));
+  const outcomes = await runDag<ImageBuildWorkflowResult>(
+    snapshot.plan.images.map((i) => ({ name: i.name, dependsOn: [] })),
+    snapshot.concurrency.images,
+    async (name) => {
+      const image = byName.get(name)!;
+      const brokenPackage = image.packages.find((p) => failed.has(p));
+      if (brokenPackage) throw new BlockedImage(failed.get(brokenPackage)!);
+      started.set(name, Date.now());
+      let ok = false;
+      track(name).start();
+      try {
+        const result = await executeChild(imageBuild, {
+          workflowId: `${parentId}/image/${name}`,
+          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags }],
+        });
+        ok = true;
+        return result;
+      } finally {
+        finished.set(name, Date.now());
+        track(name).end(ok);
+      }
+    },
+  );
+  return snapshot.plan.images.map((i): ImageOutcome => {
+    const o = outcomes.get(i.name)!;
+    const durationMs = (finished.get(i.name) ?? 0) - (started.get(i.name) ?? 0);
+    if (o.kind === 'ok') {
+      return {
+        name: i.name, status: o.value.changed ? 'published' : 'unchanged', reference: o.value.reference, digest: o.value.digest,
+        tags: o.value.tags, packages: o.value.packages, durationMs,
+      };
+    }
+    if (o.kind === 'failed' && o.error instanceof BlockedImage) return { name: i.name, status: 'blocked', blockedBy: o.error.by, tags: i.tags, durationMs: 0 };
+    return { name: i.name, status: 'failed', error: failureMessage(o.kind === 'failed' ? o.error : o.by), tags: i.tags, durationMs };
+  });
+}
+
+/** An image that needs a package that failed: not attempted. */
+class BlockedImage extends Error {
+  constructor(readonly by: string) {
+    super(`blocked by ${by}`);
+  }
+}

@@ -1,0 +1,4 @@
+// The workflow types the kiln worker registers (bundled for Temporal's deterministic sandbox).
+export { catalogRebuild } from './catalog-rebuild.js';
+export { packageBuild } from './package-build.js';
+export { imageBuild } from './image-build.js';

@@ -1,0 +1,66 @@
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type * as activities from '../activities/index.js';
+import type { PackageBuildResult } from '../activities/index.js';
+import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
+
+export interface PackageBuildWorkflowInput {
+  snapshotDir: string;
+  name: string;
+  archs: string[];
+  /** Input digests of the packages this one builds against: name -> arch -> digest. */
+  dependencyDigests: Record<string, Record<string, string>>;
+  force?: boolean;
+}
+
+export interface PackageBuildWorkflowResult {
+  name: string;
+  version: string;
+  epoch: number;
+  status: 'built' | 'up-to-date';
+  inputDigests: Record<string, string>;
+  apks: Record<string, { file: string; sha256: string }[]>;
+}
+
+const { buildPackage } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '60 minutes',
+  // Tool runs heartbeat every few seconds; a silent worker is presumed dead and the build moves on.
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+const { publishPackage } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
+});
+
+/**
+ * Builds one package for every arch, then publishes. Publishing starts only after every arch
+ * built, so a failed arch never leaves the repository half-updated.
+ */
+export async function packageBuild(input: PackageBuildWorkflowInput): Promise<PackageBuildWorkflowResult> {
+  upsertSearchAttributes([{ key: KILN_PACKAGE, value: input.name }, { key: KILN_STAGE, value: 'build' }]);
+  const builds: PackageBuildResult[] = await Promise.all(
+    input.archs.map((arch) =>
+      buildPackage({
+        snapshotDir: input.snapshotDir,
+        name: input.name,
+        arch,
+        dependencyDigests: Object.fromEntries(Object.entries(input.dependencyDigests).map(([dep, byArch]) => [dep, byArch[arch] ?? ''])),
+        force: input.force,
+      }),
+    ),
+  );
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'publish' }]);
+  for (const build of builds) await publishPackage({ snapshotDir: input.snapshotDir, build });
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }]);
+  const first = builds[0]!;
+  return {
+    name: first.name,
+    version: first.version,
+    epoch: first.epoch,
+    status: builds.every((b) => b.status === 'up-to-date') ? 'up-to-date' : 'built',
+    inputDigests: Object.fromEntries(builds.map((b) => [b.arch, b.inputDigest])),
+    apks: Object.fromEntries(builds.map((b) => [b.arch, b.apks])),
+  };
+}
