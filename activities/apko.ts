@@ -10,7 +10,7 @@ export interface ApkoBuild {
   layoutDir: string;
   sbomDir: string;
   arch: string;
-  /** Build-only repositories: images read kiln's local paths, which mean nothing at runtime. */
+  /** Repositories to install from (apko also writes them to the image's /etc/apk/repositories). */
   repositories: string[];
   keyring: string[];
   cacheDir: string;
@@ -27,7 +27,7 @@ export function apkoBuild(b: ApkoBuild): Promise<ToolResult> {
       '--sbom-path', b.sbomDir,
       '--cache-dir', b.cacheDir,
       '--vcs=false',
-      ...b.repositories.flatMap((r) => ['-b', r]),
+      ...b.repositories.flatMap((r) => ['-r', r]),
       ...b.keyring.flatMap((k) => ['-k', k]),
     ],
     env: { SOURCE_DATE_EPOCH: '0' },

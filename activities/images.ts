@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { kilnPaths } from './env.js';
 import { apkoBuild } from './apko.js';
-import { RegistryClient, parseImageRef, pushFromLayout, type Descriptor } from './registry.js';
+import { RegistryClient, layoutIndex, parseImageRef, pushLayout } from './registry.js';
 import { readSnapshot } from './snapshot.js';
 import { TOOLS } from './toolchain.js';
 
@@ -23,8 +23,6 @@ export interface AssembledImage {
   layoutDir: string;
   /** Digest of the image index apko produced: what gets pushed and tagged. */
   digest: string;
-  mediaType: string;
-  size: number;
   /** Installed packages (name-version), read from the SBOM, for the summary. */
   packages: string[];
   durationMs: number;
@@ -56,14 +54,6 @@ async function sbomPackages(sbomDir: string): Promise<string[]> {
   return [...out].sort();
 }
 
-async function readLayoutIndex(layoutDir: string): Promise<Descriptor> {
-  const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
-  if (index.manifests.length !== 1) {
-    throw ApplicationFailure.nonRetryable(`apko layout ${layoutDir} has ${index.manifests.length} top-level manifests; expected one image index`, 'ToolFailed');
-  }
-  return index.manifests[0]!;
-}
-
 export async function assembleImage(input: AssembleInput): Promise<AssembledImage> {
   const started = Date.now();
   const catalog = await readSnapshot(input.snapshotDir);
@@ -80,6 +70,7 @@ export async function assembleImage(input: AssembleInput): Promise<AssembledImag
     const attempt = `${dir}.attempt-${Context.current().info.attempt}-${process.pid}`;
     await rm(attempt, { recursive: true, force: true });
     await mkdir(join(attempt, 'layout'), { recursive: true });
+    await mkdir(join(attempt, 'sbom'), { recursive: true });
     await apkoBuild({
       config,
       tag: `${settings.registry}/${spec.name}:kiln-build`,
@@ -94,13 +85,11 @@ export async function assembleImage(input: AssembleInput): Promise<AssembledImag
     await rm(dir, { recursive: true, force: true });
     await rename(attempt, dir);
   }
-  const top = await readLayoutIndex(join(dir, 'layout'));
+  const index = await layoutIndex(join(dir, 'layout'));
   return {
     name: spec.name,
     layoutDir: join(dir, 'layout'),
-    digest: top.digest,
-    mediaType: top.mediaType,
-    size: top.size,
+    digest: index.digest,
     packages: await sbomPackages(join(dir, 'sbom')),
     durationMs: Date.now() - started,
   };
@@ -118,11 +107,11 @@ export async function pushImage(input: PushInput): Promise<{ reference: string; 
   const client = new RegistryClient(parseImageRef(input.repository));
   const reference = `${input.repository}@${input.digest}`;
   if (await client.getManifest(input.digest)) return { reference, pushed: false };
-  const top = await readLayoutIndex(input.layoutDir);
-  if (top.digest !== input.digest) {
-    throw ApplicationFailure.nonRetryable(`layout ${input.layoutDir} holds ${top.digest}, not ${input.digest}`, 'CorruptArtifact');
+  const index = await layoutIndex(input.layoutDir);
+  if (index.digest !== input.digest) {
+    throw ApplicationFailure.nonRetryable(`layout ${input.layoutDir} holds ${index.digest}, not ${input.digest}`, 'CorruptArtifact');
   }
-  await pushFromLayout(client, input.layoutDir, top);
+  await pushLayout(client, input.layoutDir);
   return { reference, pushed: true };
 }
 

@@ -1,5 +1,6 @@
 // A small OCI distribution client on fetch: push an OCI image layout by digest, then point tags at
 // it. Registry 5xx/429 and network errors are retryable (honouring Retry-After); other 4xx are not.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -137,6 +138,23 @@ export class RegistryClient {
 export function layoutBlob(layoutDir: string, digest: string): Promise<Buffer> {
   const [alg, hex] = digest.split(':');
   return readFile(join(layoutDir, 'blobs', alg!, hex!));
+}
+
+/**
+ * apko writes the image index itself as the layout's index.json (its manifests are the per-arch
+ * images), so the index's bytes, and digest, are those of index.json.
+ */
+export async function layoutIndex(layoutDir: string): Promise<{ digest: string; body: Buffer; manifests: Descriptor[] }> {
+  const body = await readFile(join(layoutDir, 'index.json'));
+  const doc = JSON.parse(body.toString('utf8')) as { mediaType?: string; manifests?: Descriptor[] };
+  return { digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, body, manifests: doc.manifests ?? [] };
+}
+
+/** Pushes an apko layout by digest: every per-arch image first, then the index, so nothing dangles. */
+export async function pushLayout(client: RegistryClient, layoutDir: string): Promise<string> {
+  const index = await layoutIndex(layoutDir);
+  for (const m of index.manifests) await pushFromLayout(client, layoutDir, m);
+  return client.putManifest(index.digest, 'application/vnd.oci.image.index.v1+json', index.body).then(() => index.digest);
 }
 
 /** Pushes one descriptor and everything it references, children first, so nothing dangles. */

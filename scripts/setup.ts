@@ -63,6 +63,8 @@ async function main(): Promise<void> {
   const paths = kilnPaths();
   step('Go tools (pinned, cached outside the repository)');
   for (const tool of Object.values(TOOLS)) await installTool(tool);
+  // Image builds stop here: keys are made where the worker runs, never baked into a layer.
+  if (process.argv.includes('--tools-only')) return;
   step(`Keys in ${paths.keys}`);
   ensureKeys(paths.state);
   step(`Bootstrap APK repository in ${paths.bootstrap}`);

@@ -12,14 +12,18 @@ export interface KilnWorkerOptions {
   taskQueue: string;
   /** Prebuilt bundle (scripts/build-workflow-bundle.ts); otherwise workflows are bundled at start. */
   workflowBundlePath?: string;
+  /** An already bundled workflow code (tests bundle once per file). */
+  workflowBundle?: { code: string };
   /** Tool runs at once on this worker; melange and apko are CPU-heavy. */
   maxConcurrentActivities?: number;
 }
 
 export async function createKilnWorker(o: KilnWorkerOptions): Promise<Worker> {
-  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = o.workflowBundlePath
-    ? { workflowBundle: { code: readFileSync(o.workflowBundlePath, 'utf8') } }
-    : { workflowsPath: WORKFLOWS_PATH };
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = o.workflowBundle
+    ? { workflowBundle: o.workflowBundle }
+    : o.workflowBundlePath
+      ? { workflowBundle: { code: readFileSync(o.workflowBundlePath, 'utf8') } }
+      : { workflowsPath: WORKFLOWS_PATH };
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,

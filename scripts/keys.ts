@@ -1,0 +1,54 @@
+// Signing keys, generated on first use into KILN_STATE/keys (git-ignored, mode 0600). They never
+// enter workflow payloads: activities read them from these paths on the worker.
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { kilnPaths } from '../activities/env.js';
+
+/** Temp file plus rename: an interrupted run never leaves a truncated key behind. */
+function writeAtomic(path: string, data: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
+}
+
+function ensurePair(
+  label: string,
+  keyPath: string,
+  pubPath: string,
+  generate: () => { privateKey: string; publicKey: string },
+  log: (s: string) => void,
+): void {
+  if (!existsSync(keyPath)) {
+    const { privateKey, publicKey } = generate();
+    writeAtomic(pubPath, publicKey, 0o644);
+    writeAtomic(keyPath, privateKey, 0o600);
+    log(`    ${label}: generated ${keyPath}`);
+    return;
+  }
+  if (!existsSync(pubPath)) {
+    // A lost public half is derived again rather than replacing a key others may already trust.
+    writeAtomic(pubPath, createPublicKey(createPrivateKey(readFileSync(keyPath))).export({ type: 'spki', format: 'pem' }) as string, 0o644);
+    log(`    ${label}: public key restored ${pubPath}`);
+    return;
+  }
+  log(`    ${label}: present (${keyPath})`);
+}
+
+export function ensureKeys(stateDir: string, log: (s: string) => void = console.log): void {
+  const paths = kilnPaths({ ...process.env, KILN_STATE: stateDir, KILN_PACKAGE_SIGNING_KEY: undefined, KILN_IMAGE_SIGNING_KEY: undefined });
+  mkdirSync(paths.keys, { recursive: true, mode: 0o700 });
+  // melange and apko parse the private key as PKCS#1 ("RSA PRIVATE KEY") and find the public key
+  // by its file name, which must end in `.rsa.pub` and match the `.SIGN.RSA256.<name>` entries.
+  ensurePair('package signing key (RSA-4096)', paths.packageSigningKey, paths.packageSigningPub, () =>
+    generateKeyPairSync('rsa', {
+      modulusLength: 4096,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    }), log);
+  ensurePair('image signing key (ECDSA P-256)', paths.imageSigningKey, paths.imageSigningPub, () =>
+    generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    }), log);
+}

@@ -1,0 +1,111 @@
+// The walking skeleton, end to end on real parts: Temporal dev server, melange in bubblewrap,
+// apko, the signed local repository and a real registry, driven by catalogRebuild.
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { catalogRebuild } from '../workflows/catalog-rebuild.js';
+import type { RebuildSummary } from '../domain/summary.js';
+import { connectTemporal, installedPackages, registryGet, sha256, useKilnEnv, type TemporalHarness } from './harness.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const env = useKilnEnv();
+let temporal: TemporalHarness;
+
+beforeAll(async () => {
+  temporal = await connectTemporal(env);
+});
+afterAll(async () => temporal?.close());
+
+async function rebuild(taskQueue: string, workflowId: string, input: object): Promise<RebuildSummary> {
+  const worker = await temporal.worker(taskQueue);
+  return worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] }));
+}
+
+describe('catalogRebuild of the tiny fixture catalog', () => {
+  const catalogDir = join(FIXTURES, 'tiny');
+  let first: RebuildSummary;
+  const firstId = `e2e-first-${Date.now()}`;
+
+  beforeAll(async () => {
+    first = await rebuild('e2e', firstId, { catalogDir });
+  });
+
+  it('builds every package and publishes every image', () => {
+    expect(first.ok, JSON.stringify(first, null, 2)).toBe(true);
+    expect(first.packages.map((p) => p.status)).toEqual(first.packages.map(() => 'built'));
+    expect(first.images.map((i) => i.status)).toEqual(first.images.map(() => 'published'));
+    expect(first.packages.length).toBeGreaterThanOrEqual(2);
+    expect(first.images.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('publishes signed APKs and a signed index in the repository', async () => {
+    const repo = join(env.KILN_STATE, 'repo', 'x86_64');
+    const files = await readdir(repo);
+    expect(files).toContain('APKINDEX.tar.gz');
+    for (const p of first.packages) {
+      for (const apk of p.apks!.x86_64!) expect(files).toContain(apk.file);
+    }
+  });
+
+  it('leaves each image in the registry under its tag, at the digest the summary reports', async () => {
+    for (const image of first.images) {
+      const tagged = await registryGet(env, `kiln/${image.name}/manifests/${image.tags[0]}`);
+      expect(tagged.status).toBe(200);
+      expect(sha256(tagged.body)).toBe(image.digest);
+      expect(image.reference).toBe(`${env.KILN_REGISTRY}/kiln/${image.name}@${image.digest}`);
+    }
+  });
+
+  it('installs the catalog packages inside the image', async () => {
+    const image = first.images.find((i) => i.name === 'tiny-app')!;
+    const index = JSON.parse((await registryGet(env, `kiln/${image.name}/manifests/${image.digest}`)).body.toString()) as {
+      manifests: { digest: string; platform: { architecture: string } }[];
+    };
+    const amd64 = index.manifests.find((m) => m.platform.architecture === 'amd64')!;
+    const installed = await installedPackages(env, `kiln/${image.name}`, amd64.digest);
+    expect(installed).toEqual(expect.arrayContaining(['busybox', 'tiny-app', 'tiny-lib']));
+  });
+
+  it('rebuilds nothing on a second run and says so', async () => {
+    const second = await rebuild('e2e', `e2e-second-${Date.now()}`, { catalogDir });
+    expect(second.ok).toBe(true);
+    expect(second.packages.map((p) => p.status)).toEqual(second.packages.map(() => 'up-to-date'));
+    expect(second.images.map((i) => i.status)).toEqual(second.images.map(() => 'unchanged'));
+    expect(second.images.map((i) => i.digest)).toEqual(first.images.map((i) => i.digest));
+  });
+
+  it('replays its workflow histories deterministically', async () => {
+    const histories = temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories();
+    const results = Worker.runReplayHistories({ workflowBundle: temporal.bundle }, histories);
+    let replayed = 0;
+    for await (const r of results) {
+      expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
+      replayed++;
+    }
+    // the parent plus one child per package and per image
+    expect(replayed).toBe(1 + first.packages.length + first.images.length);
+  });
+});
+
+describe('catalogRebuild of an invalid catalog', () => {
+  it('fails before building anything, naming file, field and fix', async () => {
+    const catalogDir = join(FIXTURES, 'bad', 'missing-build-dep');
+    const err = await rebuild('e2e', `e2e-bad-${Date.now()}`, { catalogDir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const message = (err as WorkflowFailedError).cause?.message ?? '';
+    expect(message).toMatch(/packages\/.*\.yaml/);
+    expect(message).toMatch(/environment\.contents\.packages/);
+    expect(message).toMatch(/fix/i);
+    const builds = join(env.KILN_STATE, 'builds', 'x86_64');
+    const built = existsSync(builds) ? await readdir(builds) : [];
+    expect(built.filter((b) => !b.startsWith('tiny-'))).toEqual([]);
+  });
+
+  it('rejects an input field it does not know, naming it', async () => {
+    const err = await rebuild('e2e', `e2e-input-${Date.now()}`, { catalogdir: 'x' }).catch((e: unknown) => e);
+    expect((err as WorkflowFailedError).cause?.message).toMatch(/catalogdir: unknown field/);
+  });
+});
