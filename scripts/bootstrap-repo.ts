@@ -1,111 +1,191 @@
-// The offline bootstrap APK repository: melange's build guest needs busybox as /bin/sh and nothing
-// can be downloaded, so kiln packages Debian's static busybox (plus a usrmerge base layout) as
-// signed APKs and indexes them with the real `melange index`.
+// The offline bootstrap APK repository. melange's build guest needs busybox as /bin/sh (ash accepts
+// `set -o pipefail`, dash does not) and nothing can be downloaded, so kiln repackages Debian's
+// static busybox, plus a usrmerge base layout, as signed APKs and indexes them with `melange index`.
+//
+//   npx tsx scripts/bootstrap-repo.ts --state <KILN_STATE dir> [--arch x86_64]
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { writeApk, type ApkInfo } from '../domain/apk.js';
-import type { TarEntry } from '../domain/tar.js';
+import { writeApk, type ApkFile, type WriteApkInput } from '../activities/apk-writer.js';
 import { kilnPaths } from '../activities/env.js';
-import { melangeIndex } from '../activities/melange.js';
+import { resolveTool } from '../activities/toolchain.js';
+import { readTar } from '../domain/tar.js';
+import { ensureKeys } from './keys.js';
 
-const FORMAT = 'kiln-bootstrap/1';
+/** Bump when the packages' contents or metadata change, so existing repositories are rebuilt. */
+export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/3';
 const BUSYBOX = '/bin/busybox';
-const BUILDDATE = 0;
+const BASELAYOUT_VERSION = '1.0';
+/** Fixed build date and file mtime: the same inputs give byte-identical packages. */
+const MTIME = 0;
 
-async function debianVersion(pkg: string): Promise<string> {
-  const r = await execa('dpkg-query', ['-W', '-f=${Version}', pkg], { reject: false });
-  if (r.exitCode !== 0) throw new Error(`Debian package ${pkg} is not installed: run scripts/setup (apt-get install ${pkg})`);
-  return r.stdout.trim();
-}
-
-/** `1:1.35.0-4+deb12u1+b1` -> `1.35.0`: the upstream part, which APK ordering understands. */
+/** `1:1.35.0-4+deb12u1+b1` -> `1.35.0`: the upstream part, in a form APK version ordering accepts. */
 export function upstreamVersion(debian: string): string {
-  return debian.replace(/^\d+:/, '').replace(/-[^-]*$/, '').replace(/[^0-9a-z._]/gi, '_');
+  const upstream = debian.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+  const m = /^\d+(\.\d+)*/.exec(upstream);
+  if (!m) throw new Error(`cannot derive an APK version from Debian version ${debian}`);
+  return m[0];
 }
 
-function baselayout(version: string): TarEntry[] {
-  const dir = (path: string, mode = 0o755): TarEntry => ({ path, type: 'dir', mode });
-  const link = (path: string, target: string): TarEntry => ({ path, type: 'symlink', mode: 0o777, target });
+/** `busybox --list-path` lines moved to /usr/bin (usrmerge), without busybox itself or root-level applets. */
+export function usrmergeAppletPaths(listPath: string): string[] {
+  const paths = new Set<string>();
+  for (const raw of listPath.split('\n')) {
+    const line = raw.trim().replace(/^\/+/, '');
+    if (!line.includes('/')) continue; // `linuxrc` would land in /; apko skips such entries too
+    const path = line.replace(/^(usr\/sbin|sbin|bin)\//, 'usr/bin/');
+    if (path !== 'usr/bin/busybox') paths.add(path);
+  }
+  return [...paths].sort();
+}
+
+export function baselayoutFiles(version: string): ApkFile[] {
+  const dir = (path: string, mode = 0o755): ApkFile => ({ path, type: 'dir', mode });
+  const link = (path: string, target: string): ApkFile => ({ path, type: 'symlink', mode: 0o777, target });
   return [
+    // usrmerge: every binary lives in /usr/bin, as melange's usrmerge lint requires of packages.
     link('bin', 'usr/bin'), link('sbin', 'usr/bin'), link('lib', 'usr/lib'), link('usr/sbin', 'bin'),
-    dir('usr'), dir('usr/bin'), dir('usr/lib'), dir('etc'), dir('home'), dir('root', 0o700), dir('var'), dir('var/tmp', 0o1777), dir('tmp', 0o1777),
+    dir('usr'), dir('usr/bin'), dir('usr/lib'), dir('etc'), dir('home'), dir('root', 0o700),
+    dir('tmp', 0o1777), dir('var'), dir('var/tmp', 0o1777), dir('dev'), dir('proc'), dir('sys'), dir('run'),
+    // apko appends configured accounts (melange's `build` user) to these and warns if they are absent.
+    { path: 'etc/passwd', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n') },
+    { path: 'etc/group', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
     {
       path: 'etc/os-release', type: 'file', mode: 0o644,
-      content: Buffer.from(`ID=kiln\nNAME="kiln bootstrap"\nPRETTY_NAME="kiln bootstrap ${version}"\nVERSION_ID=${version}\nHOME_URL="https://github.com/"\n`),
+      content: Buffer.from(`ID=kiln\nNAME="kiln bootstrap"\nPRETTY_NAME="kiln bootstrap ${version}"\nVERSION_ID=${version}\n`),
     },
   ];
 }
 
-async function busyboxFiles(): Promise<{ files: TarEntry[]; applets: string[] }> {
-  const list = (await execa(BUSYBOX, ['--list'])).stdout.split('\n').map((s) => s.trim()).filter(Boolean);
-  const applets = [...new Set(list)].filter((a) => a !== 'busybox').sort();
-  // apko reads this file to link the applets; everything lives in /usr/bin (usrmerge).
-  const paths = applets.map((a) => `/usr/bin/${a}`).join('\n') + '\n';
-  return {
-    applets,
-    files: [
-      { path: 'usr', type: 'dir', mode: 0o755 },
-      { path: 'usr/bin', type: 'dir', mode: 0o755 },
-      { path: 'usr/bin/busybox', type: 'file', mode: 0o755, content: readFileSync(BUSYBOX) },
-      // /bin/sh must exist before apko links applets: melange runs its steps with it.
-      { path: 'usr/bin/sh', type: 'symlink', mode: 0o777, target: 'busybox' },
-      { path: 'etc', type: 'dir', mode: 0o755 },
-      { path: 'etc/busybox-paths.d', type: 'dir', mode: 0o755 },
-      { path: 'etc/busybox-paths.d/busybox', type: 'file', mode: 0o644, content: Buffer.from(paths) },
-    ],
-  };
+export function busyboxFiles(binary: Buffer, appletPaths: string[]): ApkFile[] {
+  return [
+    { path: 'usr/bin/busybox', type: 'file', mode: 0o755, content: binary },
+    // apko only adds applet links after installing, and only when /bin/busybox resolves (it does,
+    // through bin -> usr/bin); the explicit link makes /bin/sh independent of that step.
+    { path: 'usr/bin/sh', type: 'symlink', mode: 0o777, target: 'busybox' },
+    // apko reads /etc/busybox-paths.d/<package name> for the applet links to create.
+    { path: 'etc/busybox-paths.d/busybox', type: 'file', mode: 0o644, content: Buffer.from(appletPaths.join('\n') + '\n') },
+  ];
 }
 
-export async function bootstrapRepository(o: { stateDir: string; arch: string; log?: (s: string) => void }): Promise<string> {
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface BootstrapOptions {
+  stateDir: string;
+  arch?: string;
+  log?: (s: string) => void;
+}
+
+/** Builds (or confirms up to date) `<state>/bootstrap/<arch>/`; returns that directory. */
+export async function bootstrapRepository(o: BootstrapOptions): Promise<string> {
   const log = o.log ?? console.log;
+  const arch = o.arch ?? 'x86_64';
+  ensureKeys(o.stateDir, log);
   const paths = kilnPaths({ ...process.env, KILN_STATE: o.stateDir, KILN_PACKAGE_SIGNING_KEY: undefined });
-  const target = join(paths.bootstrap, o.arch);
-  const debian = await debianVersion('busybox-static');
-  const keyPem = await readFile(paths.packageSigningKey, 'utf8');
-  const inputs = createHash('sha256')
-    .update(`${FORMAT}\n${debian}\n`)
-    .update(readFileSync(BUSYBOX))
-    .update(keyPem)
-    .digest('hex');
-  if (existsSync(join(target, 'APKINDEX.tar.gz')) && existsSync(join(target, '.inputs')) && (await readFile(join(target, '.inputs'), 'utf8')) === inputs) {
-    log(`    bootstrap repository up to date (${target})`);
+  const target = join(paths.bootstrap, arch);
+
+  const dpkg = await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'], { reject: false });
+  if (dpkg.exitCode !== 0 || !existsSync(BUSYBOX)) {
+    throw new Error(`Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`);
+  }
+  const debianVersion = dpkg.stdout.trim();
+  const binary = await readFile(BUSYBOX);
+  const publicKey = await readFile(paths.packageSigningPub, 'utf8');
+  const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+  const inputs = [
+    `format ${BOOTSTRAP_FORMAT}`,
+    `arch ${arch}`,
+    `busybox-static ${debianVersion}`,
+    `busybox sha256:${sha256(binary)}`,
+    `public-key sha256:${sha256(publicKey)}`,
+    '',
+  ].join('\n');
+  const inputsFile = join(target, '.inputs');
+  if (existsSync(join(target, 'APKINDEX.tar.gz')) && existsSync(inputsFile) && (await readFile(inputsFile, 'utf8')) === inputs) {
+    log(`bootstrap repository up to date (${target})`);
     return target;
   }
-  const staging = `${target}.partial-${process.pid}`;
+
+  // Build beside the target and rename at the end: a crash never leaves a half-written repository.
+  await mkdir(paths.bootstrap, { recursive: true });
+  for (const name of await readdir(paths.bootstrap)) {
+    const m = new RegExp(`^\\.${arch}\\.(tmp|old)-(\\d+)$`).exec(name);
+    if (m && !pidAlive(Number(m[2]))) await rm(join(paths.bootstrap, name), { recursive: true, force: true });
+  }
+  const staging = join(paths.bootstrap, `.${arch}.tmp-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
-  const version = upstreamVersion(debian);
-  const keyName = paths.packageSigningKey;
-  const base: ApkInfo = {
-    name: 'kiln-baselayout', version: '1.0-r0', arch: o.arch, builddate: BUILDDATE,
-    description: 'usrmerge filesystem skeleton and os-release for kiln images', url: 'https://github.com/', license: 'Apache-2.0',
-  };
-  const { files, applets } = await busyboxFiles();
-  const busybox: ApkInfo = {
-    name: 'busybox', version: `${version}-r0`, arch: o.arch, builddate: BUILDDATE,
-    description: `BusyBox ${version}, statically linked (from Debian busybox-static ${debian})`,
-    url: 'https://busybox.net', license: 'GPL-2.0-only', depends: ['kiln-baselayout'],
-    provides: ['cmd:sh', ...applets].map((a) => `${a.startsWith('cmd:') ? a : `cmd:${a}`}=${version}-r0`),
-  };
-  const apks: string[] = [];
-  for (const [info, content] of [[base, baselayout('1.0')], [busybox, files]] as const) {
-    const file = join(staging, `${info.name}-${info.version}.apk`);
-    await writeFile(file, writeApk(info, content, keyPem, keyName));
-    apks.push(file);
-    log(`    ${info.name}-${info.version}.apk`);
+  try {
+    const version = upstreamVersion(debianVersion);
+    const pkgver = `${version}-r0`;
+    const applets = usrmergeAppletPaths((await execa(BUSYBOX, ['--list-path'])).stdout);
+    const commands = [...new Set(['sh', ...applets.map((p) => p.slice('usr/bin/'.length))])].sort();
+    const common = { arch, mtime: MTIME, signingKeyPath: paths.packageSigningKey };
+    const packages: WriteApkInput[] = [
+      {
+        ...common, name: 'kiln-baselayout', version: `${BASELAYOUT_VERSION}-r0`, origin: 'kiln-baselayout',
+        description: 'kiln bootstrap: usrmerge filesystem skeleton and os-release', url: 'https://busybox.net', license: 'CC0-1.0',
+        files: baselayoutFiles(BASELAYOUT_VERSION),
+      },
+      {
+        ...common, name: 'busybox', version: pkgver, origin: 'busybox',
+        description: `Static BusyBox ${version} repackaged from Debian busybox-static ${debianVersion}`,
+        url: 'https://busybox.net', license: 'GPL-2.0-only',
+        depends: ['kiln-baselayout'],
+        provides: commands.map((c) => `cmd:${c}=${pkgver}`),
+        files: busyboxFiles(binary, applets),
+      },
+    ];
+    const apks: string[] = [];
+    for (const p of packages) {
+      const file = join(staging, `${p.name}-${p.version}.apk`);
+      const apk = await writeApk(p);
+      await writeFile(file, apk);
+      apks.push(file);
+      log(`wrote ${p.name}-${p.version}.apk (${apk.length} bytes)`);
+    }
+
+    const melange = resolveTool('melange'); // KILN_MELANGE, else the pinned build from scripts/setup
+    const index = join(staging, 'APKINDEX.tar.gz');
+    log(`indexing with ${melange} index`);
+    const r = await execa(melange, ['index', '-o', index, '--signing-key', paths.packageSigningKey, '-a', arch, ...apks], { all: true, reject: false });
+    if (r.exitCode !== 0) throw new Error(`melange index failed (exit ${r.exitCode}):\n${r.all}`);
+    // melange only warns (or crashes) on a package it skips: make sure both made it in.
+    const text = readTar(gunzipSync(await readFile(index))).find((f) => f.path === 'APKINDEX')?.data.toString('utf8') ?? '';
+    const indexed = text.split(/\n\n+/).map((s) => `${/^P:(.*)$/m.exec(s)?.[1]}-${/^V:(.*)$/m.exec(s)?.[1]}`);
+    for (const p of packages) {
+      if (!indexed.includes(`${p.name}-${p.version}`)) throw new Error(`melange index left out ${p.name}-${p.version}:\n${r.all}`);
+    }
+    await writeFile(join(staging, '.inputs'), inputs);
+
+    const old = join(paths.bootstrap, `.${arch}.old-${process.pid}`);
+    if (existsSync(target)) await rename(target, old);
+    await rename(staging, target);
+    await rm(old, { recursive: true, force: true });
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    throw err;
   }
-  await melangeIndex({ output: join(staging, 'APKINDEX.tar.gz'), arch: o.arch, apks, signingKey: paths.packageSigningKey, logFile: join(staging, '.index.log') });
-  await writeFile(join(staging, '.inputs'), inputs);
-  await rm(target, { recursive: true, force: true });
-  await rename(staging, target);
-  log(`    signed index: ${join(target, 'APKINDEX.tar.gz')}`);
+  log(`bootstrap repository ready: ${target} (signed index APKINDEX.tar.gz, key ${paths.packageSigningPub})`);
   return target;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const state = process.argv.includes('--state') ? process.argv[process.argv.indexOf('--state') + 1]! : kilnPaths().state;
-  await bootstrapRepository({ stateDir: state, arch: 'x86_64' });
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { state: { type: 'string' }, arch: { type: 'string', default: 'x86_64' } } });
+  bootstrapRepository({ stateDir: values.state ?? kilnPaths().state, arch: values.arch }).catch((err: unknown) => {
+    console.error(`bootstrap-repo: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
 }
