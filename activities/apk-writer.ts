@@ -4,7 +4,7 @@
 import { createHash, sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, inflateRawSync } from 'node:zlib';
 import { writeTar, type TarEntry } from '../domain/tar.js';
 
 export interface ApkFile {
@@ -101,4 +101,28 @@ export async function writeApk(input: WriteApkInput): Promise<Buffer> {
   const sigName = `.SIGN.RSA256.${basename(input.signingKeyPath)}.pub`;
   const sigMember = gzip(writeTar([{ path: sigName, type: 'file', mode: 0o644, content: signature }], { mtime: input.mtime, cut: true }));
   return Buffer.concat([sigMember, control, data]);
+}
+
+/**
+ * Splits concatenated gzip members (an .apk, a signed APKINDEX.tar.gz) into their raw bytes, which
+ * is what signatures, `datahash` and `C:` are computed over.
+ */
+export function splitGzipMembers(buf: Buffer): Buffer[] {
+  const members: Buffer[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf[off] !== 0x1f || buf[off + 1] !== 0x8b || buf[off + 2] !== 8) throw new Error(`no gzip member at byte ${off}`);
+    const flags = buf[off + 3]!;
+    let p = off + 10;
+    if (flags & 4) p += 2 + buf.readUInt16LE(p); // FEXTRA
+    if (flags & 8) p = buf.indexOf(0, p) + 1; // FNAME
+    if (flags & 16) p = buf.indexOf(0, p) + 1; // FCOMMENT
+    if (flags & 2) p += 2; // FHCRC
+    // inflateRaw stops at the end of the deflate stream and reports how much input it consumed.
+    const { engine } = inflateRawSync(buf.subarray(p), { info: true }) as unknown as { engine: { bytesWritten: number } };
+    const end = p + engine.bytesWritten + 8; // CRC32 + ISIZE trailer
+    members.push(buf.subarray(off, end));
+    off = end;
+  }
+  return members;
 }

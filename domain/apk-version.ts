@@ -49,11 +49,10 @@ const sign = (n: number): -1 | 0 | 1 => (n < 0 ? -1 : n > 0 ? 1 : 0);
 const byBytes = (a: string, b: string) => sign(a < b ? -1 : a > b ? 1 : 0);
 
 function compareTokens(a: Token, b: Token): -1 | 0 | 1 {
+  // A component with a leading zero compares as text (Gentoo rule): 1.01 < 1.1, 8.2.0015 < 8.2.002.
+  if (a.kind === T.Digit && (a.text.startsWith('0') || b.text.startsWith('0'))) return byBytes(a.text, b.text);
   switch (a.kind) {
     case T.Digit:
-      // A component with a leading zero compares as text (Gentoo rule): 1.01 < 1.1, 8.2.0015 < 8.2.002.
-      if (a.text.startsWith('0') || b.text.startsWith('0')) return byBytes(a.text, b.text);
-    // falls through
     case T.InitialDigit:
     case T.SuffixNo:
     case T.Revision:
