@@ -18,7 +18,7 @@ import { readTar } from '../domain/tar.js';
 import { ensureKeys } from './keys.js';
 
 /** Bump when the packages' contents or metadata change, so existing repositories are rebuilt. */
-export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/3';
+export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/4';
 const BUSYBOX = '/bin/busybox';
 const BASELAYOUT_VERSION = '1.0';
 /** Fixed build date and file mtime: the same inputs give byte-identical packages. */
@@ -51,7 +51,9 @@ export function baselayoutFiles(version: string): ApkFile[] {
     // usrmerge: every binary lives in /usr/bin, as melange's usrmerge lint requires of packages.
     link('bin', 'usr/bin'), link('sbin', 'usr/bin'), link('lib', 'usr/lib'), link('usr/sbin', 'bin'),
     dir('usr'), dir('usr/bin'), dir('usr/lib'), dir('etc'), dir('home'), dir('root', 0o700),
-    dir('tmp', 0o1777), dir('var'), dir('var/tmp', 0o1777), dir('dev'), dir('proc'), dir('sys'), dir('run'),
+    // No var/tmp: apko installs package directories with Mode().Perm(), dropping the sticky bit, so a
+    // 1777 var/tmp would land as world-writable 0777. /tmp keeps 1777 because apko creates it first.
+    dir('tmp', 0o1777), dir('var'), dir('dev'), dir('proc'), dir('sys'), dir('run'),
     // apko appends configured accounts (melange's `build` user) to these and warns if they are absent.
     { path: 'etc/passwd', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n') },
     { path: 'etc/group', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
@@ -114,7 +116,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
   ].join('\n');
   const inputsFile = join(target, '.inputs');
   if (existsSync(join(target, 'APKINDEX.tar.gz')) && existsSync(inputsFile) && (await readFile(inputsFile, 'utf8')) === inputs) {
-    log(`bootstrap repository up to date (${target})`);
+    log(`    bootstrap repository up to date (${target})`);
     return target;
   }
 
@@ -154,12 +156,12 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
       const apk = await writeApk(p);
       await writeFile(file, apk);
       apks.push(file);
-      log(`wrote ${p.name}-${p.version}.apk (${apk.length} bytes)`);
+      log(`    wrote ${p.name}-${p.version}.apk (${apk.length} bytes)`);
     }
 
     const melange = resolveTool('melange'); // KILN_MELANGE, else the pinned build from scripts/setup
     const index = join(staging, 'APKINDEX.tar.gz');
-    log(`indexing with ${melange} index`);
+    log(`    indexing with ${melange} index`);
     const r = await execa(melange, ['index', '-o', index, '--signing-key', paths.packageSigningKey, '-a', arch, ...apks], { all: true, reject: false });
     if (r.exitCode !== 0) throw new Error(`melange index failed (exit ${r.exitCode}):\n${r.all}`);
     // melange only warns (or crashes) on a package it skips: make sure both made it in.
@@ -178,7 +180,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
     await rm(staging, { recursive: true, force: true });
     throw err;
   }
-  log(`bootstrap repository ready: ${target} (signed index APKINDEX.tar.gz, key ${paths.packageSigningPub})`);
+  log(`    bootstrap repository ready: ${target} (signed index APKINDEX.tar.gz, key ${paths.packageSigningPub})`);
   return target;
 }
 

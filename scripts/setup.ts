@@ -14,7 +14,7 @@ const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
  * refuses the version-list lookup that `go install` makes for its deprecation check. A throwaway
  * module that requires exactly the pinned version selects the same dependency graph.
  */
-async function installTool(tool: ToolPin): Promise<void> {
+export async function installTool(tool: ToolPin): Promise<void> {
   const target = cachedToolPath(tool);
   if (existsSync(target) && reportedVersion(target, tool) !== undefined) {
     console.log(`    ${tool.name} ${tool.version}: cached (${target})`);
@@ -72,7 +72,9 @@ async function main(): Promise<void> {
   step('Setup complete');
 }
 
-main().catch((err) => {
-  console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(`setup: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
