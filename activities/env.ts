@@ -77,3 +77,8 @@ export function registryAuth(env: NodeJS.ProcessEnv = process.env): RegistryAuth
     insecure: env.KILN_REGISTRY_INSECURE === undefined ? undefined : env.KILN_REGISTRY_INSECURE === 'true',
   };
 }
+
+/** The environment catalog.yaml's `${VAR}` expand against: the worker's, with KILN_STATE defaulted. */
+export function catalogEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+  return { ...env, KILN_STATE: kilnPaths(env).state };
+}

@@ -132,6 +132,142 @@ export class RegistryClient {
     const body = Buffer.from(await res.arrayBuffer());
     return { mediaType: res.headers.get('content-type') ?? '', digest: res.headers.get('docker-content-digest') ?? '', body };
   }
+
+  /** The `rel="next"` target of a paginated answer (tags list, referrers), resolved against the registry. */
+  private nextPage(res: Response): string | undefined {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(res.headers.get('link') ?? '');
+    return m ? new URL(m[1]!, this.base).toString() : undefined;
+  }
+
+  /** The repository's tags; empty when the repository does not exist yet. */
+  async listTags(): Promise<string[]> {
+    const tags: string[] = [];
+    for (let url: string | undefined = `${this.base}/tags/list`; url; ) {
+      const res = await this.send(url, { method: 'GET' });
+      if (res.status === 404) return tags;
+      await this.expectOk(res, 'listing tags');
+      tags.push(...(((await res.json()) as { tags?: string[] | null }).tags ?? []));
+      url = this.nextPage(res);
+    }
+    return tags;
+  }
+
+  /** A blob's bytes, checked against its digest (a proxy or cache must not hand back other bytes). */
+  async getBlob(digest: string): Promise<Buffer> {
+    const res = await this.expectOk(await this.send(`${this.base}/blobs/${digest}`, { method: 'GET' }), `getting blob ${digest}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    const [alg, hex] = digest.split(':');
+    if (alg !== 'sha256' || createHash('sha256').update(body).digest('hex') !== hex) {
+      throw ApplicationFailure.nonRetryable(`blob ${digest} from ${this.ref.registry}/${this.ref.repository} does not match its digest`, 'CorruptArtifact');
+    }
+    return body;
+  }
+
+  /** Deletes a manifest by digest (Distribution cannot delete by tag); false when it was not there. */
+  async deleteManifest(digest: string): Promise<boolean> {
+    const res = await this.send(`${this.base}/manifests/${digest}`, { method: 'DELETE' });
+    if (res.status === 404) return false;
+    await this.expectOk(res, `deleting manifest ${digest}`);
+    return true;
+  }
+
+  /**
+   * Manifests whose `subject` is `digest`: from the referrers API when the registry has one (a 200
+   * with an OCI index), otherwise from the referrers tag schema `sha256-<hex>` (distribution-spec
+   * v1.1), which Distribution 2.8/3.x and cosign v3 use against such registries.
+   */
+  async referrers(digest: string): Promise<{ source: 'api' | 'tag'; manifests: ReferrerDescriptor[] }> {
+    const first = `${this.base}/referrers/${digest}`;
+    const manifests: ReferrerDescriptor[] = [];
+    for (let url: string | undefined = first; url; ) {
+      const res = await this.send(url, { method: 'GET', headers: { accept: OCI_INDEX } });
+      const isIndex = res.status === 200 && (res.headers.get('content-type') ?? '').startsWith(OCI_INDEX);
+      if (!isIndex && url === first) {
+        // No referrers API (Distribution answers 404 text/plain): use the tag schema.
+        await res.arrayBuffer().catch(() => undefined);
+        return { source: 'tag', manifests: await this.referrersTagIndex(digest) };
+      }
+      await this.expectOk(res, `listing referrers of ${digest}`);
+      manifests.push(...(((await res.json()) as { manifests?: ReferrerDescriptor[] }).manifests ?? []));
+      url = this.nextPage(res);
+    }
+    return { source: 'api', manifests };
+  }
+
+  private async referrersTagIndex(digest: string): Promise<ReferrerDescriptor[]> {
+    const tag = referrersTag(digest);
+    const index = await this.getManifest(tag);
+    if (!index) return [];
+    if (!index.mediaType.startsWith(OCI_INDEX)) {
+      throw ApplicationFailure.nonRetryable(`tag ${tag} on ${this.ref.registry}/${this.ref.repository} is a ${index.mediaType}, not a referrers index`, 'RegistryRejected');
+    }
+    return (JSON.parse(index.body.toString('utf8')) as { manifests?: ReferrerDescriptor[] }).manifests ?? [];
+  }
+
+  /**
+   * Puts a manifest that has a `subject`, by digest. `indexed` is whether the registry said it
+   * indexes referrers itself (`OCI-Subject`); when it did not, the caller updates the tag schema.
+   */
+  async putReferrer(mediaType: string, body: Buffer): Promise<{ digest: string; indexed: boolean }> {
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const res = await this.expectOk(
+      await this.send(`${this.base}/manifests/${digest}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
+      `putting referrer manifest ${digest}`,
+    );
+    return { digest, indexed: res.headers.get('oci-subject') !== null };
+  }
+
+  /**
+   * Adds and removes descriptors in the referrers tag index of `subject` in one PUT, so a replaced
+   * artifact is never listed next to its successor. Distribution 2.8 has no conditional manifest
+   * PUT, so concurrent writers (several attestations of one image at once) could overwrite each
+   * other: writers in this process take turns, and a short pause then a read-back catches most
+   * writers on other workers (cosign does neither).
+   */
+  async updateReferrersTag(subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
+    const key = `${this.base} ${subject}`;
+    const previous = indexWriters.get(key) ?? Promise.resolve();
+    const turn = previous.then(() => this.mergeReferrersTag(subject, change));
+    const settled = turn.catch(() => undefined);
+    indexWriters.set(key, settled);
+    try {
+      return await turn;
+    } finally {
+      if (indexWriters.get(key) === settled) indexWriters.delete(key);
+    }
+  }
+
+  private async mergeReferrersTag(subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
+    const remove = new Set(change.remove ?? []);
+    const add = change.add ?? [];
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.referrersTagIndex(subject);
+      const kept = current.filter((d) => !remove.has(d.digest));
+      const listed = new Set(kept.map((d) => d.digest));
+      const manifests = [...kept, ...add.filter((d) => !listed.has(d.digest))];
+      if (manifests.length === current.length && manifests.every((d, i) => d.digest === current[i]!.digest)) return;
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+      await this.putManifest(referrersTag(subject), OCI_INDEX, body);
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+    }
+    throw ApplicationFailure.retryable(`referrers index ${referrersTag(subject)} on ${this.ref.registry}/${this.ref.repository} keeps changing under concurrent writers`, 'RegistryConflict');
+  }
+}
+
+/** Referrers-index writers in this process, one chain per registry repository and subject. */
+const indexWriters = new Map<string, Promise<void>>();
+
+/** A descriptor in a referrers list: which artifact it is, and its manifest's annotations. */
+export interface ReferrerDescriptor extends Descriptor {
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+/** The referrers tag schema: `<alg>-<hex>`, cut to the 128 characters a tag may have. */
+export function referrersTag(digest: string): string {
+  return digest.replace(':', '-').slice(0, 128);
 }
 
 /** Reads a blob from an OCI image layout. */

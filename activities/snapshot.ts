@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import type { BuildPlan, Catalog } from '../domain/catalog.js';
 import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
 import { planBuild } from '../domain/plan.js';
-import { REPO_ROOT, kilnPaths } from './env.js';
+import { REPO_ROOT, catalogEnv, kilnPaths } from './env.js';
 
 /** What a workflow holds of a catalog: a reference to the snapshot and its (small) build plan. */
 export interface CatalogSnapshot {
@@ -85,7 +85,7 @@ export async function snapshotCatalog(input: { catalogDir?: string }): Promise<C
   }
   let catalog: Catalog;
   try {
-    catalog = await loadCatalog(dir);
+    catalog = await loadCatalog(dir, { env: catalogEnv() });
   } catch (err) {
     if (err instanceof CatalogInvalid) {
       throw ApplicationFailure.create({ message: err.message, type: 'CatalogInvalid', nonRetryable: true });

@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
 import { planBuild } from '../domain/plan.js';
 import { formatSummary, type RebuildSummary } from '../domain/summary.js';
-import { kilnPaths, temporalTarget } from '../activities/env.js';
+import { catalogEnv, kilnPaths, temporalTarget } from '../activities/env.js';
 import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
@@ -26,7 +26,7 @@ const [command, sub] = positionals;
 async function validate(): Promise<number> {
   const dir = values.catalog ?? defaultCatalogDir();
   try {
-    const catalog = await loadCatalog(dir);
+    const catalog = await loadCatalog(dir, { env: catalogEnv() });
     console.log(`${dir}: valid (${catalog.packages.length} packages, ${catalog.images.length} images)`);
     return 0;
   } catch (err) {
@@ -40,7 +40,7 @@ async function plan(): Promise<number> {
   const dir = values.catalog ?? defaultCatalogDir();
   let catalog;
   try {
-    catalog = await loadCatalog(dir);
+    catalog = await loadCatalog(dir, { env: catalogEnv() });
   } catch (err) {
     if (!(err instanceof CatalogInvalid)) throw err;
     console.error(err.message);

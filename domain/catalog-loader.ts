@@ -1,0 +1,376 @@
+// Loads a catalog directory and validates all of it before anything runs. Every problem is
+// collected (not just the first), each naming the file, the field and the fix.
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { parseDocument } from 'yaml';
+import { isValidApkVersion } from './apk-version.js';
+import type { Catalog, CatalogProblem, CatalogSettings, ImageSpec, PackageSpec } from './catalog.js';
+import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
+import { readTar } from './tar.js';
+
+export class CatalogInvalid extends Error {
+  constructor(readonly problems: CatalogProblem[]) {
+    super(`catalog is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`);
+    this.name = 'CatalogInvalid';
+  }
+}
+
+export function formatProblems(problems: CatalogProblem[]): string {
+  return problems.map((p) => `${p.file}: ${p.field}: ${p.message} (fix: ${p.fix})`).join('\n');
+}
+
+const NAME = /^[a-z0-9][a-z0-9._+-]*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'policy', 'abi'];
+const MELANGE_KEYS = ['package', 'environment', 'pipeline', 'subpackages', 'data', 'update', 'vars', 'var-transforms', 'options', 'test', 'capabilities', 'vars-transforms'];
+const APKO_KEYS = ['contents', 'entrypoint', 'cmd', 'stop-signal', 'work-dir', 'environment', 'accounts', 'archs', 'paths', 'vcs-url', 'annotations', 'volumes', 'layering', 'format', 'certificates', 'include'];
+const IMAGE_KEYS = ['tags', 'tests', 'expectations'];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Collects problems for one file. */
+class FileCheck {
+  constructor(readonly file: string, private readonly problems: CatalogProblem[]) {}
+  add(field: string, message: string, fix: string): void {
+    this.problems.push({ file: this.file, field, message, fix });
+  }
+  unknownKeys(doc: Obj, allowed: string[], prefix = ''): void {
+    for (const k of Object.keys(doc)) {
+      if (!allowed.includes(k)) this.add(`${prefix}${k}`, 'unknown key', `remove it, or use one of: ${allowed.join(', ')}`);
+    }
+  }
+  stringList(value: unknown, field: string): string[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      this.add(field, 'must be a list of strings', `write it as [a, b] or as "- a" lines`);
+      return [];
+    }
+    return value as string[];
+  }
+  name(value: unknown, field: string, what: string): string | undefined {
+    if (typeof value !== 'string' || value === '') {
+      this.add(field, `missing ${what} name`, `set ${field} to a name like "hello"`);
+      return undefined;
+    }
+    if (!NAME.test(value) || value.includes('..')) {
+      this.add(field, `"${value}" is not a valid ${what} name (it must match [a-z0-9][a-z0-9._+-]* and must not contain "..", so it cannot escape a directory)`, 'use lower-case letters, digits, ".", "_", "+" and "-"');
+      return undefined;
+    }
+    return value;
+  }
+}
+
+async function readYaml(dir: string, file: string, problems: CatalogProblem[]): Promise<Obj | undefined> {
+  const check = new FileCheck(file, problems);
+  const doc = parseDocument(await readFile(join(dir, file), 'utf8'), { prettyErrors: false });
+  if (doc.errors.length) {
+    for (const e of doc.errors) {
+      const at = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(document)';
+      check.add(at, `malformed YAML: ${e.message.split('\n')[0]}`, 'correct the YAML syntax at that position');
+    }
+    return undefined;
+  }
+  const value = doc.toJS() as unknown;
+  if (!isObj(value)) {
+    check.add('(document)', 'must be a YAML mapping', 'write key: value pairs at the top level');
+    return undefined;
+  }
+  return value;
+}
+
+/** `${VAR}` and `${VAR:-default}` from the worker's environment. */
+function expand(value: string, env: Record<string, string | undefined>, check: FileCheck, field: string): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g, (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (hasDefault !== undefined) return fallback ?? '';
+    check.add(field, `uses \${${name}}, which is not set in the worker's environment`, `set ${name}, or write \${${name}:-default}`);
+    return '';
+  });
+}
+
+function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefined>, check: FileCheck): CatalogSettings {
+  check.unknownKeys(doc, SETTINGS_KEYS);
+  const str = (key: string, required: boolean, fallback = ''): string => {
+    const v = doc[key];
+    if (v === undefined) {
+      if (required) check.add(key, 'missing required key', `add ${key}: to catalog.yaml`);
+      return fallback;
+    }
+    if (typeof v !== 'string') {
+      check.add(key, 'must be a string', `quote the value of ${key}`);
+      return fallback;
+    }
+    return expand(v, env, check, key);
+  };
+  const list = (key: string, fallback: string[]) =>
+    doc[key] === undefined ? fallback : check.stringList(doc[key], key).map((v, i) => expand(v, env, check, `${key}[${i}]`));
+  const local = (p: string) => (/^https?:\/\//.test(p) || isAbsolute(p) || p === '' ? p : resolve(dir, p));
+  const concurrency = { packages: 4, images: 2 };
+  if (doc.concurrency !== undefined) {
+    if (!isObj(doc.concurrency)) check.add('concurrency', 'must be a mapping', 'write concurrency: { packages: 4, images: 2 }');
+    else {
+      check.unknownKeys(doc.concurrency, ['packages', 'images'], 'concurrency.');
+      for (const k of ['packages', 'images'] as const) {
+        const v = doc.concurrency[k];
+        if (v === undefined) continue;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) check.add(`concurrency.${k}`, `must be a whole number of at least 1, got ${JSON.stringify(v)}`, `set concurrency.${k}: 2`);
+        else concurrency[k] = v;
+      }
+    }
+  }
+  const archs = list('archs', ['x86_64']);
+  archs.forEach((a, i) => {
+    if (!['x86_64', 'aarch64'].includes(a)) check.add(`archs[${i}]`, `unknown arch "${a}"`, 'use x86_64 or aarch64');
+  });
+  const registry = str('registry', true);
+  if (registry && !/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/.test(registry)) {
+    check.add('registry', `"${registry}" is not a registry target`, 'write host[:port]/prefix, e.g. 127.0.0.1:5000/kiln');
+  }
+  const packageRepository = str('packageRepository', true);
+  return {
+    archs,
+    repositories: list('repositories', []).map(local),
+    keyring: list('keyring', []).map(local),
+    packageRepository: packageRepository && local(packageRepository),
+    registry,
+    namespace: str('namespace', false, 'kiln'),
+    concurrency,
+  };
+}
+
+function loadPackage(doc: Obj, file: string, check: FileCheck): PackageSpec | undefined {
+  check.unknownKeys(doc, MELANGE_KEYS);
+  if (!isObj(doc.package)) {
+    check.add('package', 'missing required key', 'add a package: block with name, version and epoch');
+    return undefined;
+  }
+  const pkg = doc.package;
+  const name = check.name(pkg.name, 'package.name', 'package');
+  const expected = file.replace(/^packages\//, '').replace(/\.yaml$/, '');
+  if (name && name !== expected) check.add('package.name', `"${name}" does not match the file name ${file}`, `rename the file to packages/${name}.yaml or set package.name: ${expected}`);
+  let version = '';
+  if (typeof pkg.version !== 'string' && typeof pkg.version !== 'number') check.add('package.version', 'missing required key', 'add package.version, e.g. "1.2.3"');
+  else {
+    version = String(pkg.version);
+    if (!isValidApkVersion(version) || version.includes('-r')) check.add('package.version', `"${version}" is not a valid APK version`, 'use digits and dots with an optional letter and _suffix, e.g. 1.2.3 or 1.2.3_rc1 (the epoch goes in package.epoch)');
+  }
+  const epoch = pkg.epoch ?? 0;
+  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) check.add('package.epoch', `must be a whole number of at least 0, got ${JSON.stringify(epoch)}`, 'set package.epoch: 0');
+  const env = isObj(doc.environment) ? doc.environment : {};
+  const contents = isObj(env.contents) ? env.contents : {};
+  const deps = isObj(pkg.dependencies) ? pkg.dependencies : {};
+  const subpackages: string[] = [];
+  const provides = check.stringList(deps.provides, 'package.dependencies.provides').map(atomName);
+  if (doc.subpackages !== undefined) {
+    if (!Array.isArray(doc.subpackages)) check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
+    else doc.subpackages.forEach((s: unknown, i: number) => {
+      const sub = isObj(s) ? s : {};
+      const n = check.name(sub.name, `subpackages[${i}].name`, 'subpackage');
+      if (n) subpackages.push(n);
+      const subDeps = isObj(sub.dependencies) ? sub.dependencies : {};
+      provides.push(...check.stringList(subDeps.provides, `subpackages[${i}].dependencies.provides`).map(atomName));
+    });
+  }
+  if (doc.pipeline !== undefined && !Array.isArray(doc.pipeline)) check.add('pipeline', 'must be a list of steps', 'write pipeline as a list of "- runs: ..." or "- uses: ..." steps');
+  if (!name) return undefined;
+  return {
+    name,
+    version,
+    epoch: typeof epoch === 'number' ? epoch : 0,
+    file,
+    subpackages,
+    provides,
+    buildDependencies: check.stringList(contents.packages, 'environment.contents.packages'),
+    runtimeDependencies: check.stringList(deps.runtime, 'package.dependencies.runtime'),
+    hasTest: doc.test !== undefined,
+  };
+}
+
+function loadImage(name: string, apko: Obj, image: Obj | undefined, dir: string, check: FileCheck, imageCheck: FileCheck): ImageSpec {
+  check.unknownKeys(apko, APKO_KEYS);
+  const contents = isObj(apko.contents) ? apko.contents : undefined;
+  if (!contents) check.add('contents', 'missing required key', 'add contents: { packages: [...] }');
+  const packages = check.stringList(contents?.packages, 'contents.packages');
+  if (contents && packages.length === 0) check.add('contents.packages', 'no packages listed', 'list the packages the image installs');
+  let tags = ['latest'];
+  if (image) {
+    imageCheck.unknownKeys(image, IMAGE_KEYS);
+    if (image.tags !== undefined) {
+      tags = imageCheck.stringList(image.tags, 'tags');
+      tags.forEach((t, i) => {
+        if (!TAG.test(t)) imageCheck.add(`tags[${i}]`, `"${t}" is not a valid OCI tag`, 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")');
+      });
+    }
+  }
+  return { name, file: `${dir}/apko.yaml`, packages, tags };
+}
+
+/** Names a repository's APKINDEX provides, for each arch; undefined when it cannot be read. */
+async function repositoryProvides(repo: string, arch: string): Promise<Set<string> | undefined> {
+  let buf: Buffer;
+  const index = `${repo.replace(/\/$/, '')}/${arch}/APKINDEX.tar.gz`;
+  if (/^https?:\/\//.test(repo)) {
+    const res = await fetch(index).catch(() => undefined);
+    if (!res?.ok) return undefined;
+    buf = Buffer.from(await res.arrayBuffer());
+  } else {
+    if (!existsSync(index)) return new Set();
+    buf = await readFile(index);
+  }
+  return providedNames(parseApkIndex(buf));
+}
+
+export interface ApkIndexEntry {
+  name: string;
+  version: string;
+  arch: string;
+  size: number;
+  checksum: string;
+  origin?: string;
+  dependencies: string[];
+  provides: string[];
+}
+
+/** Parses APKINDEX.tar.gz: its gzip members (signature, then index) read as one tar stream. */
+export function parseApkIndex(buf: Buffer): ApkIndexEntry[] {
+  const index = readTar(gunzipSync(buf)).find((f) => f.path === 'APKINDEX');
+  if (!index) throw new Error('no APKINDEX entry in the archive');
+  const entries: ApkIndexEntry[] = [];
+  for (const stanza of index.data.toString('utf8').split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    for (const line of stanza.split('\n')) {
+      const m = /^([A-Za-z]):(.*)$/.exec(line);
+      if (m) fields.set(m[1]!, m[2]!);
+    }
+    if (!fields.has('P')) continue;
+    const list = (k: string) => (fields.get(k) ?? '').split(' ').filter(Boolean);
+    entries.push({
+      name: fields.get('P')!, version: fields.get('V') ?? '', arch: fields.get('A') ?? '', size: Number(fields.get('S') ?? 0),
+      checksum: fields.get('C') ?? '', origin: fields.get('o'), dependencies: list('D'), provides: list('p'),
+    });
+  }
+  return entries;
+}
+
+/** Every name an index can satisfy: package names and what they provide. */
+export function providedNames(entries: ApkIndexEntry[]): Set<string> {
+  const names = new Set<string>();
+  for (const e of entries) {
+    names.add(e.name);
+    for (const p of e.provides) names.add(atomName(p));
+  }
+  return names;
+}
+
+async function listYaml(dir: string): Promise<string[]> {
+  return existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort() : [];
+}
+
+export async function loadCatalog(dir: string, options: { env?: Record<string, string | undefined> } = {}): Promise<Catalog> {
+  const root = resolve(dir);
+  const env = options.env ?? process.env;
+  const problems: CatalogProblem[] = [];
+  if (!existsSync(join(root, 'catalog.yaml'))) {
+    throw new CatalogInvalid([{ file: 'catalog.yaml', field: '(file)', message: `no catalog.yaml in ${root}`, fix: 'point --catalog (or catalogDir) at a catalog directory, or create catalog.yaml' }]);
+  }
+  const settingsCheck = new FileCheck('catalog.yaml', problems);
+  const settingsDoc = await readYaml(root, 'catalog.yaml', problems);
+  const settings = settingsDoc ? loadSettings(settingsDoc, root, env, settingsCheck) : undefined;
+
+  const packages: PackageSpec[] = [];
+  for (const f of await listYaml(join(root, 'packages'))) {
+    const file = `packages/${f}`;
+    if (!f.endsWith('.yaml')) {
+      new FileCheck(file, problems).add('(file)', 'melange configs end in .yaml', `rename it to packages/${f.replace(/\.yml$/, '.yaml')}`);
+      continue;
+    }
+    const doc = await readYaml(root, file, problems);
+    const spec = doc && loadPackage(doc, file, new FileCheck(file, problems));
+    if (spec) packages.push(spec);
+  }
+
+  const images: ImageSpec[] = [];
+  const imagesDir = join(root, 'images');
+  for (const name of existsSync(imagesDir) ? (await readdir(imagesDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort() : []) {
+    const dirRel = `images/${name}`;
+    const check = new FileCheck(`${dirRel}/apko.yaml`, problems);
+    if (!NAME.test(name) || name.includes('..')) {
+      check.add('(directory name)', `"${name}" is not a valid image name (it must match [a-z0-9][a-z0-9._+-]*)`, 'rename the directory');
+      continue;
+    }
+    if (!existsSync(join(root, dirRel, 'apko.yaml'))) {
+      check.add('(file)', 'missing apko.yaml', `add ${dirRel}/apko.yaml or remove the directory`);
+      continue;
+    }
+    const apko = await readYaml(root, `${dirRel}/apko.yaml`, problems);
+    const image = existsSync(join(root, dirRel, 'image.yaml')) ? await readYaml(root, `${dirRel}/image.yaml`, problems) : undefined;
+    if (apko) images.push(loadImage(name, apko, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems)));
+  }
+
+  // Names must be unique across packages and subpackages, whichever file declares them.
+  const declaredIn = new Map<string, string>();
+  for (const p of packages) {
+    for (const [n, field] of [[p.name, 'package.name'], ...p.subpackages.map((s, i) => [s, `subpackages[${i}].name`])] as [string, string][]) {
+      const other = declaredIn.get(n);
+      if (other) new FileCheck(p.file, problems).add(field, `package "${n}" is also declared in ${other}`, `rename one of them, or remove the duplicate from ${p.file}`);
+      else declaredIn.set(n, p.file);
+    }
+  }
+
+  if (settings) {
+    const external = new Set<string>();
+    let unreadable = false;
+    for (const [i, repo] of settings.repositories.entries()) {
+      if (!/^https?:\/\//.test(repo) && !existsSync(repo)) {
+        settingsCheck.add(`repositories[${i}]`, `${repo} does not exist`, 'run scripts/setup, which builds the bootstrap repository, or fix the path');
+        unreadable = true;
+        continue;
+      }
+      for (const arch of settings.archs) {
+        const names = await repositoryProvides(repo, arch).catch(() => undefined);
+        if (!names) {
+          settingsCheck.add(`repositories[${i}]`, `cannot read ${repo}/${arch}/APKINDEX.tar.gz`, 'check that the repository is reachable and has a signed index');
+          unreadable = true;
+        } else names.forEach((n) => external.add(n));
+      }
+    }
+    const providers = catalogProviders(packages);
+    // With a repository unreadable nobody can tell what it provides: say that once, not per name.
+    const provided = (atom: string) => unreadable || providers.has(atomName(atom)) || external.has(atomName(atom));
+    for (const p of packages) {
+      const check = new FileCheck(p.file, problems);
+      p.buildDependencies.forEach((atom, i) => {
+        const n = atomName(atom);
+        if (!provided(atom)) {
+          check.add(`environment.contents.packages[${i}]`, `"${n}" is provided by no catalog package and no configured repository`, `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`);
+        } else if (providers.get(n) === p.name && !external.has(n)) {
+          check.add(`environment.contents.packages[${i}]`, `dependency cycle: ${p.name} -> ${p.name} (it builds against itself and no repository provides an older build)`, 'remove the self-dependency or add a repository that provides it');
+        }
+      });
+      p.runtimeDependencies.forEach((atom, i) => {
+        if (!provided(atom) && !/^(so|cmd|pc|py\d?\.\d+):/.test(atomName(atom))) {
+          check.add(`package.dependencies.runtime[${i}]`, `"${atomName(atom)}" is provided by no catalog package and no configured repository`, `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`);
+        }
+      });
+    }
+    const cycle = findCycle(new Map(packages.map((p) => [p.name, buildDependencies(p, providers)])));
+    if (cycle) {
+      const file = packages.find((p) => p.name === cycle[0])!.file;
+      new FileCheck(file, problems).add('environment.contents.packages', `dependency cycle: ${cycle.join(' -> ')}`, 'remove one of these build dependencies (an older build from a repository can break a bootstrap cycle)');
+    }
+    for (const img of images) {
+      img.packages.forEach((atom, i) => {
+        if (!provided(atom)) {
+          new FileCheck(img.file, problems).add(`contents.packages[${i}]`, `"${atomName(atom)}" is provided by no catalog package and no configured repository`, `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`);
+        }
+      });
+    }
+  }
+
+  if (problems.length) throw new CatalogInvalid(problems);
+  return { dir: root, settings: settings!, packages, images };
+}
