@@ -1,8 +1,12 @@
 // Image signatures and attestations, stored the way cosign v3 stores them: each one a Sigstore
 // bundle v0.3 holding a DSSE-signed in-toto Statement, pushed as an OCI 1.1 referrer of the image
 // (a manifest with `subject`). Registries without the referrers API (Debian's Distribution 2.8)
-// get the referrers tag schema `sha256-<hex>`, which cosign v3 reads as well. One format only: no
-// legacy `.sig`/`.att` tags, because cosign v3 ignores those as soon as any bundle is attached.
+// get the referrers tag schema `sha256-<hex>`, as `cosign sign` v3 writes it there too.
+// Why this format and only this one: it is cosign v3's default (the legacy `.sig`/`.att` tags are
+// deprecated there), the bundle is exactly what @sigstore/sign builds and @sigstore/verify checks,
+// and cosign v3 stops reading legacy tags once any bundle is attached, so mixing would hide one
+// half. Note that `cosign verify` accepts any bundle by the key about the digest, attestations
+// included; verifyImage below insists on the signature statement (`sign/v1`).
 //
 // Signing: the embedded default is the worker's ECDSA P-256 key (kilnPaths().imageSigningKey), no
 // transparency log. KILN_SIGNING=keyless signs with a Fulcio certificate for the CI's OIDC
@@ -186,19 +190,14 @@ async function attachedBundles(client: RegistryClient, digest: string, ours: (bu
     if (descriptor.artifactType && !descriptor.artifactType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
     const manifest = await client.getManifest(descriptor.digest);
     if (!manifest) continue; // listed in a stale tag index after a delete
-    if (`sha256:${sha256Hex(manifest.body)}` !== descriptor.digest) {
-      out.push({ descriptor, trusted: false, problem: `manifest ${descriptor.digest} does not match its digest` });
-      continue;
-    }
-    const doc = JSON.parse(manifest.body.toString('utf8')) as { layers?: { mediaType: string; digest: string }[] };
-    const layers = doc.layers ?? [];
-    // cosign accepts exactly one bundle layer per referrer.
-    if (layers.length !== 1 || !layers[0]!.mediaType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
     try {
+      if (`sha256:${sha256Hex(manifest.body)}` !== descriptor.digest) throw new Error(`manifest does not match its digest`);
+      const layers = (JSON.parse(manifest.body.toString('utf8')) as { layers?: { mediaType: string; digest: string }[] }).layers ?? [];
+      // cosign accepts exactly one bundle layer per referrer.
+      if (layers.length !== 1 || !layers[0]!.mediaType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
       const bundle = bundleFromJSON(JSON.parse((await client.getBlob(layers[0]!.digest)).toString('utf8')));
       if (bundle.content.$case !== 'dsseEnvelope' || bundle.content.dsseEnvelope.payloadType !== IN_TOTO) {
-        out.push({ descriptor, trusted: false, problem: 'not a DSSE bundle of an in-toto statement' });
-        continue;
+        throw new Error('not a DSSE bundle of an in-toto statement');
       }
       const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString('utf8')) as Statement;
       if (!Array.isArray(statement.subject) || typeof statement.predicateType !== 'string') throw new Error('not an in-toto statement');
@@ -210,7 +209,7 @@ async function attachedBundles(client: RegistryClient, digest: string, ours: (bu
       }
     } catch (err) {
       if (err instanceof ApplicationFailure && !err.nonRetryable) throw err; // registry unavailable: retry
-      out.push({ descriptor, trusted: false, problem: `unreadable bundle: ${(err as Error).message}` });
+      out.push({ descriptor, trusted: false, problem: `unreadable: ${(err as Error).message}` });
     }
   }
   return out;
@@ -226,9 +225,9 @@ async function attach(client: RegistryClient, repository: string, digest: string
   const image = await client.getManifest(digest);
   if (!image) fail(`${repository}@${digest} is not in the registry; push the image before signing it`, 'RegistryRejected');
   const bundle = await mode.builder.create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO });
-  // @sigstore/sign copies the key hint into the DSSE keyid; cosign (go-securesystemslib) then skips
-  // the signature unless the keyid equals its own key id for the key, so leave it empty as cosign
-  // does. The keyid is outside the signed PAE; the hint stays in verificationMaterial.
+  // @sigstore/sign copies the key hint into the DSSE keyid, and cosign v3.1.2 then finds no valid
+  // signature ("accepted signatures do not match threshold, Found: 0"). cosign writes no keyid;
+  // do the same. The keyid is outside the signed PAE; the hint stays in verificationMaterial.
   if (bundle.content.$case === 'dsseEnvelope') for (const sig of bundle.content.dsseEnvelope.signatures) sig.keyid = '';
   const bundleJson = Buffer.from(JSON.stringify(bundleToJSON(bundle)));
   const layer = { mediaType: BUNDLE_MEDIA_TYPE, digest: `sha256:${sha256Hex(bundleJson)}`, size: bundleJson.length };

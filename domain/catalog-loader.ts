@@ -65,11 +65,11 @@ class FileCheck {
 
 async function readYaml(dir: string, file: string, problems: CatalogProblem[]): Promise<Obj | undefined> {
   const check = new FileCheck(file, problems);
-  const doc = parseDocument(await readFile(join(dir, file), 'utf8'), { prettyErrors: false });
+  const doc = parseDocument(await readFile(join(dir, file), 'utf8'));
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const at = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(document)';
-      check.add(at, `malformed YAML: ${e.message.split('\n')[0]}`, 'correct the YAML syntax at that position');
+      check.add(at, `malformed YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, 'correct the YAML syntax at that position');
     }
     return undefined;
   }
@@ -81,15 +81,18 @@ async function readYaml(dir: string, file: string, problems: CatalogProblem[]): 
   return value;
 }
 
-/** `${VAR}` and `${VAR:-default}` from the worker's environment. */
+/** `${VAR}` and `${VAR:-default}` from the worker's environment; '' when a variable is unset. */
 function expand(value: string, env: Record<string, string | undefined>, check: FileCheck, field: string): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g, (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
+  let unset = false;
+  const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g, (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
     const v = env[name];
     if (v !== undefined && v !== '') return v;
     if (hasDefault !== undefined) return fallback ?? '';
     check.add(field, `uses \${${name}}, which is not set in the worker's environment`, `set ${name}, or write \${${name}:-default}`);
+    unset = true;
     return '';
   });
+  return unset ? '' : out;
 }
 
 function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefined>, check: FileCheck): CatalogSettings {
@@ -282,6 +285,9 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
   const settings = settingsDoc ? loadSettings(settingsDoc, root, env, settingsCheck) : undefined;
 
   const packages: PackageSpec[] = [];
+  // Names of package files that could not be read: taken as declared, so one broken file does
+  // not also report every package that depends on it.
+  const unreadablePackages = new Set<string>();
   for (const f of await listYaml(join(root, 'packages'))) {
     const file = `packages/${f}`;
     if (!f.endsWith('.yaml')) {
@@ -291,6 +297,7 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
     const doc = await readYaml(root, file, problems);
     const spec = doc && loadPackage(doc, file, new FileCheck(file, problems));
     if (spec) packages.push(spec);
+    else unreadablePackages.add(f.replace(/\.yaml$/, ''));
   }
 
   const images: ImageSpec[] = [];
@@ -340,7 +347,8 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
     }
     const providers = catalogProviders(packages);
     // With a repository unreadable nobody can tell what it provides: say that once, not per name.
-    const provided = (atom: string) => unreadable || providers.has(atomName(atom)) || external.has(atomName(atom));
+    const provided = (atom: string) =>
+      unreadable || providers.has(atomName(atom)) || external.has(atomName(atom)) || unreadablePackages.has(atomName(atom));
     for (const p of packages) {
       const check = new FileCheck(p.file, problems);
       p.buildDependencies.forEach((atom, i) => {
