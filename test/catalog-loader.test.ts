@@ -39,7 +39,7 @@ describe('loadCatalog on valid catalogs', () => {
 });
 
 describe('loadCatalog on bad catalogs', () => {
-  const cases: [string, Partial<CatalogProblem> & { message: RegExp }][] = [
+  const cases: [string, { file: string; field: string; message: RegExp }][] = [
     ['malformed-yaml', { file: 'packages/tiny-lib.yaml', field: 'line 4, column 1', message: /malformed YAML/ }],
     ['unknown-key', { file: 'catalog.yaml', field: 'parallelism', message: /unknown key/ }],
     ['bad-name', { file: 'packages/tiny-app.yaml', field: 'package.name', message: /"Tiny_App" is not a valid package name/ }],
