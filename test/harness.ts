@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createKilnWorker, WORKFLOWS_PATH } from '../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
 
@@ -23,7 +23,14 @@ export interface TemporalHarness {
   close(): Promise<void>;
 }
 
+let runtimeInstalled = false;
+
 export async function connectTemporal(env: KilnTestEnv): Promise<TemporalHarness> {
+  if (!runtimeInstalled) {
+    // Worker lifecycle chatter hides test output; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });

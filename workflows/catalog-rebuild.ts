@@ -56,7 +56,10 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
   const progress: RebuildProgress = { phase: 'snapshot', items: {} };
   setHandler(progressQuery, () => progress);
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'snapshot' }]);
-  const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir });
+  // An invalid catalog fails the run itself, with the loader's list of problems as its message.
+  const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir }).catch((err: unknown) => {
+    throw ApplicationFailure.nonRetryable(failureMessage(err), 'CatalogInvalid');
+  });
   upsertMemo({ catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit ?? null });
 
   for (const p of snapshot.plan.packages) progress.items[`package ${p.name}`] = 'waiting';
