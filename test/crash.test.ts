@@ -17,7 +17,7 @@ const workers: ChildProcess[] = [];
 function startWorker(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', 'main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, KILN_TASK_QUEUE: taskQueue },
+    env: { ...process.env, ...env, KILN_TASK_QUEUE: taskQueue, KILN_LOG_LEVEL: 'WARN' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   workers.push(child);
