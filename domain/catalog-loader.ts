@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 import { isValidApkVersion } from './apk-version.js';
-import type { Catalog, CatalogProblem, CatalogSettings, ImageSpec, PackageSpec } from './catalog.js';
+import type { AllowedAbiBreak, Catalog, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
 import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
 import { readTar } from './tar.js';
 
@@ -134,6 +134,33 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
     check.add('registry', `"${registry}" is not a registry target`, 'write host[:port]/prefix, e.g. 127.0.0.1:5000/kiln');
   }
   const packageRepository = str('packageRepository', true);
+  let vulnerabilities: VulnerabilityPolicy | undefined;
+  if (doc.vulnerabilities !== undefined) {
+    const v = isObj(doc.vulnerabilities) ? doc.vulnerabilities : {};
+    if (!isObj(doc.vulnerabilities)) check.add('vulnerabilities', 'must be a mapping', 'write vulnerabilities: { feed: security.json, policy: report }');
+    check.unknownKeys(v, ['feed', 'policy', 'failOn'], 'vulnerabilities.');
+    const feed = typeof v.feed === 'string' ? expand(v.feed, env, check, 'vulnerabilities.feed') : '';
+    if (!feed) check.add('vulnerabilities.feed', 'missing required key', 'set vulnerabilities.feed to a security.json path or URL');
+    const policy = v.policy ?? 'report';
+    if (policy !== 'report' && policy !== 'fail') check.add('vulnerabilities.policy', `unknown policy ${JSON.stringify(policy)}`, 'use report or fail');
+    const failOn = v.failOn ?? 'any';
+    if (!['critical', 'high', 'medium', 'low', 'any'].includes(String(failOn))) check.add('vulnerabilities.failOn', `unknown severity ${JSON.stringify(failOn)}`, 'use critical, high, medium, low or any');
+    vulnerabilities = { feed: local(feed), policy: policy === 'fail' ? 'fail' : 'report', failOn: failOn as Severity | 'any' };
+  }
+  const allowedBreaks: AllowedAbiBreak[] = [];
+  if (doc.abi !== undefined) {
+    const a = isObj(doc.abi) ? doc.abi : {};
+    check.unknownKeys(a, ['allowedBreaks'], 'abi.');
+    const list = Array.isArray(a.allowedBreaks) ? a.allowedBreaks : [];
+    if (a.allowedBreaks !== undefined && !Array.isArray(a.allowedBreaks)) check.add('abi.allowedBreaks', 'must be a list', 'write - { package: libfoo, version: 2.0.0, reason: "..." }');
+    list.forEach((b: unknown, i: number) => {
+      const e = isObj(b) ? b : {};
+      const field = `abi.allowedBreaks[${i}]`;
+      if (typeof e.package !== 'string' || typeof e.version !== 'string' || typeof e.reason !== 'string' || !e.reason) {
+        check.add(field, 'needs package, version and a reason', 'write - { package: libfoo, version: 2.0.0, reason: "soname bump, dependents rebuilt" }');
+      } else allowedBreaks.push({ package: e.package, version: e.version, reason: e.reason });
+    });
+  }
   return {
     archs,
     repositories: list('repositories', []).map(local),
@@ -142,6 +169,8 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
     registry,
     namespace: str('namespace', false, 'kiln'),
     concurrency,
+    ...(vulnerabilities ? { vulnerabilities } : {}),
+    abi: { allowedBreaks },
   };
 }
 
@@ -209,7 +238,48 @@ function loadImage(name: string, apko: Obj, image: Obj | undefined, dir: string,
       });
     }
   }
-  return { name, file: `${dir}/apko.yaml`, packages, tags };
+  const tests: ImageTest[] = [];
+  const expectations: ImageExpectations = {};
+  if (image?.tests !== undefined) {
+    if (!Array.isArray(image.tests)) imageCheck.add('tests', 'must be a list', 'write - { name: version, command: [app, --version], output: "1\\.2" }');
+    else image.tests.forEach((t: unknown, i: number) => {
+      const e = isObj(t) ? t : {};
+      const field = `tests[${i}]`;
+      imageCheck.unknownKeys(e, ['name', 'command', 'exitCode', 'output'], `${field}.`);
+      const command = imageCheck.stringList(e.command, `${field}.command`);
+      if (typeof e.name !== 'string' || command.length === 0) {
+        imageCheck.add(field, 'needs a name and a command', 'write - { name: runs, command: [/usr/bin/app, --help] }');
+        return;
+      }
+      if (e.exitCode !== undefined && !Number.isInteger(e.exitCode)) imageCheck.add(`${field}.exitCode`, 'must be a whole number', 'write exitCode: 0');
+      if (e.output !== undefined) {
+        try {
+          new RegExp(String(e.output));
+        } catch {
+          imageCheck.add(`${field}.output`, `${JSON.stringify(e.output)} is not a regular expression`, 'escape special characters such as ( [ .');
+        }
+      }
+      tests.push({ name: e.name, command, exitCode: typeof e.exitCode === 'number' ? e.exitCode : 0, ...(e.output !== undefined ? { output: String(e.output) } : {}) });
+    });
+  }
+  if (image?.expectations !== undefined) {
+    const x = isObj(image.expectations) ? image.expectations : {};
+    imageCheck.unknownKeys(x, ['entrypoint', 'nonRoot', 'user', 'environment', 'filesPresent', 'filesAbsent', 'maxSizeMiB'], 'expectations.');
+    if (x.entrypoint !== undefined) expectations.entrypoint = imageCheck.stringList(x.entrypoint, 'expectations.entrypoint');
+    if (x.nonRoot !== undefined) expectations.nonRoot = x.nonRoot === true;
+    if (x.user !== undefined) expectations.user = String(x.user);
+    if (x.environment !== undefined) {
+      if (!isObj(x.environment)) imageCheck.add('expectations.environment', 'must be a mapping', 'write environment: { PATH: /usr/bin }');
+      else expectations.environment = Object.fromEntries(Object.entries(x.environment).map(([k, v]) => [k, String(v)]));
+    }
+    if (x.filesPresent !== undefined) expectations.filesPresent = imageCheck.stringList(x.filesPresent, 'expectations.filesPresent');
+    if (x.filesAbsent !== undefined) expectations.filesAbsent = imageCheck.stringList(x.filesAbsent, 'expectations.filesAbsent');
+    if (x.maxSizeMiB !== undefined) {
+      if (typeof x.maxSizeMiB !== 'number' || x.maxSizeMiB <= 0) imageCheck.add('expectations.maxSizeMiB', 'must be a positive number', 'write maxSizeMiB: 20');
+      else expectations.maxSizeMiB = x.maxSizeMiB;
+    }
+  }
+  return { name, file: `${dir}/apko.yaml`, packages, tags, tests, expectations };
 }
 
 /** Names a repository's APKINDEX provides, for each arch; undefined when it cannot be read. */

@@ -17,6 +17,52 @@ export interface CatalogSettings {
   namespace: string;
   /** Upper bounds on children running at once in each phase. */
   concurrency: { packages: number; images: number };
+  /** Known-vulnerability feed (Wolfi secdb shape) and what an unfixed CVE does. */
+  vulnerabilities?: VulnerabilityPolicy;
+  /** ABI breaks a team has decided to ship: a package at a version may drop or change sonames. */
+  abi: { allowedBreaks: AllowedAbiBreak[] };
+}
+
+export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';
+
+export interface VulnerabilityPolicy {
+  /** Path (relative to the catalog) or http(s) URL of a security.json feed. */
+  feed: string;
+  /** `report`: list CVEs in the summary; `fail`: an unfixed CVE at or above `failOn` fails it. */
+  policy: 'report' | 'fail';
+  /** Lowest severity that fails a package or image under policy `fail` (default: any). */
+  failOn: Severity | 'any';
+}
+
+export interface AllowedAbiBreak {
+  package: string;
+  /** The version (without -r) whose break is intended; a later version is checked again. */
+  version: string;
+  reason: string;
+}
+
+/** One functional test of an image, run inside its root filesystem (bubblewrap, no network). */
+export interface ImageTest {
+  name: string;
+  /** Command and arguments; run as the image's user. */
+  command: string[];
+  /** Expected exit code (default 0). */
+  exitCode: number;
+  /** A regular expression the combined output must match. */
+  output?: string;
+}
+
+/** What an image must look like, checked before it is published. */
+export interface ImageExpectations {
+  entrypoint?: string[];
+  /** The image must not run as root. */
+  nonRoot?: boolean;
+  user?: string;
+  environment?: Record<string, string>;
+  filesPresent?: string[];
+  filesAbsent?: string[];
+  /** Upper bound on the uncompressed root filesystem, in MiB. */
+  maxSizeMiB?: number;
 }
 
 export interface PackageSpec {
@@ -46,6 +92,9 @@ export interface ImageSpec {
   packages: string[];
   /** Tags to publish, from image.yaml (default ["latest"]). */
   tags: string[];
+  /** Functional tests from image.yaml. */
+  tests: ImageTest[];
+  expectations: ImageExpectations;
 }
 
 export interface Catalog {

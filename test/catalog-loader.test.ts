@@ -34,7 +34,7 @@ describe('loadCatalog on valid catalogs', () => {
 
   it('reads tags from image.yaml', async () => {
     const catalog = await loadCatalog(join(FIXTURES, 'tiny'), { env });
-    expect(catalog.images).toEqual([{ name: 'tiny-app', file: 'images/tiny-app/apko.yaml', packages: ['busybox', 'tiny-app'], tags: ['latest', '0.1'] }]);
+    expect(catalog.images).toEqual([{ name: 'tiny-app', file: 'images/tiny-app/apko.yaml', packages: ['busybox', 'tiny-app'], tags: ['latest', '0.1'], tests: [], expectations: {} }]);
   });
 });
 

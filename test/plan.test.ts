@@ -14,7 +14,7 @@ function pkg(name: string, build: string[] = [], runtime: string[] = [], extra: 
 }
 
 function catalog(packages: PackageSpec[], images: Catalog['images'] = []): Catalog {
-  return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 } }, packages, images };
+  return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 }, abi: { allowedBreaks: [] } }, packages, images };
 }
 
 describe('planBuild', () => {
@@ -47,7 +47,7 @@ describe('planBuild', () => {
   it('gives an image the catalog packages it installs through runtime dependencies', () => {
     const plan = planBuild(catalog(
       [pkg('lib'), pkg('tool', [], ['lib', 'busybox']), pkg('unrelated')],
-      [{ name: 'img', file: 'images/img/apko.yaml', packages: ['tool=1.0-r0'], tags: ['latest'] }],
+      [{ name: 'img', file: 'images/img/apko.yaml', packages: ['tool=1.0-r0'], tags: ['latest'], tests: [], expectations: {} }],
     ));
     expect(plan.images[0]!.packages).toEqual(['lib', 'tool']);
   });
