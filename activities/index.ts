@@ -2,6 +2,7 @@
 export { snapshotCatalog } from './snapshot.js';
 export { buildPackage, publishPackage } from './packages.js';
 export { assembleImage, pushImage, tagImage } from './images.js';
+export { previousRunFailures } from './runs.js';
 export type { CatalogSnapshot } from './snapshot.js';
 export type { PackageBuildInput, PackageBuildResult } from './packages.js';
 export type { AssembledImage } from './images.js';

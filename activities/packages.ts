@@ -28,6 +28,8 @@ export interface PackageBuildResult {
   epoch: number;
   arch: string;
   inputDigest: string;
+  /** Digest of the package's own inputs (config, sources, melange version, arch). */
+  ownDigest: string;
   /** "built" by this call, or "up-to-date": the repository already holds it from the same inputs. */
   status: 'built' | 'up-to-date';
   /** Directory holding the built APKs (main package and subpackages). */
@@ -42,6 +44,7 @@ interface PublishRecord {
   version: string;
   epoch: number;
   inputDigest: string;
+  ownDigest: string;
   apks: { file: string; sha256: string }[];
   publishedAt: string;
 }
@@ -55,17 +58,21 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /**
- * Everything that decides a package's bytes: its melange config, its sources, what it builds
- * against (by their own input digests), the melange version and the arch.
+ * Everything that decides a package's bytes. `own` covers what its author edits (config, sources)
+ * plus the melange version and arch; `input` adds what it builds against, by their input digests.
+ * A changed `own` at the same version and epoch needs an epoch bump; a changed dependency alone
+ * is rebuilt in place.
  */
-export async function packageInputDigest(catalogDir: string, spec: PackageSpec, arch: string, deps: Record<string, string>): Promise<string> {
-  const hash = createHash('sha256');
-  hash.update(`melange ${MELANGE_VERSION}\narch ${arch}\n`);
-  hash.update(`config ${sha256(await readFile(join(catalogDir, spec.file)))}\n`);
+export async function packageInputDigest(catalogDir: string, spec: PackageSpec, arch: string, deps: Record<string, string>): Promise<{ own: string; input: string }> {
+  const own = createHash('sha256');
+  own.update(`melange ${MELANGE_VERSION}\narch ${arch}\n`);
+  own.update(`config ${sha256(await readFile(join(catalogDir, spec.file)))}\n`);
   const sources = sourceDir(catalogDir, spec);
-  for (const f of await filesUnder(sources)) hash.update(`source ${f.slice(sources.length)} ${sha256(await readFile(f))}\n`);
-  for (const name of Object.keys(deps).sort()) hash.update(`dep ${name} ${deps[name]}\n`);
-  return hash.digest('hex');
+  for (const f of await filesUnder(sources)) own.update(`source ${f.slice(sources.length)} ${sha256(await readFile(f))}\n`);
+  const ownDigest = own.digest('hex');
+  const input = createHash('sha256').update(`own ${ownDigest}\n`);
+  for (const name of Object.keys(deps).sort()) input.update(`dep ${name} ${deps[name]}\n`);
+  return { own: ownDigest, input: input.digest('hex') };
 }
 
 /** A package's own sources live beside its config in packages/<name>/. */
@@ -87,16 +94,17 @@ export async function buildPackage(input: PackageBuildInput): Promise<PackageBui
   const spec = catalog.packages.find((p) => p.name === input.name);
   if (!spec) throw ApplicationFailure.nonRetryable(`package ${input.name} is not in catalog snapshot ${input.snapshotDir}`, 'CatalogInvalid');
   const { settings } = catalog;
-  const inputDigest = await packageInputDigest(input.snapshotDir, spec, input.arch, input.dependencyDigests);
-  const base = { name: spec.name, version: spec.version, epoch: spec.epoch, arch: input.arch, inputDigest };
+  const digests = await packageInputDigest(input.snapshotDir, spec, input.arch, input.dependencyDigests);
+  const inputDigest = digests.input;
+  const base = { name: spec.name, version: spec.version, epoch: spec.epoch, arch: input.arch, inputDigest, ownDigest: digests.own };
 
   const published = await readRecord(recordPath(settings.packageRepository, input.arch, spec));
   if (published && !input.force) {
     if (published.inputDigest === inputDigest) {
       return { ...base, status: 'up-to-date', buildDir: archDir(settings.packageRepository, input.arch), apks: published.apks, durationMs: Date.now() - started };
     }
-    throw ApplicationFailure.nonRetryable(
-      `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published from different inputs ` +
+    if (published.ownDigest !== digests.own) throw ApplicationFailure.nonRetryable(
+      `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published, built from a different config or sources ` +
         `(fix: bump package.epoch to ${spec.epoch + 1}, or start the run with force: true to replace it)`,
       'EpochNotBumped',
     );
@@ -175,7 +183,9 @@ export async function publishPackage(input: PublishInput): Promise<{ index: stri
     const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${process.pid}.tar.gz`);
     await melangeIndex({ output: tmpIndex, arch: build.arch, apks: all, signingKey: paths.packageSigningKey, logFile: join(paths.logs, 'repository-index.log') });
     await rename(tmpIndex, index);
-    const rec: PublishRecord = { name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, apks: build.apks, publishedAt: new Date().toISOString() };
+    const rec: PublishRecord = {
+      name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, ownDigest: build.ownDigest, apks: build.apks, publishedAt: new Date().toISOString(),
+    };
     await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
     await rename(`${record}.tmp`, record);
     return { index, apks: all.length };

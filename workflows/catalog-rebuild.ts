@@ -2,6 +2,7 @@ import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHand
 import type * as activities from '../activities/index.js';
 import type { CatalogSnapshot } from '../activities/index.js';
 import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
+import { selectWork, type Selection } from '../domain/selection.js';
 import { runDag } from './dag.js';
 import { failureMessage } from './failure.js';
 import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
@@ -12,22 +13,38 @@ import { KILN_OUTCOME, KILN_STAGE } from './search-attributes.js';
 export interface RebuildInput {
   /** Catalog directory on the worker (default: the worker's KILN_CATALOG, else the repo's catalog/). */
   catalogDir?: string;
-  /** Rebuild packages even when the repository holds them from the same inputs. */
+  /** Rebuild these packages, their reverse dependencies and the images that include any of them. */
+  packages?: string[];
+  /** Rebuild these images and what they need. */
+  images?: string[];
+  /** Rebuild even what the repository holds from the same inputs (the named packages, or all). */
   force?: boolean;
+  /** Rebuild only what failed or was blocked in that earlier run (by workflow id). */
+  rerunFailedOf?: string;
 }
 
-const INPUT_FIELDS: Record<keyof RebuildInput, string> = { catalogDir: 'string', force: 'boolean' };
+const INPUT_FIELDS: Record<keyof RebuildInput, 'string' | 'boolean' | 'string[]'> = {
+  catalogDir: 'string',
+  packages: 'string[]',
+  images: 'string[]',
+  force: 'boolean',
+  rerunFailedOf: 'string',
+};
+
+function hasType(value: unknown, want: 'string' | 'boolean' | 'string[]'): boolean {
+  return want === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === want;
+}
 
 function validateInput(input: unknown): RebuildInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw ApplicationFailure.nonRetryable('catalogRebuild input must be a JSON object such as {} or {"force": true}', 'InvalidInput');
+    throw ApplicationFailure.nonRetryable('catalogRebuild input must be a JSON object such as {} or {"images": ["hello"]}', 'InvalidInput');
   }
   const problems: string[] = [];
   for (const [key, value] of Object.entries(input)) {
     const want = INPUT_FIELDS[key as keyof RebuildInput];
     if (!want) problems.push(`${key}: unknown field (fix: use one of ${Object.keys(INPUT_FIELDS).join(', ')})`);
-    else if (typeof value !== want) problems.push(`${key}: must be a ${want}, got ${JSON.stringify(value)}`);
+    else if (!hasType(value, want)) problems.push(`${key}: must be a ${want === 'string[]' ? 'list of names' : want}, got ${JSON.stringify(value)}`);
   }
   if (problems.length) throw ApplicationFailure.nonRetryable(`invalid catalogRebuild input:\n${problems.join('\n')}`, 'InvalidInput');
   return input as RebuildInput;
@@ -40,7 +57,7 @@ export interface RebuildProgress {
 }
 export const progressQuery = defineQuery<RebuildProgress>('progress');
 
-const { snapshotCatalog } = proxyActivities<typeof activities>({
+const { snapshotCatalog, previousRunFailures } = proxyActivities<typeof activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
@@ -61,9 +78,17 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
     throw ApplicationFailure.nonRetryable(failureMessage(err), 'CatalogInvalid');
   });
   upsertMemo({ catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit ?? null });
+  const work = await selectedWork(snapshot, input);
+  const plan: CatalogSnapshot['plan'] = {
+    ...snapshot.plan,
+    packages: snapshot.plan.packages.filter((p) => work.packages.includes(p.name)),
+    images: snapshot.plan.images.filter((i) => work.images.includes(i.name)),
+  };
+  const scoped = { ...snapshot, plan };
+  const forced = input.force ? new Set(input.packages?.length ? input.packages : plan.packages.map((p) => p.name)) : new Set<string>();
 
-  for (const p of snapshot.plan.packages) progress.items[`package ${p.name}`] = 'waiting';
-  for (const i of snapshot.plan.images) progress.items[`image ${i.name}`] = 'waiting';
+  for (const p of plan.packages) progress.items[`package ${p.name}`] = 'waiting';
+  for (const i of plan.images) progress.items[`image ${i.name}`] = 'waiting';
   const track = (key: string) => ({
     start: () => { progress.items[key] = 'running'; },
     end: (ok: boolean) => { progress.items[key] = ok ? 'done' : 'failed'; },
@@ -71,11 +96,11 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
 
   progress.phase = 'packages';
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'packages' }]);
-  const packages = await packagesPhase(snapshot, input, info.workflowId, (n) => track(`package ${n}`));
+  const packages = await packagesPhase(scoped, forced, info.workflowId, (n) => track(`package ${n}`));
   for (const p of packages) if (p.status === 'blocked') progress.items[`package ${p.name}`] = 'blocked';
   progress.phase = 'images';
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
-  const images = await imagesPhase(snapshot, packages, info.workflowId, (n) => track(`image ${n}`));
+  const images = await imagesPhase(scoped, packages, info.workflowId, (n) => track(`image ${n}`));
   for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
   progress.phase = 'done';
 
@@ -102,7 +127,27 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
 
 type Tracker = (name: string) => { start(): void; end(ok: boolean): void };
 
-async function packagesPhase(snapshot: CatalogSnapshot, input: RebuildInput, parentId: string, track: Tracker): Promise<PackageOutcome[]> {
+/** The packages and images this run covers, from the input's selection or an earlier run's failures. */
+async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Promise<{ packages: string[]; images: string[] }> {
+  let selection: Selection = { packages: input.packages, images: input.images };
+  if (input.rerunFailedOf) {
+    const previous = await previousRunFailures({ workflowId: input.rerunFailedOf });
+    if (previous.hasSummary) {
+      if (!previous.packages.length && !previous.images.length) return { packages: [], images: [] };
+      selection = { packages: previous.packages, images: previous.images };
+    }
+  }
+  const work = selectWork(snapshot.plan, selection);
+  if (work.unknown.length) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid catalogRebuild input:\n${work.unknown.map((u) => `${u.field}: "${u.name}" is not in the catalog (fix: use one of ${(u.field === 'packages' ? snapshot.plan.packages : snapshot.plan.images).map((x) => x.name).join(', ')})`).join('\n')}`,
+      'InvalidInput',
+    );
+  }
+  return work;
+}
+
+async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, parentId: string, track: Tracker): Promise<PackageOutcome[]> {
   const started = new Map<string, number>();
   const finished = new Map<string, number>();
   const outcomes = await runDag<PackageBuildWorkflowResult>(
@@ -120,7 +165,7 @@ async function packagesPhase(snapshot: CatalogSnapshot, input: RebuildInput, par
             name,
             archs: snapshot.archs,
             dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
-            force: input.force,
+            force: forced.has(name),
           }],
         });
         ok = true;
