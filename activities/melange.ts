@@ -17,7 +17,8 @@ export interface MelangeBuild {
   signingKey: string;
   namespace: string;
   logFile: string;
-  gitCommit?: string;
+  /** Where melange runs: it records the git HEAD it finds there in the package's provenance. */
+  cwd: string;
 }
 
 function repoFlags(repositories: string[], keyring: string[]): string[] {
@@ -40,11 +41,11 @@ export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
       '--namespace', b.namespace,
       // kiln publishes and indexes itself, atomically, after the whole build succeeded.
       '--generate-index=false',
-      ...(b.gitCommit ? ['--git-commit', b.gitCommit] : []),
       ...repoFlags(b.repositories, b.keyring),
     ],
     // Reproducible timestamps: the same inputs give the same APK bytes.
     env: { SOURCE_DATE_EPOCH: '0' },
+    cwd: b.cwd,
     logFile: b.logFile,
   });
 }

@@ -2,7 +2,7 @@
 //   dev up|down|status        embedded Temporal dev server + registry on 127.0.0.1
 //   validate [--catalog DIR]  check a catalog; every problem with file, field and fix
 //   plan [--catalog DIR]      package build order by level, and what each image needs
-//   rebuild [--catalog DIR] [--force]
+//   rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of ID]
 //                             run one catalogRebuild with a worker in this process and print
 //                             the summary (the main job; scripts/rebuild wraps it with setup)
 import { parseArgs } from 'node:util';
@@ -19,7 +19,14 @@ import { servicesDown, servicesStatus, servicesUp } from './services.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { catalog: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    catalog: { type: 'string' },
+    force: { type: 'boolean' },
+    package: { type: 'string', multiple: true },
+    image: { type: 'string', multiple: true },
+    'rerun-failed-of': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
 });
 const [command, sub] = positionals;
 
@@ -92,7 +99,13 @@ async function rebuild(): Promise<number> {
   const connection = await Connection.connect({ address: target.address });
   const client = new Client({ connection, namespace: target.namespace });
   const workflowId = `catalog-rebuild-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  const input = { ...(values.catalog ? { catalogDir: values.catalog } : {}), ...(values.force ? { force: true } : {}) };
+  const input = {
+    ...(values.catalog ? { catalogDir: values.catalog } : {}),
+    ...(values.package ? { packages: values.package } : {}),
+    ...(values.image ? { images: values.image } : {}),
+    ...(values.force ? { force: true } : {}),
+    ...(values['rerun-failed-of'] ? { rerunFailedOf: values['rerun-failed-of'] } : {}),
+  };
   let summary: RebuildSummary | undefined;
   let failure: unknown;
   await worker.runUntil(async () => {
@@ -125,7 +138,8 @@ async function rebuild(): Promise<number> {
 const commands: Record<string, () => Promise<number>> = { validate, plan, dev, rebuild };
 const run = command ? commands[command] : undefined;
 if (!run || values.help) {
-  console.error('usage: npm run kiln -- dev up|down|status | validate [--catalog DIR] | plan [--catalog DIR] | rebuild [--catalog DIR] [--force]');
+  console.error('usage: npm run kiln -- dev up|down|status | validate [--catalog DIR] | plan [--catalog DIR]\n' +
+    '       | rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of WORKFLOW_ID]');
   process.exit(values.help ? 0 : 2);
 }
 process.exitCode = await run();
