@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 import { isValidApkVersion } from './apk-version.js';
-import type { AllowedAbiBreak, Catalog, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
+import type { AllowedAbiBreak, Catalog, ScheduleSettings, UpdateSettings, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
 import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
 import { readTar } from './tar.js';
 
@@ -23,7 +23,7 @@ export function formatProblems(problems: CatalogProblem[]): string {
 
 const NAME = /^[a-z0-9][a-z0-9._+-]*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'policy', 'abi'];
+const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'updates', 'abi'];
 const MELANGE_KEYS = ['package', 'environment', 'pipeline', 'subpackages', 'data', 'update', 'vars', 'var-transforms', 'options', 'test', 'capabilities', 'vars-transforms'];
 const APKO_KEYS = ['contents', 'entrypoint', 'cmd', 'stop-signal', 'work-dir', 'environment', 'accounts', 'archs', 'paths', 'vcs-url', 'annotations', 'volumes', 'layering', 'format', 'certificates', 'include'];
 const IMAGE_KEYS = ['tags', 'tests', 'expectations'];
@@ -161,6 +161,41 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
       } else allowedBreaks.push({ package: e.package, version: e.version, reason: e.reason });
     });
   }
+  const section = (key: string, keys: string[]): Obj => {
+    if (doc[key] === undefined) return {};
+    if (!isObj(doc[key])) {
+      check.add(key, 'must be a mapping', `write ${key}: { ${keys[0]}: ... }`);
+      return {};
+    }
+    check.unknownKeys(doc[key] as Obj, keys, `${key}.`);
+    return doc[key] as Obj;
+  };
+  const text = (o: Obj, key: string, field: string, fallback: string, valid?: RegExp, fix?: string): string => {
+    if (o[key] === undefined) return fallback;
+    const v = typeof o[key] === 'string' ? expand(o[key] as string, env, check, field) : undefined;
+    if (v === undefined || (valid && !valid.test(v))) {
+      check.add(field, `invalid value ${JSON.stringify(o[key])}`, fix ?? `write a string`);
+      return fallback;
+    }
+    return v;
+  };
+  const duration = /^\d+(s|m|h|d)$/;
+  const sched = section('schedule', ['cron', 'timezone', 'overlap', 'catchupWindow']);
+  const schedule: ScheduleSettings = {
+    cron: text(sched, 'cron', 'schedule.cron', '17 2 * * *', /^\S+ \S+ \S+ \S+ \S+$/, 'write five cron fields, e.g. "17 2 * * *"'),
+    timezone: text(sched, 'timezone', 'schedule.timezone', 'UTC'),
+    overlap: text(sched, 'overlap', 'schedule.overlap', 'skip', /^(skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all)$/,
+      'use skip, buffer-one, buffer-all, cancel-other, terminate-other or allow-all') as ScheduleSettings['overlap'],
+    catchupWindow: text(sched, 'catchupWindow', 'schedule.catchupWindow', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
+  };
+  const upd = section('updates', ['every', 'branchPrefix', 'onMainBranch', 'githubApi']);
+  if (upd.onMainBranch !== undefined && typeof upd.onMainBranch !== 'boolean') check.add('updates.onMainBranch', 'must be true or false', 'write onMainBranch: false');
+  const updates: UpdateSettings = {
+    every: text(upd, 'every', 'updates.every', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
+    branchPrefix: text(upd, 'branchPrefix', 'updates.branchPrefix', 'kiln/update/', /^[A-Za-z0-9._/-]+$/, 'use letters, digits, ".", "_", "/" and "-"'),
+    onMainBranch: upd.onMainBranch === true,
+    githubApi: text(upd, 'githubApi', 'updates.githubApi', 'https://api.github.com', /^https?:\/\//, 'write an http(s) URL'),
+  };
   return {
     archs,
     repositories: list('repositories', []).map(local),
@@ -171,6 +206,8 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
     concurrency,
     ...(vulnerabilities ? { vulnerabilities } : {}),
     abi: { allowedBreaks },
+    schedule,
+    updates,
   };
 }
 

@@ -21,6 +21,30 @@ export interface CatalogSettings {
   vulnerabilities?: VulnerabilityPolicy;
   /** ABI breaks a team has decided to ship: a package at a version may drop or change sonames. */
   abi: { allowedBreaks: AllowedAbiBreak[] };
+  /** The nightly Temporal Schedule for catalogRebuild. */
+  schedule: ScheduleSettings;
+  /** Upstream release watching for packages with an `update:` block. */
+  updates: UpdateSettings;
+}
+
+export interface ScheduleSettings {
+  /** Cron expression (5 fields), default "17 2 * * *": nightly, away from 00:00 when everyone runs. */
+  cron: string;
+  timezone: string;
+  /** What a start does while the previous run is still going: skip (default), buffer-one, buffer-all, cancel-other, terminate-other, allow-all. */
+  overlap: 'skip' | 'buffer-one' | 'buffer-all' | 'cancel-other' | 'terminate-other' | 'allow-all';
+  /** How late a missed run may still start (e.g. after the server was down), e.g. "1h". */
+  catchupWindow: string;
+}
+
+export interface UpdateSettings {
+  /** How often upstreamWatch polls, e.g. "1h". */
+  every: string;
+  /** Prefix of the branch an update is committed to (never the main branch unless `onMainBranch`). */
+  branchPrefix: string;
+  onMainBranch: boolean;
+  /** Base URL of the GitHub API (point it at a mirror or a test server). */
+  githubApi: string;
 }
 
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';

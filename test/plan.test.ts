@@ -14,7 +14,9 @@ function pkg(name: string, build: string[] = [], runtime: string[] = [], extra: 
 }
 
 function catalog(packages: PackageSpec[], images: Catalog['images'] = []): Catalog {
-  return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 }, abi: { allowedBreaks: [] } }, packages, images };
+  return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 }, abi: { allowedBreaks: [] },
+    schedule: { cron: '17 2 * * *', timezone: 'UTC', overlap: 'skip', catchupWindow: '1h' },
+    updates: { every: '1h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com' } }, packages, images };
 }
 
 describe('planBuild', () => {
