@@ -127,6 +127,27 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
 
 type Tracker = (name: string) => { start(): void; end(ok: boolean): void };
 
+/** Runs children while timing each and keeping the live progress current. */
+function timedChildren(track: Tracker) {
+  const durations = new Map<string, number>();
+  return {
+    durationOf: (name: string) => durations.get(name) ?? 0,
+    async run<T>(name: string, child: () => Promise<T>): Promise<T> {
+      const started = Date.now();
+      let ok = false;
+      track(name).start();
+      try {
+        const result = await child();
+        ok = true;
+        return result;
+      } finally {
+        durations.set(name, Date.now() - started);
+        track(name).end(ok);
+      }
+    },
+  };
+}
+
 /** The packages and images this run covers, from the input's selection or an earlier run's failures. */
 async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Promise<{ packages: string[]; images: string[] }> {
   let selection: Selection = { packages: input.packages, images: input.images };
@@ -148,17 +169,13 @@ async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Pro
 }
 
 async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, parentId: string, track: Tracker): Promise<PackageOutcome[]> {
-  const started = new Map<string, number>();
-  const finished = new Map<string, number>();
+  const children = timedChildren(track);
   const outcomes = await runDag<PackageBuildWorkflowResult>(
     snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
     snapshot.concurrency.packages,
-    async (name, deps) => {
-      started.set(name, Date.now());
-      let ok = false;
-      track(name).start();
-      try {
-        const result = await executeChild(packageBuild, {
+    (name, deps) =>
+      children.run(name, () =>
+        executeChild(packageBuild, {
           workflowId: `${parentId}/package/${name}`,
           args: [{
             snapshotDir: snapshot.dir,
@@ -167,18 +184,11 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
             dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
             force: forced.has(name),
           }],
-        });
-        ok = true;
-        return result;
-      } finally {
-        finished.set(name, Date.now());
-        track(name).end(ok);
-      }
-    },
+        })),
   );
   return snapshot.plan.packages.map((p): PackageOutcome => {
     const o = outcomes.get(p.name)!;
-    const durationMs = (finished.get(p.name) ?? 0) - (started.get(p.name) ?? 0);
+    const durationMs = children.durationOf(p.name);
     const base = { name: p.name, version: p.version, epoch: p.epoch, durationMs };
     switch (o.kind) {
       case 'ok':
@@ -193,8 +203,7 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
 
 async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[], parentId: string, track: Tracker): Promise<ImageOutcome[]> {
   const failed = new Map(packages.filter((p) => p.status === 'failed' || p.status === 'blocked').map((p) => [p.name, p.blockedBy ?? p.name]));
-  const started = new Map<string, number>();
-  const finished = new Map<string, number>();
+  const children = timedChildren(track);
   const byName = new Map(snapshot.plan.images.map((i) => [i.name, i]));
   const outcomes = await runDag<ImageBuildWorkflowResult>(
     snapshot.plan.images.map((i) => ({ name: i.name, dependsOn: [] })),
@@ -203,25 +212,16 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
       const image = byName.get(name)!;
       const brokenPackage = image.packages.find((p) => failed.has(p));
       if (brokenPackage) throw new BlockedImage(failed.get(brokenPackage)!);
-      started.set(name, Date.now());
-      let ok = false;
-      track(name).start();
-      try {
-        const result = await executeChild(imageBuild, {
+      return children.run(name, () =>
+        executeChild(imageBuild, {
           workflowId: `${parentId}/image/${name}`,
           args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags }],
-        });
-        ok = true;
-        return result;
-      } finally {
-        finished.set(name, Date.now());
-        track(name).end(ok);
-      }
+        }));
     },
   );
   return snapshot.plan.images.map((i): ImageOutcome => {
     const o = outcomes.get(i.name)!;
-    const durationMs = (finished.get(i.name) ?? 0) - (started.get(i.name) ?? 0);
+    const durationMs = children.durationOf(i.name);
     if (o.kind === 'ok') {
       return {
         name: i.name, status: o.value.changed ? 'published' : 'unchanged', reference: o.value.reference, digest: o.value.digest,
