@@ -9,7 +9,7 @@ export interface GeneratedCatalog {
   packages: { name: string; dependsOn: string[] }[];
 }
 
-export async function generateCatalog(dir: string, o: { count: number; depth: number; concurrency?: number; sleep?: number; image?: boolean }): Promise<GeneratedCatalog> {
+export async function generateCatalog(dir: string, o: { count: number; depth: number; concurrency?: number; sleep?: number; image?: boolean; repository?: string }): Promise<GeneratedCatalog> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'packages'), { recursive: true });
   const perLayer = Math.ceil(o.count / o.depth);
@@ -46,7 +46,7 @@ export async function generateCatalog(dir: string, o: { count: number; depth: nu
     'archs: [x86_64]',
     'repositories: ["${KILN_STATE}/bootstrap"]',
     'keyring: ["${KILN_STATE}/keys/kiln.rsa.pub"]',
-    'packageRepository: "${KILN_STATE}/repo"',
+    `packageRepository: "\${KILN_STATE}/${o.repository ?? 'repo'}"`,
     'registry: "${KILN_REGISTRY:-127.0.0.1:5000}/kiln"',
     'namespace: kiln',
     `concurrency: { packages: ${o.concurrency ?? 2}, images: 1 }`,
