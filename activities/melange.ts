@@ -50,12 +50,15 @@ export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
   });
 }
 
-/** Writes a signed APKINDEX.tar.gz for the given APKs. */
-export function melangeIndex(i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string }): Promise<ToolResult> {
+/**
+ * Writes a signed APKINDEX.tar.gz for the given APKs; with `mergeFrom`, the entries of that index
+ * are kept and the given APKs added or replaced (so publishing one package reads one package).
+ */
+export function melangeIndex(i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string; mergeFrom?: string }): Promise<ToolResult> {
   return runTool({
     label: 'melange index',
     command: resolveTool('melange'),
-    args: ['index', '-o', i.output, '-a', i.arch, '--signing-key', i.signingKey, ...i.apks],
+    args: ['index', '-o', i.output, '-a', i.arch, '--signing-key', i.signingKey, ...(i.mergeFrom ? ['-m', '-s', i.mergeFrom] : []), ...i.apks],
     logFile: i.logFile,
   });
 }

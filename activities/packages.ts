@@ -181,15 +181,21 @@ export async function publishPackage(input: PublishInput): Promise<{ index: stri
       await copyFile(join(build.buildDir, apk.file), tmp);
       await rename(tmp, join(repoArch, apk.file));
     }
-    const all = (await readdir(repoArch)).filter((f) => f.endsWith('.apk')).sort().map((f) => join(repoArch, f));
     const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${process.pid}.tar.gz`);
-    await melangeIndex({ output: tmpIndex, arch: build.arch, apks: all, signingKey: paths.packageSigningKey, logFile: join(paths.logs, 'repository-index.log') });
+    await melangeIndex({
+      output: tmpIndex,
+      arch: build.arch,
+      apks: build.apks.map((a) => join(repoArch, a.file)),
+      mergeFrom: existsSync(index) ? index : undefined,
+      signingKey: paths.packageSigningKey,
+      logFile: join(paths.logs, 'repository-index.log'),
+    });
     await rename(tmpIndex, index);
     const rec: PublishRecord = {
       name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, ownDigest: build.ownDigest, apks: build.apks, publishedAt: new Date().toISOString(),
     };
     await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
     await rename(`${record}.tmp`, record);
-    return { index, apks: all.length };
+    return { index, apks: build.apks.length };
   });
 }
