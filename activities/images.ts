@@ -23,6 +23,10 @@ export interface AssembledImage {
   layoutDir: string;
   /** Digest of the image index apko produced: what gets pushed and tagged. */
   digest: string;
+  /** The per-arch images in the index, with their SBOMs (apko writes one per arch, plus the index's). */
+  manifests: { arch: string; digest: string; sbomFile: string }[];
+  /** apko's SPDX SBOM of the index. */
+  sbomFile: string;
   /** Installed packages (name-version), read from the SBOM, for the summary. */
   packages: string[];
   durationMs: number;
@@ -86,10 +90,16 @@ export async function assembleImage(input: AssembleInput): Promise<AssembledImag
     await rename(attempt, dir);
   }
   const index = await layoutIndex(join(dir, 'layout'));
+  const apkArch: Record<string, string> = { amd64: 'x86_64', arm64: 'aarch64' };
   return {
     name: spec.name,
     layoutDir: join(dir, 'layout'),
     digest: index.digest,
+    manifests: index.manifests.map((m) => {
+      const arch = apkArch[m.platform?.architecture ?? ''] ?? m.platform?.architecture ?? 'unknown';
+      return { arch, digest: m.digest, sbomFile: join(dir, 'sbom', `sbom-${arch}.spdx.json`) };
+    }),
+    sbomFile: join(dir, 'sbom', 'sbom-index.spdx.json'),
     packages: await sbomPackages(join(dir, 'sbom')),
     durationMs: Date.now() - started,
   };
