@@ -303,6 +303,15 @@ export interface AttestImageInput {
   predicateType: string;
   /** JSON predicate on the worker's disk (SPDX document, vulnerability scan, SLSA provenance). */
   predicateFile: string;
+  /**
+   * Dotted path into the predicate whose value alone decides whether an attached attestation is
+   * the same (a re-scan with the same findings but new timestamps is not attested again).
+   */
+  sameWhen?: string;
+}
+
+function valueAt(doc: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
 }
 
 /**
@@ -331,7 +340,10 @@ export async function attestImage(input: AttestImageInput): Promise<{ attested: 
   const mode = await signingMode();
   const sameType = (await attachedBundles(client, input.digest, mode.ours)).filter((a) => a.trusted && a.statement!.predicateType === predicateType);
   const want = canonical(statement);
-  if (sameType.some((a) => canonical(a.statement) === want)) return { attested: false };
+  const same = input.sameWhen
+    ? (a: (typeof sameType)[number]) => coversDigest(a.statement!, hex) && canonical(valueAt(a.statement!.predicate, input.sameWhen!)) === canonical(valueAt(predicate, input.sameWhen!))
+    : (a: (typeof sameType)[number]) => canonical(a.statement) === want;
+  if (sameType.some(same)) return { attested: false };
   await attach(client, input.repository, input.digest, mode, statement, sameType.map((a) => a.descriptor.digest));
   return { attested: true };
 }

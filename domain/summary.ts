@@ -26,8 +26,14 @@ export interface ImageOutcome {
   reference?: string;
   digest?: string;
   tags: string[];
-  /** Installed packages (name-version) from the image SBOM. */
+  /** Installed packages (name-version), from the image's APK database. */
   packages?: string[];
+  /** Uncompressed root filesystem size. */
+  sizeBytes?: number;
+  /** Known CVEs of its packages (reported, or the reason it failed under policy `fail`). */
+  vulnerabilities?: { id: string; package: string; fixedIn: string; severity: string }[];
+  /** Against the image the tag pointed at before this run, when it changed. */
+  diff?: { previous: string; sizeDelta: number; added: string[]; removed: string[]; changed: string[] };
   durationMs: number;
   error?: string;
   blockedBy?: string;
@@ -61,6 +67,17 @@ function count<T extends string>(items: { status: T }[]): string {
   return [...by].map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
 }
 
+function imageDetail(i: ImageOutcome): string {
+  const parts = [`${i.reference ?? ''} tags: ${i.tags.join(',')}`];
+  if (i.vulnerabilities?.length) parts.push(`CVEs: ${i.vulnerabilities.map((v) => v.id).join(' ')}`);
+  if (i.diff) {
+    const d = i.diff;
+    const kib = Math.round(d.sizeDelta / 1024);
+    parts.push(`vs ${d.previous.slice(7, 19)}: ${kib >= 0 ? '+' : ''}${kib} KiB${[...d.added.map((n) => ` +${n}`), ...d.removed.map((n) => ` -${n}`), ...d.changed.map((n) => ` ~${n}`)].join('')}`);
+  }
+  return parts.join('; ');
+}
+
 /** A summary a person reads at a glance: one line per package and image, then what went wrong. */
 export function formatSummary(s: RebuildSummary, webUi?: string): string {
   const lines: string[] = [];
@@ -81,7 +98,7 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
     ['  NAME', 'STATUS', 'TIME', 'REFERENCE / DETAIL'],
     ...s.images.map((i) => [
       `  ${i.name}`, i.status, duration(i.durationMs),
-      i.blockedBy ? `blocked by ${i.blockedBy}` : i.error ? i.error.split('\n')[0]!.slice(0, 100) : `${i.reference ?? ''} tags: ${i.tags.join(',')}`,
+      i.blockedBy ? `blocked by ${i.blockedBy}` : i.error ? i.error.split('\n')[0]!.slice(0, 100) : imageDetail(i),
     ]),
   ]));
   const failures = [...s.packages, ...s.images].filter((x) => x.error);

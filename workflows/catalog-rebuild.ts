@@ -215,7 +215,7 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
       return children.run(name, () =>
         executeChild(imageBuild, {
           workflowId: `${parentId}/image/${name}`,
-          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags, catalogDigest: snapshot.digest }],
+          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags, catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit }],
         }));
     },
   );
@@ -225,7 +225,16 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
     if (o.kind === 'ok') {
       return {
         name: i.name, status: o.value.changed ? 'published' : 'unchanged', reference: o.value.reference, digest: o.value.digest,
-        tags: o.value.tags, packages: o.value.packages, durationMs,
+        tags: o.value.tags, packages: o.value.packages, durationMs, vulnerabilities: o.value.vulnerabilities, sizeBytes: o.value.sizeBytes,
+        ...(o.value.diff.previous && o.value.diff.previous !== o.value.digest
+          ? { diff: {
+              previous: o.value.diff.previous,
+              sizeDelta: o.value.diff.sizeChange.uncompressed.delta,
+              added: o.value.diff.added.map((p) => p.name),
+              removed: o.value.diff.removed.map((p) => p.name),
+              changed: o.value.diff.changed.map((p) => p.name),
+            } }
+          : {}),
       };
     }
     if (o.kind === 'failed' && o.error instanceof BlockedImage) return { name: i.name, status: 'blocked', blockedBy: o.error.by, tags: i.tags, durationMs: 0 };

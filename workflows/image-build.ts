@@ -1,5 +1,6 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
+import type { ImageDiff, ScanFinding } from '../activities/image-checks.js';
 import { KILN_IMAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface ImageBuildWorkflowInput {
@@ -10,6 +11,7 @@ export interface ImageBuildWorkflowInput {
   tags: string[];
   /** The catalog snapshot's digest: a signed annotation, so a signature says what it was built from. */
   catalogDigest?: string;
+  gitCommit?: string;
 }
 
 export interface ImageBuildWorkflowResult {
@@ -19,13 +21,23 @@ export interface ImageBuildWorkflowResult {
   tags: string[];
   /** False when the registry already had this digest, signed and attested, under every tag. */
   changed: boolean;
+  /** Installed packages, `name-version`. */
   packages: string[];
+  diff: ImageDiff;
+  vulnerabilities: ScanFinding[];
+  sizeBytes: number;
 }
 
 const { assembleImage } = proxyActivities<typeof activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+// Checks run tools in a sandbox or read the registry: a few retries for hiccups, no more.
+const checks = proxyActivities<typeof activities>({
+  startToCloseTimeout: '20 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
 // Registry calls: transient failures (5xx, 429, network) retry with backoff for a while.
@@ -35,38 +47,64 @@ const registry = proxyActivities<typeof activities>({
 });
 
 /**
- * assemble -> push by digest (no tag yet) -> sign -> attest -> move tags -> verify. Signatures
- * and attestations refer to the pushed digest, so the digest goes first; a tag moves only after
- * everything about that digest succeeded, so nobody pulling a tag gets an unsigned image.
+ * assemble -> functional tests -> compare with the published image -> scan -> push by digest (no
+ * tag yet) -> sign -> attest (SBOM, vulnerabilities, provenance) -> move tags -> verify.
+ * Signatures and attestations refer to the pushed digest, so the digest goes first; a tag moves
+ * only after everything about that digest succeeded, so nobody pulling a tag gets an untested or
+ * unsigned image, and a failure leaves the previous tag where it was.
  */
 export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageBuildWorkflowResult> {
+  const startedOn = new Date().toISOString();
   const stage = (value: string) => upsertSearchAttributes([{ key: KILN_STAGE, value }]);
   upsertSearchAttributes([{ key: KILN_IMAGE, value: input.name }]);
+  const { repository } = input;
+
   stage('assemble');
   const image = await assembleImage({ snapshotDir: input.snapshotDir, name: input.name });
 
+  stage('test');
+  const report = await checks.testImage({ snapshotDir: input.snapshotDir, name: input.name, layoutDir: image.layoutDir });
+  const diff = await checks.compareWithPublished({ repository, digest: image.digest, layoutDir: image.layoutDir, tags: input.tags });
+
+  stage('scan');
+  const scan = await checks.scanImage({ snapshotDir: input.snapshotDir, name: input.name, layoutDir: image.layoutDir, digest: image.digest });
+  if (scan.blocked) {
+    const listed = scan.findings.filter((f) => scan.blockedBy.includes(f.id)).map((f) => `${f.id} (${f.severity}) in ${f.package} ${f.version}, fixed in ${f.fixedIn}`);
+    throw ApplicationFailure.nonRetryable(`vulnerability policy blocks ${input.name}:\n${listed.join('\n')}`, 'VulnerabilityPolicy');
+  }
+
   stage('push');
-  const pushed = await registry.pushImage({ repository: input.repository, layoutDir: image.layoutDir, digest: image.digest });
+  const pushed = await registry.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
 
   stage('sign');
   const signature = await registry.signImage({
-    repository: input.repository,
+    repository,
     digest: image.digest,
     annotations: { 'dev.kiln/image': input.name, ...(input.catalogDigest ? { 'dev.kiln/catalog': input.catalogDigest } : {}) },
   });
 
   stage('attest');
-  const attested = [
-    await registry.attestImage({ repository: input.repository, digest: image.digest, predicateType: 'spdxjson', predicateFile: image.sbomFile }),
-    ...(await Promise.all(image.manifests.map((m) =>
-      registry.attestImage({ repository: input.repository, digest: m.digest, predicateType: 'spdxjson', predicateFile: m.sbomFile })))),
-  ];
+  const info = workflowInfo();
+  const provenance = await checks.writeProvenance({
+    snapshotDir: input.snapshotDir, name: input.name, digest: image.digest, workflowId: info.workflowId, runId: info.runId,
+    startedOn, finishedOn: new Date().toISOString(), gitCommit: input.gitCommit, layoutDir: image.layoutDir,
+  });
+  const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
+    registry.attestImage({ repository, digest, predicateType, predicateFile, ...(sameWhen ? { sameWhen } : {}) });
+  const attested = await Promise.all([
+    attest(image.digest, 'spdxjson', image.sbomFile),
+    ...image.manifests.map((m) => attest(m.digest, 'spdxjson', m.sbomFile)),
+    // A re-scan with the same findings is not attested again; new findings replace the old report.
+    attest(image.digest, 'vuln', scan.predicateFile, 'scanner.result.resultDigest'),
+    // An image already published keeps the provenance of the run that built it.
+    attest(image.digest, 'slsaprovenance1', provenance.predicateFile, 'buildDefinition.resolvedDependencies'),
+  ]);
 
   stage('tag');
-  const tags = await registry.tagImage({ repository: input.repository, digest: image.digest, tags: input.tags });
+  const tags = await registry.tagImage({ repository, digest: image.digest, tags: input.tags });
 
   stage('verify');
-  await registry.verifyImage({ repository: input.repository, digest: image.digest, predicateTypes: ['spdxjson'] });
+  await registry.verifyImage({ repository, digest: image.digest, predicateTypes: ['spdxjson', 'vuln', 'slsaprovenance1'] });
   stage('done');
   return {
     name: input.name,
@@ -74,6 +112,9 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
     reference: pushed.reference,
     tags: input.tags,
     changed: pushed.pushed || signature.signed || attested.some((a) => a.attested) || tags.moved.length > 0,
-    packages: image.packages,
+    packages: report.packages.map((p) => `${p.name}-${p.version}`),
+    diff,
+    vulnerabilities: scan.findings,
+    sizeBytes: report.sizeBytes,
   };
 }
