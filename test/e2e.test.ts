@@ -1,7 +1,9 @@
 // The walking skeleton, end to end on real parts: Temporal dev server, melange in bubblewrap,
 // apko, the signed local repository and a real registry, driven by catalogRebuild.
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { execa } from 'execa';
+import { resolveTool } from '../activities/toolchain.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
@@ -75,6 +77,33 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
     expect(second.packages.map((p) => p.status)).toEqual(second.packages.map(() => 'up-to-date'));
     expect(second.images.map((i) => i.status)).toEqual(second.images.map(() => 'unchanged'));
     expect(second.images.map((i) => i.digest)).toEqual(first.images.map((i) => i.digest));
+  });
+
+  it('signs and attests each image so that real cosign verifies it offline', async () => {
+    const cosign = resolveTool('cosign');
+    const key = join(env.KILN_STATE, 'keys', 'image-signing.pub');
+    for (const image of first.images) {
+      await execa(cosign, ['verify', '--key', key, '--insecure-ignore-tlog', image.reference!]);
+      for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
+        await execa(cosign, ['verify-attestation', '--key', key, '--insecure-ignore-tlog', '--type', type, image.reference!]);
+      }
+    }
+  });
+
+  it('keeps every key out of the workflow histories', async () => {
+    const histories = [];
+    for await (const h of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories()) histories.push(h);
+    const text = JSON.stringify(histories);
+    expect(text.length).toBeGreaterThan(1000);
+    expect(text).not.toMatch(/-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+    for (const file of ['kiln.rsa', 'image-signing.key']) {
+      const pem = await readFile(join(env.KILN_STATE, 'keys', file), 'utf8');
+      // any line of the key's base64 body, raw or as it would look inside a payload
+      for (const line of pem.split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'))) {
+        expect(text).not.toContain(line);
+        expect(text).not.toContain(Buffer.from(line).toString('base64').slice(0, 40));
+      }
+    }
   });
 
   it('replays its workflow histories deterministically', async () => {
