@@ -215,7 +215,7 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
       return children.run(name, () =>
         executeChild(imageBuild, {
           workflowId: `${parentId}/image/${name}`,
-          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags, catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit }],
+          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags, gitCommit: snapshot.gitCommit }],
         }));
     },
   );
