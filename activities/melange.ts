@@ -17,8 +17,9 @@ export interface MelangeBuild {
   signingKey: string;
   namespace: string;
   logFile: string;
-  /** Where melange runs: it records the git HEAD it finds there in the package's provenance. */
   cwd: string;
+  /** The catalog's commit, recorded in the package and its SBOM ("unknown" outside git). */
+  gitCommit: string;
 }
 
 function repoFlags(repositories: string[], keyring: string[]): string[] {
@@ -41,6 +42,8 @@ export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
       '--namespace', b.namespace,
       // kiln publishes and indexes itself, atomically, after the whole build succeeded.
       '--generate-index=false',
+      // Explicit, or melange records whatever git checkout it finds around the snapshot.
+      '--git-commit', b.gitCommit,
       ...repoFlags(b.repositories, b.keyring),
     ],
     // Reproducible timestamps: the same inputs give the same APK bytes.

@@ -133,8 +133,9 @@ export async function buildPackage(input: PackageBuildInput): Promise<PackageBui
     signingKey: paths.packageSigningKey,
     namespace: settings.namespace,
     logFile: join(paths.logs, 'packages', `${spec.name}-${spec.version}-r${spec.epoch}-${input.arch}.log`),
-    // The snapshot, not kiln's own checkout: the same catalog gives the same APK bytes.
     cwd: input.snapshotDir,
+    // The catalog's commit, not kiln's own: the same catalog gives the same APK bytes.
+    gitCommit: catalog.gitCommit ?? 'unknown',
   });
   const apkFiles = (await filesUnder(join(attempt, 'out', input.arch))).filter((f) => f.endsWith('.apk'));
   if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {

@@ -50,8 +50,8 @@ async function gitCommit(dir: string): Promise<string | undefined> {
 }
 
 /** The catalog as the snapshot recorded it: activities read this instead of re-validating. */
-export async function readSnapshot(dir: string): Promise<Catalog> {
-  return JSON.parse(await readFile(join(dir, '.kiln-catalog.json'), 'utf8')) as Catalog;
+export async function readSnapshot(dir: string): Promise<Catalog & { gitCommit?: string }> {
+  return JSON.parse(await readFile(join(dir, '.kiln-catalog.json'), 'utf8')) as Catalog & { gitCommit?: string };
 }
 
 export function defaultCatalogDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -93,11 +93,12 @@ export async function snapshotCatalog(input: { catalogDir?: string }): Promise<C
     throw err;
   }
   const plan = planBuild(catalog);
-  await writeFile(join(dir, '.kiln-catalog.json'), JSON.stringify(catalog, null, 2));
+  const commit = await gitCommit(source);
+  await writeFile(join(dir, '.kiln-catalog.json'), JSON.stringify({ ...catalog, gitCommit: commit }, null, 2));
   return {
     digest,
     dir,
-    gitCommit: await gitCommit(source),
+    gitCommit: commit,
     plan,
     registry: catalog.settings.registry,
     archs: catalog.settings.archs,

@@ -3,12 +3,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument } from 'yaml';
 import { isValidApkVersion } from './apk-version.js';
+import { parseApkIndex, providedNames } from './apkindex.js';
 import type { AllowedAbiBreak, Catalog, ScheduleSettings, UpdateSettings, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
 import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
-import { readTar } from './tar.js';
+
+// The APKINDEX reader lives in apkindex.ts; re-exported for callers that import it from here.
+export { parseApkIndex, providedNames, type ApkIndexEntry } from './apkindex.js';
 
 export class CatalogInvalid extends Error {
   constructor(readonly problems: CatalogProblem[]) {
@@ -23,7 +25,8 @@ export function formatProblems(problems: CatalogProblem[]): string {
 
 const NAME = /^[a-z0-9][a-z0-9._+-]*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'updates', 'abi'];
+// `policy` is reserved for settings still to come: accepted so catalogs can carry it already.
+const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'updates', 'abi', 'policy'];
 const MELANGE_KEYS = ['package', 'environment', 'pipeline', 'subpackages', 'data', 'update', 'vars', 'var-transforms', 'options', 'test', 'capabilities', 'vars-transforms'];
 const APKO_KEYS = ['contents', 'entrypoint', 'cmd', 'stop-signal', 'work-dir', 'environment', 'accounts', 'archs', 'paths', 'vcs-url', 'annotations', 'volumes', 'layering', 'format', 'certificates', 'include'];
 const IMAGE_KEYS = ['tags', 'tests', 'expectations'];
@@ -41,6 +44,13 @@ class FileCheck {
     for (const k of Object.keys(doc)) {
       if (!allowed.includes(k)) this.add(`${prefix}${k}`, 'unknown key', `remove it, or use one of: ${allowed.join(', ')}`);
     }
+  }
+  /** An optional mapping: absent is {}, any other type is a problem (and {}). */
+  mapping(value: unknown, field: string, example: string): Obj {
+    if (value === undefined || value === null) return {};
+    if (isObj(value)) return value;
+    this.add(field, `must be a mapping, got ${Array.isArray(value) ? 'a list' : typeof value}`, `write it as ${example}`);
+    return {};
   }
   stringList(value: unknown, field: string): string[] {
     if (value === undefined || value === null) return [];
@@ -63,15 +73,23 @@ class FileCheck {
   }
 }
 
-async function readYaml(dir: string, file: string, problems: CatalogProblem[]): Promise<Obj | undefined> {
+/**
+ * Parses one YAML file into a mapping, or records why it cannot. Scalars at `literal` paths keep
+ * their text: melange reads them into strings, so `version: 1.10` means "1.10", not 1.1.
+ */
+async function readYaml(dir: string, file: string, problems: CatalogProblem[], literal: string[][] = []): Promise<Obj | undefined> {
   const check = new FileCheck(file, problems);
-  const doc = parseDocument(await readFile(join(dir, file), 'utf8'));
+  const doc = parseDocument(await readFile(join(dir, file), 'utf8'), { keepSourceTokens: true });
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const at = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(document)';
       check.add(at, `malformed YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, 'correct the YAML syntax at that position');
     }
     return undefined;
+  }
+  for (const path of literal) {
+    const node = doc.getIn(path, true);
+    if (isScalar(node) && typeof node.value === 'number' && node.srcToken && 'source' in node.srcToken) node.value = node.srcToken.source;
   }
   const value = doc.toJS() as unknown;
   if (!isObj(value)) {
@@ -214,7 +232,8 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
 function loadPackage(doc: Obj, file: string, check: FileCheck): PackageSpec | undefined {
   check.unknownKeys(doc, MELANGE_KEYS);
   if (!isObj(doc.package)) {
-    check.add('package', 'missing required key', 'add a package: block with name, version and epoch');
+    if (doc.package === undefined || doc.package === null) check.add('package', 'missing required key', 'add a package: block with name, version and epoch');
+    else check.add('package', 'must be a mapping', 'write package: with name, version and epoch indented under it');
     return undefined;
   }
   const pkg = doc.package;
@@ -229,18 +248,19 @@ function loadPackage(doc: Obj, file: string, check: FileCheck): PackageSpec | un
   }
   const epoch = pkg.epoch ?? 0;
   if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) check.add('package.epoch', `must be a whole number of at least 0, got ${JSON.stringify(epoch)}`, 'set package.epoch: 0');
-  const env = isObj(doc.environment) ? doc.environment : {};
-  const contents = isObj(env.contents) ? env.contents : {};
-  const deps = isObj(pkg.dependencies) ? pkg.dependencies : {};
+  const env = check.mapping(doc.environment, 'environment', 'environment: { contents: { packages: [busybox] } }');
+  const contents = check.mapping(env.contents, 'environment.contents', 'contents: { packages: [busybox] }');
+  const deps = check.mapping(pkg.dependencies, 'package.dependencies', 'dependencies: { runtime: [busybox] }');
+  if (doc.test !== undefined) check.mapping(doc.test, 'test', 'test: { pipeline: [{ runs: "hello --version" }] }');
   const subpackages: string[] = [];
   const provides = check.stringList(deps.provides, 'package.dependencies.provides').map(atomName);
   if (doc.subpackages !== undefined) {
     if (!Array.isArray(doc.subpackages)) check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
     else doc.subpackages.forEach((s: unknown, i: number) => {
-      const sub = isObj(s) ? s : {};
+      const sub = check.mapping(s, `subpackages[${i}]`, '- { name: hello-doc, pipeline: [...] }');
       const n = check.name(sub.name, `subpackages[${i}].name`, 'subpackage');
       if (n) subpackages.push(n);
-      const subDeps = isObj(sub.dependencies) ? sub.dependencies : {};
+      const subDeps = check.mapping(sub.dependencies, `subpackages[${i}].dependencies`, 'dependencies: { provides: [...] }');
       provides.push(...check.stringList(subDeps.provides, `subpackages[${i}].dependencies.provides`).map(atomName));
     });
   }
@@ -261,10 +281,16 @@ function loadPackage(doc: Obj, file: string, check: FileCheck): PackageSpec | un
 
 function loadImage(name: string, apko: Obj, image: Obj | undefined, dir: string, check: FileCheck, imageCheck: FileCheck): ImageSpec {
   check.unknownKeys(apko, APKO_KEYS);
-  const contents = isObj(apko.contents) ? apko.contents : undefined;
-  if (!contents) check.add('contents', 'missing required key', 'add contents: { packages: [...] }');
-  const packages = check.stringList(contents?.packages, 'contents.packages');
-  if (contents && packages.length === 0) check.add('contents.packages', 'no packages listed', 'list the packages the image installs');
+  let packages: string[] = [];
+  if (apko.contents === undefined || apko.contents === null) check.add('contents', 'missing required key', 'add contents: { packages: [...] }');
+  else {
+    const contents = check.mapping(apko.contents, 'contents', 'contents: { packages: [busybox] }');
+    if (contents.packages === undefined || contents.packages === null) check.add('contents.packages', 'missing required key', 'list the packages the image installs under contents.packages');
+    else if (Array.isArray(contents.packages) && contents.packages.length === 0) check.add('contents.packages', 'no packages listed', 'list the packages the image installs');
+    else packages = check.stringList(contents.packages, 'contents.packages');
+  }
+  if (apko.entrypoint !== undefined) check.mapping(apko.entrypoint, 'entrypoint', 'entrypoint: { command: /usr/bin/app }');
+  if (apko.archs !== undefined) check.stringList(apko.archs, 'archs');
   let tags = ['latest'];
   if (image) {
     imageCheck.unknownKeys(image, IMAGE_KEYS);
@@ -319,61 +345,26 @@ function loadImage(name: string, apko: Obj, image: Obj | undefined, dir: string,
   return { name, file: `${dir}/apko.yaml`, packages, tags, tests, expectations };
 }
 
-/** Names a repository's APKINDEX provides, for each arch; undefined when it cannot be read. */
-async function repositoryProvides(repo: string, arch: string): Promise<Set<string> | undefined> {
-  let buf: Buffer;
+/** Names a repository's index for one arch provides; a local repository without that arch provides nothing. */
+async function repositoryProvides(repo: string, arch: string): Promise<Set<string>> {
   const index = `${repo.replace(/\/$/, '')}/${arch}/APKINDEX.tar.gz`;
+  let buf: Buffer;
   if (/^https?:\/\//.test(repo)) {
-    const res = await fetch(index).catch(() => undefined);
-    if (!res?.ok) return undefined;
+    const res = await fetch(index).catch((err: unknown) => {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(`cannot fetch ${index}: ${cause?.code ?? cause?.message ?? String(err)}`);
+    });
+    if (!res.ok) throw new Error(`cannot fetch ${index}: HTTP ${res.status}`);
     buf = Buffer.from(await res.arrayBuffer());
   } else {
     if (!existsSync(index)) return new Set();
     buf = await readFile(index);
   }
-  return providedNames(parseApkIndex(buf));
-}
-
-export interface ApkIndexEntry {
-  name: string;
-  version: string;
-  arch: string;
-  size: number;
-  checksum: string;
-  origin?: string;
-  dependencies: string[];
-  provides: string[];
-}
-
-/** Parses APKINDEX.tar.gz: its gzip members (signature, then index) read as one tar stream. */
-export function parseApkIndex(buf: Buffer): ApkIndexEntry[] {
-  const index = readTar(gunzipSync(buf)).find((f) => f.path === 'APKINDEX');
-  if (!index) throw new Error('no APKINDEX entry in the archive');
-  const entries: ApkIndexEntry[] = [];
-  for (const stanza of index.data.toString('utf8').split(/\n\s*\n/)) {
-    const fields = new Map<string, string>();
-    for (const line of stanza.split('\n')) {
-      const m = /^([A-Za-z]):(.*)$/.exec(line);
-      if (m) fields.set(m[1]!, m[2]!);
-    }
-    if (!fields.has('P')) continue;
-    const list = (k: string) => (fields.get(k) ?? '').split(' ').filter(Boolean);
-    entries.push({
-      name: fields.get('P')!, version: fields.get('V') ?? '', arch: fields.get('A') ?? '', size: Number(fields.get('S') ?? 0),
-      checksum: fields.get('C') ?? '', origin: fields.get('o'), dependencies: list('D'), provides: list('p'),
-    });
+  try {
+    return providedNames(parseApkIndex(buf));
+  } catch (err) {
+    throw new Error(`cannot read ${index}: ${(err as Error).message}`);
   }
-  return entries;
-}
-
-/** Every name an index can satisfy: package names and what they provide. */
-export function providedNames(entries: ApkIndexEntry[]): Set<string> {
-  const names = new Set<string>();
-  for (const e of entries) {
-    names.add(e.name);
-    for (const p of e.provides) names.add(atomName(p));
-  }
-  return names;
 }
 
 async function listYaml(dir: string): Promise<string[]> {
@@ -401,7 +392,7 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
       new FileCheck(file, problems).add('(file)', 'melange configs end in .yaml', `rename it to packages/${f.replace(/\.yml$/, '.yaml')}`);
       continue;
     }
-    const doc = await readYaml(root, file, problems);
+    const doc = await readYaml(root, file, problems, [['package', 'version']]);
     const spec = doc && loadPackage(doc, file, new FileCheck(file, problems));
     if (spec) packages.push(spec);
     else unreadablePackages.add(f.replace(/\.yaml$/, ''));
@@ -445,11 +436,12 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
         continue;
       }
       for (const arch of settings.archs) {
-        const names = await repositoryProvides(repo, arch).catch(() => undefined);
-        if (!names) {
-          settingsCheck.add(`repositories[${i}]`, `cannot read ${repo}/${arch}/APKINDEX.tar.gz`, 'check that the repository is reachable and has a signed index');
+        try {
+          (await repositoryProvides(repo, arch)).forEach((n) => external.add(n));
+        } catch (err) {
+          settingsCheck.add(`repositories[${i}]`, (err as Error).message, 'check that the repository is reachable and serves a signed APKINDEX.tar.gz per arch');
           unreadable = true;
-        } else names.forEach((n) => external.add(n));
+        }
       }
     }
     const providers = catalogProviders(packages);

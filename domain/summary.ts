@@ -13,6 +13,13 @@ export interface PackageOutcome {
   inputDigests?: Record<string, string>;
   /** APK files with their sha256, per arch. */
   apks?: Record<string, { file: string; sha256: string }[]>;
+  /** melange test ran and passed. */
+  tested?: boolean;
+  /** Key that signed it, SBOM found, ABI verdict (first arch), known CVEs. */
+  signedBy?: string;
+  sbom?: boolean;
+  abi?: { verdict: string; removed: string[]; rebuild: string[]; reason?: string };
+  vulnerabilities?: { id: string; fixedIn: string }[];
   durationMs: number;
   error?: string;
   /** For a blocked package: the failed package it waits on. */
@@ -67,6 +74,13 @@ function count<T extends string>(items: { status: T }[]): string {
   return [...by].map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
 }
 
+function packageDetail(p: PackageOutcome): string {
+  const parts = [Object.values(p.apks ?? {}).flat().map((a) => `${a.file} ${a.sha256.slice(0, 12)}`).join(', ')];
+  if (p.vulnerabilities?.length) parts.push(`CVEs: ${p.vulnerabilities.map((v) => `${v.id} (fixed in ${v.fixedIn})`).join(' ')}`);
+  if (p.abi?.removed.length) parts.push(`ABI: removed ${p.abi.removed.join(' ')}; rebuild ${p.abi.rebuild.join(' ') || '-'}`);
+  return parts.join('; ');
+}
+
 function imageDetail(i: ImageOutcome): string {
   const parts = [`${i.reference ?? ''} tags: ${i.tags.join(',')}`];
   if (i.vulnerabilities?.length) parts.push(`CVEs: ${i.vulnerabilities.map((v) => v.id).join(' ')}`);
@@ -87,10 +101,12 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   if (webUi) lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
   lines.push('', `Packages: ${count(s.packages)}`);
   lines.push(...table([
-    ['  NAME', 'VERSION', 'STATUS', 'TIME', 'DETAIL'],
+    ['  NAME', 'VERSION', 'STATUS', 'TIME', 'TESTS', 'ABI', 'SBOM', 'CVES', 'SIGNED', 'DETAIL'],
     ...s.packages.map((p) => [
       `  ${p.name}`, `${p.version}-r${p.epoch}`, p.status, duration(p.durationMs),
-      p.blockedBy ? `blocked by ${p.blockedBy}` : p.error ? p.error.split('\n')[0]!.slice(0, 100) : Object.values(p.apks ?? {}).flat().map((a) => `${a.file} ${a.sha256.slice(0, 12)}`).join(', '),
+      p.tested ? 'passed' : '-', p.abi?.verdict ?? '-', p.sbom ? 'yes' : '-',
+      p.vulnerabilities ? String(p.vulnerabilities.length) : '-', p.signedBy ?? '-',
+      p.blockedBy ? `blocked by ${p.blockedBy}` : p.error ? p.error.split('\n')[0]!.slice(0, 100) : packageDetail(p),
     ]),
   ]));
   lines.push('', `Images: ${count(s.images)}`);

@@ -191,8 +191,13 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
     const durationMs = children.durationOf(p.name);
     const base = { name: p.name, version: p.version, epoch: p.epoch, durationMs };
     switch (o.kind) {
-      case 'ok':
-        return { ...base, status: o.value.status, inputDigests: o.value.inputDigests, apks: o.value.apks };
+      case 'ok': {
+        const checks = Object.values(o.value.checks)[0];
+        return {
+          ...base, status: o.value.status, inputDigests: o.value.inputDigests, apks: o.value.apks, tested: o.value.tested,
+          ...(checks ? { signedBy: checks.signature.key, sbom: true, abi: checks.abi, ...(checks.cvePolicy !== 'none' ? { vulnerabilities: checks.cves } : {}) } : {}),
+        };
+      }
       case 'failed':
         return { ...base, status: 'failed', error: failureMessage(o.error) };
       case 'blocked':

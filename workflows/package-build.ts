@@ -1,6 +1,7 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
 import type { PackageBuildResult } from '../activities/index.js';
+import type { PackageChecks } from '../activities/package-checks.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface PackageBuildWorkflowInput {
@@ -19,11 +20,22 @@ export interface PackageBuildWorkflowResult {
   status: 'built' | 'up-to-date';
   inputDigests: Record<string, string>;
   apks: Record<string, { file: string; sha256: string }[]>;
+  /** Whether `melange test` ran (the config has tests and the package was built now). */
+  tested: boolean;
+  /** Checks per arch: signature, SBOM, ABI verdict, CVEs. */
+  checks: Record<string, PackageChecks>;
 }
 
 const { buildPackage } = proxyActivities<typeof activities>({
   startToCloseTimeout: '60 minutes',
   // Tool runs heartbeat every few seconds; a silent worker is presumed dead and the build moves on.
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+// melange test runs in the sandbox like a build; the other checks read files.
+const { testPackage, checkPackage } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
@@ -35,8 +47,9 @@ const { publishPackage } = proxyActivities<typeof activities>({
 });
 
 /**
- * Builds one package for every arch, then publishes. Publishing starts only after every arch
- * built, so a failed arch never leaves the repository half-updated.
+ * Builds one package for every arch, tests and checks each build (melange test, signature, SBOM,
+ * ABI against the published version, CVEs), then publishes. Publishing starts only after every
+ * arch passed, so a failure never leaves the repository half-updated.
  */
 export async function packageBuild(input: PackageBuildWorkflowInput): Promise<PackageBuildWorkflowResult> {
   upsertSearchAttributes([{ key: KILN_PACKAGE, value: input.name }, { key: KILN_STAGE, value: 'build' }]);
@@ -51,6 +64,10 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
       }),
     ),
   );
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'test' }]);
+  const tested = await Promise.all(builds.map((build) => testPackage({ snapshotDir: input.snapshotDir, build })));
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'check' }]);
+  const checks = await Promise.all(builds.map((build) => checkPackage({ snapshotDir: input.snapshotDir, build })));
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'publish' }]);
   for (const build of builds) await publishPackage({ snapshotDir: input.snapshotDir, build });
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }]);
@@ -62,5 +79,7 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
     status: builds.every((b) => b.status === 'up-to-date') ? 'up-to-date' : 'built',
     inputDigests: Object.fromEntries(builds.map((b) => [b.arch, b.inputDigest])),
     apks: Object.fromEntries(builds.map((b) => [b.arch, b.apks])),
+    tested: tested.some((t) => t.tested),
+    checks: Object.fromEntries(builds.map((b, i) => [b.arch, checks[i]!])),
   };
 }
