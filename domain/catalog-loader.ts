@@ -106,7 +106,7 @@ function expand(value: string, env: Record<string, string | undefined>, check: F
     const v = env[name];
     if (v !== undefined && v !== '') return v;
     if (hasDefault !== undefined) return fallback ?? '';
-    check.add(field, `uses \${${name}}, which is not set in the worker's environment`, `set ${name}, or write \${${name}:-default}`);
+    check.add(field, `uses \${${name}}, which is not set (or empty) in the worker's environment`, `set ${name} for the worker, or write \${${name}:-default}`);
     unset = true;
     return '';
   });
@@ -430,6 +430,11 @@ export async function loadCatalog(dir: string, options: { env?: Record<string, s
     const external = new Set<string>();
     let unreadable = false;
     for (const [i, repo] of settings.repositories.entries()) {
+      // Empty after an unset variable, which is already reported.
+      if (repo === '') {
+        unreadable = true;
+        continue;
+      }
       if (!/^https?:\/\//.test(repo) && !existsSync(repo)) {
         settingsCheck.add(`repositories[${i}]`, `${repo} does not exist`, 'run scripts/setup, which builds the bootstrap repository, or fix the path');
         unreadable = true;

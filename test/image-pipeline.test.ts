@@ -1,0 +1,275 @@
+// What stops an image from being published, end to end through catalogRebuild on a real worker:
+// a failing functional test, a CVE over the policy's threshold, a package tampered with in the
+// repository; and that re-running an unchanged image adds nothing to what it carries. Real
+// Temporal, melange, apko, bubblewrap, registry and cosign; the registry is read over plain HTTP.
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
+import { catalogRebuild } from '../workflows/catalog-rebuild.js';
+import { formatSummary, type ImageOutcome, type RebuildSummary } from '../domain/summary.js';
+import { splitGzipMembers } from '../activities/apk-writer.js';
+import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../activities/signing.js';
+import { resolveTool } from '../activities/toolchain.js';
+import { connectTemporal, registryGet, sha256, useKilnEnv, type TemporalHarness } from './harness.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const env = useKilnEnv();
+let temporal: TemporalHarness;
+
+beforeAll(async () => {
+  temporal = await connectTemporal(env);
+});
+afterAll(async () => temporal?.close());
+
+async function copyFixture(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `kiln-${name}-`));
+  await cp(join(FIXTURES, name), dir, { recursive: true });
+  return dir;
+}
+
+async function rebuild(catalogDir: string, workflowId: string): Promise<RebuildSummary> {
+  const worker = await temporal.worker('imgpipe');
+  return worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }));
+}
+
+async function edit(catalogDir: string, file: string, from: string | RegExp, to: string): Promise<void> {
+  const path = join(catalogDir, file);
+  const text = await readFile(path, 'utf8');
+  const next = text.replace(from, to);
+  expect(next, `${file} should contain ${String(from)}`).not.toBe(text);
+  await writeFile(path, next);
+}
+
+const image = (s: RebuildSummary, name: string): ImageOutcome => {
+  const found = s.images.find((i) => i.name === name);
+  if (!found) throw new Error(`${name} is not in the summary: ${s.images.map((i) => i.name).join(', ')}`);
+  return found;
+};
+
+/** The digest a tag resolves to in the registry, or undefined when there is no such tag. */
+async function tagged(name: string, tag: string): Promise<string | undefined> {
+  const res = await registryGet(env, `imgpipe/${name}/manifests/${tag}`);
+  if (res.status === 404) return undefined;
+  expect(res.status).toBe(200);
+  return sha256(res.body);
+}
+
+/** The referrers (signature and attestations) listed for a digest in the referrers tag index. */
+async function referrersOf(name: string, digest: string): Promise<{ digest: string; predicateType: string }[]> {
+  const res = await registryGet(env, `imgpipe/${name}/manifests/${digest.replace(':', '-')}`);
+  if (res.status === 404) return [];
+  expect(res.status).toBe(200);
+  const index = JSON.parse(res.body.toString()) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  return index.manifests.map((m) => ({ digest: m.digest, predicateType: m.annotations?.['dev.sigstore.bundle.predicateType'] ?? '' }));
+}
+
+interface ActivityRun {
+  type: string;
+  /** Attempt number of the last start (retries do not add events, they bump this). */
+  attempt?: number;
+  result?: unknown;
+  retryState?: string;
+}
+
+/** The activities a (child) workflow ran, read from its history. */
+async function activityRuns(workflowId: string): Promise<ActivityRun[]> {
+  const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const runs = new Map<number, ActivityRun>();
+  for (const e of history.events ?? []) {
+    if (e.activityTaskScheduledEventAttributes) runs.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '' });
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) runs.get(Number(started.scheduledEventId))!.attempt = started.attempt ?? undefined;
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) runs.get(Number(done.scheduledEventId))!.result = defaultPayloadConverter.fromPayload(done.result!.payloads![0]!);
+    const failed = e.activityTaskFailedEventAttributes;
+    if (failed) runs.get(Number(failed.scheduledEventId))!.retryState = decodeRetryState(failed.retryState);
+  }
+  return [...runs.values()];
+}
+
+/** The digest assembleImage produced in an image's child workflow (also when a later stage failed). */
+async function assembledDigest(runId: string, name: string): Promise<string> {
+  const assemble = (await activityRuns(`${runId}/image/${name}`)).find((r) => r.type === 'assembleImage');
+  return (assemble?.result as { digest: string }).digest;
+}
+
+describe('a catalog whose images change between two runs', () => {
+  const stamp = Date.now();
+  const firstId = `imgpipe-first-${stamp}`;
+  const secondId = `imgpipe-second-${stamp}`;
+  let catalogDir: string;
+  let first: RebuildSummary;
+  let second: RebuildSummary;
+  // What a person would note from the registry after the first run.
+  let gateLatest: string | undefined;
+  let stableReferrers: { digest: string; predicateType: string }[];
+  let stablePlatformReferrers: { digest: string; predicateType: string }[];
+  const apkRepo = () => join(env.KILN_STATE, 'repo-imgpipe', 'x86_64');
+  let indexBefore: Buffer;
+
+  beforeAll(async () => {
+    catalogDir = await copyFixture('imgpipe-main');
+    first = await rebuild(catalogDir, firstId);
+
+    gateLatest = await tagged('imgpipe-gate', 'latest');
+    const stable = image(first, 'imgpipe-stable');
+    stableReferrers = await referrersOf('imgpipe-stable', stable.digest!);
+    const stableIndex = JSON.parse((await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString()) as { manifests: { digest: string }[] };
+    stablePlatformReferrers = await referrersOf('imgpipe-stable', stableIndex.manifests[0]!.digest);
+
+    // The gated image changes (new env, so a new digest) and gains a test it fails.
+    await edit(catalogDir, 'images/imgpipe-gate/apko.yaml', 'GATE_RELEASE: "1"', 'GATE_RELEASE: "2"');
+    await edit(catalogDir, 'images/imgpipe-gate/image.yaml', /\n$/, '\n  - { name: ships-changelog, command: [/bin/cat, /usr/share/doc/imgpipe-gate/CHANGELOG] }\n');
+
+    // Someone swaps the payload of the published package in the repository, leaving the signed
+    // APKINDEX (and the signed control member) alone; then a new image installs it.
+    indexBefore = await readFile(join(apkRepo(), 'APKINDEX.tar.gz'));
+    await tamperWithData(join(apkRepo(), 'imgpipe-data-1.0.0-r0.apk'), 'the bytes the repository signed', 'the bytes an attacker swapped!!');
+    await cp(join(catalogDir, 'images', 'imgpipe-stable'), join(catalogDir, 'images', 'imgpipe-tampered'), { recursive: true });
+    await edit(catalogDir, 'images/imgpipe-tampered/apko.yaml', 'packages: [busybox]', 'packages: [busybox, imgpipe-data]');
+
+    second = await rebuild(catalogDir, secondId);
+  });
+
+  it('publishes everything on the first run', () => {
+    expect(first.ok, formatSummary(first)).toBe(true);
+    expect(first.packages.map((p) => [p.name, p.status])).toEqual([['imgpipe-data', 'built']]);
+    expect(first.images.map((i) => [i.name, i.status])).toEqual([
+      ['imgpipe-gate', 'published'],
+      ['imgpipe-stable', 'published'],
+    ]);
+    expect(gateLatest).toBe(image(first, 'imgpipe-gate').digest);
+  });
+
+  describe('a failing functional test', () => {
+    it('fails the image, naming the test that failed', () => {
+      const gate = image(second, 'imgpipe-gate');
+      expect(gate.status).toBe('failed');
+      expect(gate.error).toMatch(/image imgpipe-gate failed 1 check, so it is not published/);
+      expect(gate.error).toContain('test "ships-changelog": expected exit code 0, got 1');
+      expect(gate.error).not.toContain('test "release"');
+      expect(second.ok).toBe(false);
+    });
+
+    it('leaves every tag on the image published before', async () => {
+      expect(await tagged('imgpipe-gate', 'latest')).toBe(gateLatest);
+      expect(await tagged('imgpipe-gate', '1')).toBe(gateLatest);
+    });
+
+    it('never pushes the image that failed (the push comes after the tests)', async () => {
+      const rejected = await assembledDigest(secondId, 'imgpipe-gate');
+      expect(rejected).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(rejected).not.toBe(gateLatest);
+      expect((await registryGet(env, `imgpipe/imgpipe-gate/manifests/${rejected}`)).status).toBe(404);
+      expect((await registryGet(env, `imgpipe/imgpipe-gate/manifests/${gateLatest}`)).status).toBe(200);
+    });
+  });
+
+  describe('a package tampered with in the repository', () => {
+    it('fails the new image at assembly with apko naming the package', () => {
+      const tampered = image(second, 'imgpipe-tampered');
+      expect(tampered.status).toBe('failed');
+      expect(tampered.error).toMatch(/^apko build failed with exit code \d+/);
+      expect(tampered.error).toMatch(/imgpipe-data[^\n]*(checksum|hash|digest)[^\n]*mismatch|mismatch[^\n]*imgpipe-data/i);
+    });
+
+    it('is not retried: the failure is final on the first attempt', async () => {
+      const runs = await activityRuns(`${secondId}/image/imgpipe-tampered`);
+      expect(runs.map((r) => [r.type, r.attempt, r.retryState])).toEqual([['assembleImage', 1, 'NON_RETRYABLE_FAILURE']]);
+      const log = await readFile(join(env.KILN_STATE, 'logs', 'images', 'imgpipe-tampered.log'), 'utf8');
+      expect(log.match(/^\$ \S*apko build /gm)).toHaveLength(1);
+    });
+
+    it('pushes nothing and leaves the signed index as it was', async () => {
+      expect((await registryGet(env, 'imgpipe/imgpipe-tampered/tags/list')).status).toBe(404);
+      expect(await readFile(join(apkRepo(), 'APKINDEX.tar.gz'))).toEqual(indexBefore);
+      expect(second.packages.map((p) => [p.name, p.status])).toEqual([['imgpipe-data', 'up-to-date']]);
+    });
+  });
+
+  describe('an unchanged image run again', () => {
+    it('is reported unchanged at the same digest', () => {
+      expect(image(second, 'imgpipe-stable')).toMatchObject({ status: 'unchanged', digest: image(first, 'imgpipe-stable').digest });
+    });
+
+    it('carries one signature and one attestation of each type, before and after', async () => {
+      const stable = image(first, 'imgpipe-stable');
+      expect(stableReferrers.map((r) => r.predicateType).sort()).toEqual(
+        [SIGNATURE_PREDICATE, PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.vuln, PREDICATE_TYPES.slsaprovenance1].sort(),
+      );
+      expect(stablePlatformReferrers.map((r) => r.predicateType)).toEqual([PREDICATE_TYPES.spdxjson]);
+      expect(await referrersOf('imgpipe-stable', stable.digest!)).toEqual(stableReferrers);
+      const stableIndex = JSON.parse((await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString()) as { manifests: { digest: string }[] };
+      expect(await referrersOf('imgpipe-stable', stableIndex.manifests[0]!.digest)).toEqual(stablePlatformReferrers);
+    });
+
+    it('verifies with real cosign: the signature and every attestation', async () => {
+      const cosign = resolveTool('cosign');
+      const key = join(env.KILN_STATE, 'keys', 'image-signing.pub');
+      const ref = image(second, 'imgpipe-stable').reference!;
+      await execa(cosign, ['verify', '--key', key, '--insecure-ignore-tlog', ref]);
+      for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
+        await execa(cosign, ['verify-attestation', '--key', key, '--insecure-ignore-tlog', '--type', type, ref]);
+      }
+    });
+  });
+});
+
+describe('a CVE in an image', () => {
+  const stamp = Date.now();
+  let catalogDir: string;
+  let blocked: RebuildSummary;
+
+  beforeAll(async () => {
+    catalogDir = await copyFixture('imgpipe-cve');
+    blocked = await rebuild(catalogDir, `imgpipe-cve-fail-${stamp}`);
+  });
+
+  it('above the threshold blocks the image under policy fail, naming the CVE', () => {
+    const cve = image(blocked, 'imgpipe-cve');
+    expect(cve.status).toBe('failed');
+    expect(cve.error).toMatch(/vulnerability policy blocks imgpipe-cve/);
+    expect(cve.error).toContain('CVE-2099-7001 (critical) in busybox 1.35.0-r0, fixed in 1.36.1-r0');
+    // Below the threshold (medium < high): listed by the scan, but not what blocks.
+    expect(cve.error).not.toContain('CVE-2099-7002');
+  });
+
+  it('pushes and tags nothing when it blocks', async () => {
+    expect((await registryGet(env, 'imgpipe/imgpipe-cve/tags/list')).status).toBe(404);
+  });
+
+  it('under policy report publishes the same image and lists the CVEs in the summary', async () => {
+    const scanned = await assembledDigest(blocked.workflowId, 'imgpipe-cve');
+    await edit(catalogDir, 'catalog.yaml', 'policy: fail', 'policy: report');
+    const reported = await rebuild(catalogDir, `imgpipe-cve-report-${stamp}`);
+    const cve = image(reported, 'imgpipe-cve');
+    expect(cve.status, cve.error).toBe('published');
+    expect(cve.digest).toBe(scanned);
+    expect(await tagged('imgpipe-cve', 'latest')).toBe(scanned);
+    expect(cve.vulnerabilities).toEqual([
+      { package: 'busybox', version: '1.35.0-r0', id: 'CVE-2099-7001', fixedIn: '1.36.1-r0', severity: 'critical' },
+      { package: 'busybox', version: '1.35.0-r0', id: 'CVE-2099-7002', fixedIn: '1.35.0-r1', severity: 'medium' },
+    ]);
+    expect(formatSummary(reported)).toContain('CVEs: CVE-2099-7001 CVE-2099-7002');
+  });
+});
+
+/**
+ * Rewrites an APK's data member with `from` replaced by `to` (same length) in the file contents,
+ * as a valid gzip of a valid tar: only the signed `datahash` in .PKGINFO can tell.
+ */
+async function tamperWithData(apkFile: string, from: string, to: string): Promise<void> {
+  expect(to.length).toBe(from.length);
+  const apk = await readFile(apkFile);
+  const [signature, control, data] = splitGzipMembers(apk);
+  expect(splitGzipMembers(apk)).toHaveLength(3);
+  const tar = gunzipSync(data!);
+  const at = tar.indexOf(from);
+  expect(at, `${apkFile} should contain "${from}"`).toBeGreaterThan(0);
+  tar.write(to, at);
+  await writeFile(apkFile, Buffer.concat([signature!, control!, gzipSync(tar)]));
+}
