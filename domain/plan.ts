@@ -84,17 +84,19 @@ export function planBuild(catalog: Catalog): BuildPlan {
   };
 }
 
-/** Every package that builds against `name`, directly or not. */
+/** Every package that builds against `name`, directly or not: what a failure of `name` blocks. */
 export function dependentsOf(plan: BuildPlan, name: string): string[] {
+  const dependents = new Map<string, string[]>();
+  for (const p of plan.packages) for (const d of p.dependsOn) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(p.name);
   const out = new Set<string>();
-  const walk = (n: string) => {
-    for (const p of plan.packages) {
-      if (p.dependsOn.includes(n) && !out.has(p.name)) {
-        out.add(p.name);
-        walk(p.name);
+  const queue = [name];
+  while (queue.length) {
+    for (const n of dependents.get(queue.pop()!) ?? []) {
+      if (!out.has(n)) {
+        out.add(n);
+        queue.push(n);
       }
     }
-  };
-  walk(name);
+  }
   return [...out].sort();
 }

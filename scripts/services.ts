@@ -60,6 +60,18 @@ export function embeddedServices(env: NodeJS.ProcessEnv = process.env): Service[
       ],
     });
   }
+  // The signed package repository over HTTP, as apko and apk clients elsewhere would read it.
+  const repo = hostPort(env.KILN_REPOSITORY_URL ?? 'http://127.0.0.1:8090', 8090);
+  if (isLoopback(repo.host)) {
+    services.push({
+      name: 'packages',
+      host: repo.host,
+      port: repo.port,
+      url: `http://${repo.host}:${repo.port}/ (serves ${join(paths.state, 'repo')})`,
+      command: '/bin/busybox',
+      args: ['httpd', '-f', '-p', `${repo.host}:${repo.port}`, '-h', join(paths.state, 'repo')],
+    });
+  }
   if (isLoopback(r.host)) {
     const config = join(dir, 'registry.yml');
     services.push({
@@ -134,6 +146,7 @@ export async function servicesUp(env: NodeJS.ProcessEnv = process.env, log = con
       log(`    ${s.name}: already up at ${s.url}`);
       continue;
     }
+    if (s.name === 'packages') mkdirSync(join(kilnPaths(env).state, 'repo'), { recursive: true });
     if (s.name === 'registry') {
       mkdirSync(join(dir, 'registry'), { recursive: true });
       writeFileSync(join(dir, 'registry.yml'), registryConfig(join(dir, 'registry'), s.port));

@@ -1,7 +1,9 @@
 // The walking skeleton, end to end on real parts: Temporal dev server, melange in bubblewrap,
 // apko, the signed local repository and a real registry, driven by catalogRebuild.
 import { existsSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { apkoBuild } from '../activities/apko.js';
 import { execa } from 'execa';
 import { resolveTool } from '../activities/toolchain.js';
 import { join } from 'node:path';
@@ -104,6 +106,23 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
         expect(text).not.toContain(Buffer.from(line).toString('base64').slice(0, 40));
       }
     }
+  });
+
+  it('serves the repository over HTTP, and apko builds an image from that URL', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'kiln-http-repo-'));
+    await writeFile(join(work, 'apko.yaml'), 'contents:\n  packages: [tiny-app]\nentrypoint:\n  command: /usr/bin/tiny-app\narchs: [x86_64]\n');
+    await mkdir(join(work, 'layout'));
+    await apkoBuild({
+      config: join(work, 'apko.yaml'), tag: 'kiln.test/http-repo:1', layoutDir: join(work, 'layout'), sbomDir: work, arch: 'x86_64',
+      repositories: [env.KILN_REPOSITORY_URL, join(env.KILN_STATE, 'bootstrap')],
+      keyring: [join(env.KILN_STATE, 'keys', 'kiln.rsa.pub')],
+      cacheDir: join(work, 'cache'), logFile: join(work, 'apko.log'),
+    });
+    const log = await readFile(join(work, 'apko.log'), 'utf8');
+    expect(log).toMatch(/installing tiny-app \(0\.1\.0-r0\)/);
+    expect(log).toContain(env.KILN_REPOSITORY_URL);
+    const sbom = JSON.parse(await readFile(join(work, 'sbom-x86_64.spdx.json'), 'utf8')) as { packages: { name: string }[] };
+    expect(sbom.packages.map((p) => p.name)).toEqual(expect.arrayContaining(['tiny-app', 'tiny-lib']));
   });
 
   it('replays its workflow histories deterministically', async () => {

@@ -14,6 +14,7 @@ export interface KilnTestEnv {
   TEMPORAL_ADDRESS: string;
   KILN_WEB_UI: string;
   KILN_REGISTRY: string;
+  KILN_REPOSITORY_URL: string;
 }
 
 declare module 'vitest' {
@@ -40,6 +41,7 @@ export default async function setup(project: TestProject) {
     TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
     KILN_WEB_UI: `http://127.0.0.1:${await freePort()}`,
     KILN_REGISTRY: `127.0.0.1:${await freePort()}`,
+    KILN_REPOSITORY_URL: `http://127.0.0.1:${await freePort()}`,
   };
   const env = { ...process.env, ...kilnEnv };
   ensureKeys(state);

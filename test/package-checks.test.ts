@@ -47,6 +47,12 @@ describe('package checks in a catalog rebuild', () => {
     expect(failed.error).toMatch(/tests of packages\/chk-failtest\.yaml failed/);
   });
 
+  it("applies melange's required lints: a package that installs into /bin fails with the lint's words", () => {
+    const lint = pkg(first, 'chk-lint');
+    expect(lint.status).toBe('failed');
+    expect(lint.error).toMatch(/usrmerge/);
+  });
+
   it('reports known CVEs with the version that fixes them (policy report)', () => {
     expect(pkg(first, 'chk-tested').vulnerabilities).toEqual([{ id: 'CVE-2026-0001', fixedIn: '1.0.0-r1' }]);
   });
