@@ -28,6 +28,12 @@ export function parseImageRef(ref: string): ImageRef {
   return { registry: ref.slice(0, slash), repository: ref.slice(slash + 1) };
 }
 
+/** Node's TLS verification failures: the registry's certificate is not trusted (or not valid for it). */
+const CERTIFICATE_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MANIFEST_ACCEPT = [
@@ -45,7 +51,15 @@ export class RegistryClient {
   constructor(private readonly ref: ImageRef, private readonly auth: RegistryAuth = registryAuth()) {
     const plain = auth.insecure ?? LOOPBACK.test(ref.registry);
     this.base = `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
-    if (auth.caFile) this.dispatcher = new Agent({ connect: { ca: readFileSync(auth.caFile) } });
+    if (auth.caFile) {
+      let ca: Buffer;
+      try {
+        ca = readFileSync(auth.caFile);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`KILN_REGISTRY_CA ${auth.caFile} cannot be read on this worker: ${(err as Error).message}`, 'RegistryMisconfigured');
+      }
+      this.dispatcher = new Agent({ connect: { ca } });
+    }
   }
 
   private authHeader(): Record<string, string> {
@@ -76,7 +90,16 @@ export class RegistryClient {
     try {
       res = await fetch(url, { ...init, headers: { ...this.authHeader(), ...init.headers }, redirect: 'follow', dispatcher: this.dispatcher });
     } catch (err) {
-      throw ApplicationFailure.retryable(`registry ${this.ref.registry} unreachable: ${(err as Error).message} (${(err as { cause?: Error }).cause?.message ?? ''})`, 'RegistryUnavailable');
+      const cause = (err as { cause?: Error & { code?: string } }).cause;
+      // An untrusted certificate stays untrusted however often it is retried.
+      if (cause?.code && CERTIFICATE_ERRORS.has(cause.code)) {
+        const fix = cause.code === 'CERT_HAS_EXPIRED' || cause.code === 'CERT_NOT_YET_VALID' ? "renew the registry's certificate"
+          : cause.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `give the registry a certificate for ${this.ref.registry.replace(/:\d+$/, '')}`
+          : this.auth.caFile ? `KILN_REGISTRY_CA ${this.auth.caFile} is not the CA that issued it; point KILN_REGISTRY_CA at the one that did`
+          : 'set KILN_REGISTRY_CA to the PEM file of the CA that issued it';
+        throw ApplicationFailure.nonRetryable(`registry ${this.ref.registry} presented a certificate this worker does not trust: ${cause.message} (${cause.code}) (fix: ${fix})`, 'RegistryUntrusted');
+      }
+      throw ApplicationFailure.retryable(`registry ${this.ref.registry} unreachable: ${(err as Error).message} (${cause?.message ?? ''})`, 'RegistryUnavailable');
     }
     if (res.status === 401 && retryAuth) {
       const challenge = res.headers.get('www-authenticate') ?? '';

@@ -1,5 +1,7 @@
 // The kiln command line: `npm run kiln -- <command>`.
 //   dev up|down|status        embedded Temporal dev server + registry on 127.0.0.1
+//   schedule apply|pause|unpause|trigger|describe [--catalog DIR]
+//                             the nightly Temporal Schedule from catalog.yaml's `schedule:`
 //   validate [--catalog DIR]  check a catalog; every problem with file, field and fix
 //   plan [--catalog DIR]      package build order by level, and what each image needs
 //   rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of ID]
@@ -16,6 +18,7 @@ import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
 import { servicesDown, servicesStatus, servicesUp } from './services.js';
+import { NIGHTLY_SCHEDULE_ID, applySchedule, describeSchedule } from './schedule.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -135,10 +138,57 @@ async function rebuild(): Promise<number> {
   return summary!.ok ? 0 : 1;
 }
 
-const commands: Record<string, () => Promise<number>> = { validate, plan, dev, rebuild };
+async function schedule(): Promise<number> {
+  const target = temporalTarget();
+  const connection = await Connection.connect({ address: target.address });
+  const client = new Client({ connection, namespace: target.namespace });
+  const id = process.env.KILN_SCHEDULE_ID ?? NIGHTLY_SCHEDULE_ID;
+  const handle = client.schedule.getHandle(id);
+  try {
+    switch (sub) {
+      case 'apply': {
+        const dir = values.catalog ?? defaultCatalogDir();
+        const catalog = await loadCatalog(dir, { env: catalogEnv() }).catch((err: unknown) => {
+          if (err instanceof CatalogInvalid) console.error(err.message);
+          throw err;
+        });
+        const outcome = await applySchedule(client, catalog.settings.schedule, {
+          scheduleId: id,
+          taskQueue: target.taskQueue,
+          input: values.catalog ? { catalogDir: catalog.dir } : {},
+        });
+        console.log(`schedule ${id}: ${outcome}`);
+        console.log(await describeSchedule(client, id));
+        return 0;
+      }
+      case 'pause':
+        await handle.pause('paused from the kiln CLI');
+        break;
+      case 'unpause':
+        await handle.unpause('unpaused from the kiln CLI');
+        break;
+      case 'trigger':
+        await handle.trigger();
+        console.log(`schedule ${id}: triggered a run now`);
+        break;
+      case 'describe':
+        break;
+      default:
+        console.error('usage: kiln schedule apply|pause|unpause|trigger|describe [--catalog DIR]');
+        return 2;
+    }
+    console.log(await describeSchedule(client, id));
+    return 0;
+  } finally {
+    await connection.close();
+  }
+}
+
+const commands: Record<string, () => Promise<number>> = { validate, plan, dev, rebuild, schedule };
 const run = command ? commands[command] : undefined;
 if (!run || values.help) {
   console.error('usage: npm run kiln -- dev up|down|status | validate [--catalog DIR] | plan [--catalog DIR]\n' +
+    '       | schedule apply|pause|unpause|trigger|describe [--catalog DIR]\n' +
     '       | rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of WORKFLOW_ID]');
   process.exit(values.help ? 0 : 2);
 }

@@ -1,0 +1,78 @@
+// The nightly Schedule on the real Temporal server: apply is idempotent, a changed cron updates
+// the same Schedule, and a triggered run completes.
+import { cp, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScheduleSettings } from '../domain/catalog.js';
+import type { RebuildSummary } from '../domain/summary.js';
+import { REPO_ROOT } from '../activities/env.js';
+import { applySchedule, describeSchedule } from '../scripts/schedule.js';
+import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+
+const env = useKilnEnv();
+let temporal: TemporalHarness;
+const scheduleId = `kiln-nightly-test-${Date.now()}`;
+const taskQueue = `schedule-${Date.now()}`;
+const nightly: ScheduleSettings = { cron: '17 2 * * *', timezone: 'UTC', overlap: 'skip', catchupWindow: '1h' };
+let catalogDir: string;
+
+beforeAll(async () => {
+  temporal = await connectTemporal(env);
+  catalogDir = await mkdtemp(join(tmpdir(), 'kiln-schedule-'));
+  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), catalogDir, { recursive: true });
+});
+afterAll(async () => {
+  await temporal.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await temporal?.close();
+});
+
+describe('schedule apply', () => {
+  const target = () => ({ scheduleId, taskQueue, input: { catalogDir } });
+
+  it('creates the Schedule once; applying again changes nothing', async () => {
+    expect(await applySchedule(temporal.client, nightly, target())).toBe('created');
+    const before = await temporal.client.schedule.getHandle(scheduleId).describe();
+    expect(await applySchedule(temporal.client, nightly, target())).toBe('unchanged');
+    const after = await temporal.client.schedule.getHandle(scheduleId).describe();
+    expect(after.raw.conflictToken).toEqual(before.raw.conflictToken);
+    expect(before.policies.overlap).toBe('SKIP');
+    expect(before.info.nextActionTimes[0]!.toISOString()).toMatch(/T02:17:00\.000Z$/);
+  });
+
+  it('updates the same Schedule when the cron changes', async () => {
+    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toBe('updated');
+    const d = await temporal.client.schedule.getHandle(scheduleId).describe();
+    expect(d.info.nextActionTimes[0]!.toISOString()).toMatch(/T03:45:00\.000Z$/);
+    const ids = [];
+    for await (const s of temporal.client.schedule.list()) ids.push(s.scheduleId);
+    expect(ids.filter((i) => i === scheduleId)).toHaveLength(1);
+    expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/cron "45 3 \* \* \*" UTC, overlap skip/);
+  });
+
+  it('pauses and unpauses', async () => {
+    const handle = temporal.client.schedule.getHandle(scheduleId);
+    await handle.pause('maintenance');
+    expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/PAUSED \(maintenance\)/);
+    await handle.unpause();
+    expect((await handle.describe()).state.paused).toBe(false);
+  });
+
+  it('runs catalogRebuild when triggered, and describe shows the run', async () => {
+    const handle = temporal.client.schedule.getHandle(scheduleId);
+    const worker = await temporal.worker(taskQueue);
+    const summary = await worker.runUntil(async () => {
+      await handle.trigger();
+      let started: { workflowId: string; firstExecutionRunId: string } | undefined;
+      while (!started) {
+        started = (await handle.describe()).info.recentActions.at(-1)?.action.workflow;
+        if (!started) await new Promise((r) => setTimeout(r, 200));
+      }
+      return (await temporal.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as RebuildSummary;
+    });
+    expect(summary.ok).toBe(true);
+    expect(summary.workflowId).toMatch(/^nightly-rebuild-/);
+    expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);
+    expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/nightly-rebuild-\S+\s+COMPLETED/);
+  });
+});
