@@ -49,7 +49,8 @@ export class RegistryClient {
   private token?: string;
 
   constructor(private readonly ref: ImageRef, private readonly auth: RegistryAuth = registryAuth()) {
-    const plain = auth.insecure ?? LOOPBACK.test(ref.registry);
+    // A configured CA means TLS, even on loopback; otherwise plain HTTP only for loopback hosts.
+    const plain = auth.insecure ?? (LOOPBACK.test(ref.registry) && !auth.caFile);
     this.base = `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
     if (auth.caFile) {
       let ca: Buffer;

@@ -1,0 +1,68 @@
+// A person starts a rebuild from the embedded Web UI: real Chromium fills and submits the Start
+// Workflow form, and the run completes through a real worker.
+import { cp, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import type { RebuildSummary } from '../domain/summary.js';
+import { REPO_ROOT } from '../activities/env.js';
+import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+
+const env = useKilnEnv();
+let temporal: TemporalHarness;
+let browser: Browser;
+let work: string;
+
+beforeAll(async () => {
+  temporal = await connectTemporal(env);
+  work = await mkdtemp(join(tmpdir(), 'kiln-webui-'));
+  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), join(work, 'catalog'), { recursive: true });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await temporal?.close();
+});
+
+describe('the embedded Web UI', () => {
+  it('starts catalogRebuild from the Start Workflow form with one JSON input, and the run completes', async () => {
+    const workflowId = `webui-${Date.now()}`;
+    const taskQueue = `webui-${Date.now()}`;
+    const input = JSON.stringify({ images: ['tiny-app'], catalogDir: join(work, 'catalog') });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${env.KILN_WEB_UI}/namespaces/default/workflows/start-workflow`);
+      await page.locator('#workflowId').fill(workflowId);
+      await page.locator('#taskQueue').fill(taskQueue);
+      await page.locator('#workflowType').fill('catalogRebuild');
+      // The input box is a code editor: type into it as a person would.
+      await page.locator('[contenteditable="true"]').first().click();
+      await page.keyboard.type(input);
+      // Leave the editor as a person would before pressing Start: it reformats the JSON on blur.
+      await page.locator('#workflowType').click();
+      const worker = await temporal.worker(taskQueue);
+      const summary = await worker.runUntil(async () => {
+        await page.getByRole('button', { name: 'Start Workflow' }).click();
+        const handle = temporal.client.workflow.getHandle(workflowId);
+        const deadline = Date.now() + 30_000;
+        while (!(await handle.describe().then(() => true, () => false))) {
+          if (Date.now() > deadline) throw new Error('the form was submitted but no workflow started');
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        return (await handle.result()) as RebuildSummary;
+      });
+      expect(summary.ok).toBe(true);
+      expect(summary.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', expect.stringMatching(/published|unchanged/)]]);
+      const started = await temporal.client.workflow.getHandle(workflowId).describe();
+      expect(started.type).toBe('catalogRebuild');
+      expect(started.taskQueue).toBe(taskQueue);
+    } catch (err) {
+      await page.screenshot({ path: join(work, 'failure.png'), fullPage: true });
+      throw new Error(`${(err as Error).message}\n(screenshot: ${join(work, 'failure.png')})`);
+    }
+  });
+});
