@@ -206,13 +206,22 @@ function loadSettings(doc: Obj, dir: string, env: Record<string, string | undefi
       'use skip, buffer-one, buffer-all, cancel-other, terminate-other or allow-all') as ScheduleSettings['overlap'],
     catchupWindow: text(sched, 'catchupWindow', 'schedule.catchupWindow', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
   };
-  const upd = section('updates', ['every', 'branchPrefix', 'onMainBranch', 'githubApi']);
+  const upd = section('updates', ['every', 'branchPrefix', 'onMainBranch', 'githubApi', 'repositories']);
+  const updateRepositories: Record<string, string> = {};
+  if (upd.repositories !== undefined) {
+    if (!isObj(upd.repositories)) check.add('updates.repositories', 'must be a mapping of package name to git URL', 'write repositories: { hello: https://example.org/hello.git }');
+    else for (const [k, v] of Object.entries(upd.repositories)) {
+      if (typeof v !== 'string') check.add(`updates.repositories.${k}`, 'must be a git URL or path', 'write the repository URL as a string');
+      else updateRepositories[k] = expand(v, env, check, `updates.repositories.${k}`);
+    }
+  }
   if (upd.onMainBranch !== undefined && typeof upd.onMainBranch !== 'boolean') check.add('updates.onMainBranch', 'must be true or false', 'write onMainBranch: false');
   const updates: UpdateSettings = {
     every: text(upd, 'every', 'updates.every', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
     branchPrefix: text(upd, 'branchPrefix', 'updates.branchPrefix', 'kiln/update/', /^[A-Za-z0-9._/-]+$/, 'use letters, digits, ".", "_", "/" and "-"'),
     onMainBranch: upd.onMainBranch === true,
     githubApi: text(upd, 'githubApi', 'updates.githubApi', 'https://api.github.com', /^https?:\/\//, 'write an http(s) URL'),
+    repositories: updateRepositories,
   };
   return {
     archs,

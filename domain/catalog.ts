@@ -45,6 +45,8 @@ export interface UpdateSettings {
   onMainBranch: boolean;
   /** Base URL of the GitHub API (point it at a mirror or a test server). */
   githubApi: string;
+  /** Upstream git repository per package, for `update.git` packages without a git-checkout step. */
+  repositories: Record<string, string>;
 }
 
 export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';

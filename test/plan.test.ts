@@ -26,7 +26,7 @@ function image(name: string, packages: string[], tags = ['latest']): ImageSpec {
 function catalog(packages: PackageSpec[], images: ImageSpec[] = []): Catalog {
   return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 }, abi: { allowedBreaks: [] },
     schedule: { cron: '17 2 * * *', timezone: 'UTC', overlap: 'skip', catchupWindow: '1h' },
-    updates: { every: '1h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com' } }, packages, images };
+    updates: { every: '1h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com', repositories: {} } }, packages, images };
 }
 
 describe('planBuild', () => {

@@ -1,0 +1,116 @@
+// Upstream release detection for packages with a melange `update:` block: which upstream tags are
+// release candidates for the package, which is newest in APK order, and how the config changes.
+// Pure (yaml is plain JS): unit-tested without any network.
+import { parseDocument } from 'yaml';
+import { compareApkVersions, isValidApkVersion } from './apk-version.js';
+
+export interface UpdateConfig {
+  backend: 'git' | 'github';
+  /** github: `org/repo`. */
+  identifier?: string;
+  /** github: read tags instead of releases. */
+  useTag: boolean;
+  stripPrefix: string;
+  stripSuffix: string;
+  tagFilterPrefix: string;
+  tagFilterContains: string;
+  ignoreRegexPatterns: string[];
+  versionTransform: { match: string; replace: string }[];
+  enablePrereleaseTags: boolean;
+}
+
+export interface UpstreamTag {
+  tag: string;
+  /** The commit the tag points at (peeled), when the source says. */
+  commit?: string;
+  /** The source marks it a pre-release (GitHub). */
+  prerelease?: boolean;
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+
+/** The update settings of a melange config, or undefined when it is not watched. */
+export function updateConfig(melange: unknown): UpdateConfig | undefined {
+  const update = obj(obj(melange).update);
+  if (!Object.keys(update).length || update.enabled === false || update.manual === true) return undefined;
+  const backend = update.github ? 'github' : update.git ? 'git' : undefined;
+  if (!backend) return undefined;
+  const b = obj(update[backend]);
+  return {
+    backend,
+    identifier: str(b.identifier) || undefined,
+    useTag: b['use-tag'] === true,
+    stripPrefix: str(b['strip-prefix']),
+    stripSuffix: str(b['strip-suffix']),
+    tagFilterPrefix: str(b['tag-filter-prefix']) || str(b['tag-filter']),
+    tagFilterContains: str(b['tag-filter-contains']),
+    ignoreRegexPatterns: Array.isArray(update['ignore-regex-patterns']) ? (update['ignore-regex-patterns'] as unknown[]).map(String) : [],
+    versionTransform: Array.isArray(update['version-transform'])
+      ? (update['version-transform'] as unknown[]).map((t) => ({ match: str(obj(t).match), replace: str(obj(t).replace) }))
+      : [],
+    enablePrereleaseTags: update['enable-prerelease-tags'] === true,
+  };
+}
+
+const PRERELEASE = /(^|[^a-z])(alpha|beta|rc|pre|preview|dev)\d*([^a-z]|$)/i;
+
+/** The APK version a tag stands for under these settings, or undefined when it is not a release. */
+export function tagVersion(t: UpstreamTag, cfg: UpdateConfig): string | undefined {
+  let v = t.tag;
+  if (cfg.tagFilterPrefix && !v.startsWith(cfg.tagFilterPrefix)) return undefined;
+  if (cfg.tagFilterContains && !v.includes(cfg.tagFilterContains)) return undefined;
+  if (cfg.ignoreRegexPatterns.some((p) => new RegExp(p).test(v))) return undefined;
+  if (!cfg.enablePrereleaseTags && (t.prerelease || PRERELEASE.test(v))) return undefined;
+  if (cfg.stripPrefix && v.startsWith(cfg.stripPrefix)) v = v.slice(cfg.stripPrefix.length);
+  if (cfg.stripSuffix && v.endsWith(cfg.stripSuffix)) v = v.slice(0, -cfg.stripSuffix.length);
+  for (const t of cfg.versionTransform) v = v.replace(new RegExp(t.match), t.replace.replace(/\$\{(\d+)\}/g, '$$$1'));
+  return isValidApkVersion(v) && !v.includes('-r') ? v : undefined;
+}
+
+/** The newest release among the tags, in APK order. */
+export function newestRelease(tags: UpstreamTag[], cfg: UpdateConfig): (UpstreamTag & { version: string }) | undefined {
+  let best: (UpstreamTag & { version: string }) | undefined;
+  for (const t of tags) {
+    const version = tagVersion(t, cfg);
+    if (version && (!best || compareApkVersions(version, best.version) > 0)) best = { ...t, version };
+  }
+  return best;
+}
+
+/** Parses `git ls-remote --tags` output; a peeled `^{}` line gives the commit an annotated tag points at. */
+export function parseLsRemote(output: string): UpstreamTag[] {
+  const byTag = new Map<string, UpstreamTag>();
+  for (const line of output.split('\n')) {
+    const m = /^([0-9a-f]{40,64})\s+refs\/tags\/(.+?)(\^\{\})?$/.exec(line.trim());
+    if (!m) continue;
+    const [, sha, tag, peeled] = m;
+    const cur = byTag.get(tag!) ?? { tag: tag! };
+    if (peeled || !cur.commit) cur.commit = sha;
+    byTag.set(tag!, cur);
+  }
+  return [...byTag.values()];
+}
+
+/**
+ * The config at a new upstream version: version set, epoch back to 0, and every git-checkout
+ * step's expected-commit refreshed. Comments and layout are kept.
+ */
+export function bumpMelangeConfig(text: string, to: { version: string; commit?: string }): string {
+  const doc = parseDocument(text);
+  doc.setIn(['package', 'version'], to.version);
+  doc.setIn(['package', 'epoch'], 0);
+  const pipeline = doc.getIn(['pipeline']) as { items?: unknown[] } | undefined;
+  (pipeline?.items ?? []).forEach((_, i) => {
+    if (doc.getIn(['pipeline', i, 'uses']) === 'git-checkout' && to.commit) doc.setIn(['pipeline', i, 'with', 'expected-commit'], to.commit);
+  });
+  return doc.toString();
+}
+
+/** Where a git-backed package's upstream lives: its git-checkout step, or catalog.yaml's mapping. */
+export function gitRepository(melange: unknown, name: string, configured: Record<string, string>): string | undefined {
+  const steps = Array.isArray(obj(melange).pipeline) ? (obj(melange).pipeline as unknown[]) : [];
+  const checkout = steps.map(obj).find((s) => s.uses === 'git-checkout');
+  return configured[name] ?? (str(obj(checkout?.with).repository) || undefined);
+}
