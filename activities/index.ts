@@ -3,6 +3,7 @@ export { snapshotCatalog } from './snapshot.js';
 export { buildPackage, publishPackage } from './packages.js';
 export { assembleImage, pushImage, tagImage } from './images.js';
 export { previousRunFailures } from './runs.js';
+export { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 export { testPackage, checkPackage } from './package-checks.js';
 export { signImage, attestImage, verifyImage } from './signing.js';
 export { testImage, compareWithPublished, scanImage, writeProvenance } from './image-checks.js';

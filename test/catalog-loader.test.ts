@@ -14,13 +14,22 @@ const REPO_ROOT = join(import.meta.dirname, '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 let state: string;
 let env: Record<string, string>;
+const scratch: string[] = [];
+/** A temp dir removed after the file's tests. */
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
 
 beforeAll(async () => {
   state = await bootstrapStateFixture();
   // Only what a worker would set: nothing from this machine's environment leaks in.
   env = { KILN_STATE: state };
 });
-afterAll(async () => rm(state, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const dir of [state, ...scratch]) await rm(dir, { recursive: true, force: true });
+});
 
 async function problemsOf(dir: string, withEnv: Record<string, string> = env): Promise<CatalogProblem[]> {
   const err = await loadCatalog(dir, { env: withEnv }).then(() => undefined, (e: unknown) => e);
@@ -31,7 +40,7 @@ async function problemsOf(dir: string, withEnv: Record<string, string> = env): P
 
 /** A copy of the tiny fixture to break on purpose. */
 async function tinyCopy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-catalog-'));
+  const dir = await tempDir('kiln-catalog-');
   await cp(join(FIXTURES, 'tiny'), dir, { recursive: true });
   return dir;
 }
@@ -155,7 +164,7 @@ describe('loadCatalog on bad catalogs', () => {
   });
 
   it('a directory without catalog.yaml is rejected, saying where it looked', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-empty-'));
+    const dir = await tempDir('kiln-empty-');
     const problems = await problemsOf(dir);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ file: 'catalog.yaml', field: '(file)' });
@@ -217,6 +226,7 @@ describe('loadCatalog on bad catalogs', () => {
       expect.stringMatching(/^packages\/tiny-lib\.yaml: environment\.contents\.packages\[1\]: dependency cycle: tiny-lib -> tiny-lib/),
     ]);
     const withOlderBuild = await bootstrapStateFixture([...BOOTSTRAP_STANZAS, { P: 'tiny-lib', V: '0.9.0-r0' }]);
+    scratch.push(withOlderBuild);
     await expect(loadCatalog(dir, { env: { KILN_STATE: withOlderBuild } })).resolves.toBeDefined();
   });
 });
@@ -230,7 +240,7 @@ describe('what configured repositories provide', () => {
   });
 
   it('an existing repository without an index for the arch provides nothing', async () => {
-    const empty = await mkdtemp(join(tmpdir(), 'kiln-state-'));
+    const empty = await tempDir('kiln-state-');
     await mkdir(join(empty, 'bootstrap'));
     const problems = await problemsOf(join(FIXTURES, 'tiny'), { KILN_STATE: empty });
     expect(problems.map(at)).toEqual([

@@ -2,3 +2,5 @@
 export { catalogRebuild } from './catalog-rebuild.js';
 export { packageBuild } from './package-build.js';
 export { imageBuild } from './image-build.js';
+export { upstreamWatch } from './upstream-watch.js';
+export { packageUpdate } from './package-update.js';

@@ -1,0 +1,144 @@
+// Upstream releases on real git and a loopback GitHub-shaped API: a new tag becomes a commit on a
+// branch and a real rebuild of the package, its reverse dependencies and their images.
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Worker } from '@temporalio/worker';
+import { REPO_ROOT } from '../activities/env.js';
+import type { RebuildSummary } from '../domain/summary.js';
+import { upstreamWatch, type UpstreamWatchResult } from '../workflows/upstream-watch.js';
+import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+
+const env = useKilnEnv();
+let temporal: TemporalHarness;
+let worker: Worker;
+let workerDone: Promise<void>;
+let root: string;
+let upstream: string;
+let catalogDir: string;
+let api: Server;
+const releases: Record<string, unknown> = {};
+const taskQueue = `upstream-${Date.now()}`;
+
+const sh = (cwd: string, ...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd });
+
+async function tag(version: string): Promise<void> {
+  await writeFile(join(upstream, 'VERSION'), version);
+  await sh(upstream, 'add', '.');
+  await sh(upstream, 'commit', '-m', version);
+  await sh(upstream, 'tag', '-a', `v${version}`, '-m', version);
+}
+
+function pkgYaml(name: string, version: string, update: string, deps = ''): string {
+  return [
+    'package:', `  name: ${name}`, `  version: ${version}`, '  epoch: 0', `  description: watched upstream ${name}`,
+    '  copyright:', '    - license: Apache-2.0', 'environment:', '  contents:', `    packages: [busybox${deps}]`,
+    'pipeline:', '  - runs: |', `      mkdir -p "\${{targets.destdir}}/usr/share/${name}"`, `      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/id"`,
+    'update:', '  enabled: true', ...update.split('\n').map((l) => `  ${l}`), '',
+  ].join('\n');
+}
+
+async function poll(): Promise<UpstreamWatchResult> {
+  return temporal.client.workflow.execute(upstreamWatch, { taskQueue, workflowId: `watch-${Date.now()}`, args: [{ catalogDir }] });
+}
+const byName = (r: UpstreamWatchResult) => Object.fromEntries(r.packages.map((p) => [p.name, p]));
+
+beforeAll(async () => {
+  temporal = await connectTemporal(env);
+  root = await mkdtemp(join(tmpdir(), 'kiln-upstream-'));
+  // The upstream project: a plain git repository with annotated tags.
+  upstream = join(root, 'upstream');
+  await execa('git', ['init', '-q', '-b', 'main', upstream]);
+  await tag('1.0.0');
+  // A loopback server in GitHub's releases API shape.
+  api = createServer((req, res) => {
+    const body = releases[req.url!.split('?')[0]!];
+    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body ?? { message: 'Not Found' }));
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+  const apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+  releases['/repos/acme/widget/releases'] = [{ tag_name: 'v0.1.0', prerelease: false }];
+  releases['/repos/acme/broken/releases'] = '<html>rate limited</html>';
+
+  // The catalog: a git repository of its own; tiny-lib follows the git upstream.
+  const repo = join(root, 'catalog-repo');
+  catalogDir = join(repo, 'catalog');
+  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), catalogDir, { recursive: true });
+  const settings = join(catalogDir, 'catalog.yaml');
+  await writeFile(settings, (await readFile(settings, 'utf8')).replace('${KILN_STATE}/repo"', '${KILN_STATE}/repo-upstream"') +
+    `updates:\n  githubApi: ${apiUrl}\n  repositories:\n    tiny-lib: ${upstream}\n`);
+  const lib = join(catalogDir, 'packages', 'tiny-lib.yaml');
+  await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
+  await writeFile(join(catalogDir, 'packages', 'up-widget.yaml'), pkgYaml('up-widget', '0.1.0', 'github:\n  identifier: acme/widget\n  strip-prefix: v'));
+  await writeFile(join(catalogDir, 'packages', 'up-broken.yaml'), pkgYaml('up-broken', '1.0.0', 'github:\n  identifier: acme/broken\n  strip-prefix: v'));
+  await execa('git', ['init', '-q', '-b', 'main', repo]);
+  await sh(repo, 'add', '.');
+  await sh(repo, 'commit', '-q', '-m', 'catalog');
+
+  worker = await temporal.worker(taskQueue);
+  workerDone = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await workerDone;
+  api?.close();
+  await temporal?.close();
+});
+
+describe('upstreamWatch', () => {
+  let second: UpstreamWatchResult;
+
+  it('finds nothing to do while upstream has no newer release, and reports a source that answers garbage', async () => {
+    const first = byName(await poll());
+    expect(first['tiny-lib']).toMatchObject({ action: 'up-to-date', current: '1.0.0', latest: '1.0.0' });
+    expect(first['up-widget']).toMatchObject({ action: 'up-to-date', latest: '0.1.0' });
+    expect(first['up-broken']!.action).toBe('error');
+    expect(first['up-broken']!.error).toMatch(/acme\/broken\/releases\?per_page=100 did not answer a list of releases/);
+  });
+
+  it('turns a new tag and a new release into branch commits and package updates', async () => {
+    await tag('1.1.0');
+    releases['/repos/acme/widget/releases'] = [
+      { tag_name: 'v0.3.0-rc1', prerelease: true },
+      { tag_name: 'v0.2.0', prerelease: false },
+      { tag_name: 'v0.1.0', prerelease: false },
+    ];
+    second = await poll();
+    const r = byName(second);
+    expect(r['tiny-lib']).toMatchObject({ action: 'updated', latest: '1.1.0', branch: 'kiln/update/tiny-lib-1.1.0', workflowId: 'package-update/tiny-lib/1.1.0' });
+    // the pre-release is skipped
+    expect(r['up-widget']).toMatchObject({ action: 'updated', latest: '0.2.0', workflowId: 'package-update/up-widget/0.2.0' });
+    expect(r['up-broken']!.action).toBe('error');
+
+    const repo = join(root, 'catalog-repo');
+    const onBranch = (await sh(repo, 'show', 'kiln/update/tiny-lib-1.1.0:catalog/packages/tiny-lib.yaml')).stdout;
+    expect(onBranch).toMatch(/version: 1\.1\.0/);
+    expect(onBranch).toMatch(/epoch: 0/);
+    expect((await sh(repo, 'log', '-1', '--format=%s', 'kiln/update/tiny-lib-1.1.0')).stdout).toBe('tiny-lib: update to 1.1.0');
+    // the main branch is untouched
+    expect(await readFile(join(catalogDir, 'packages', 'tiny-lib.yaml'), 'utf8')).toMatch(/version: 1\.0\.0/);
+  });
+
+  it('rebuilds the package, its reverse dependencies and the images that include them', async () => {
+    const update = (await temporal.client.workflow.getHandle('package-update/tiny-lib/1.1.0').result()) as RebuildSummary;
+    expect(update.ok).toBe(true);
+    expect(Object.fromEntries(update.packages.map((p) => [p.name, `${p.version} ${p.status}`]))).toEqual({ 'tiny-lib': '1.1.0 built', 'tiny-app': '0.1.0 built' });
+    expect(update.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', 'published']]);
+    const widget = (await temporal.client.workflow.getHandle('package-update/up-widget/0.2.0').result()) as RebuildSummary;
+    expect(widget.packages.map((p) => `${p.name} ${p.version} ${p.status}`)).toEqual(['up-widget 0.2.0 built']);
+  });
+
+  it('does nothing on a second poll with no new release', async () => {
+    const third = byName(await poll());
+    expect(third['tiny-lib']).toMatchObject({ action: 'update-pending', workflowId: 'package-update/tiny-lib/1.1.0' });
+    expect(third['up-widget']).toMatchObject({ action: 'update-pending' });
+    const runs = [];
+    for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "package-update/tiny-lib/1.1.0"` })) runs.push(w.runId);
+    expect(runs).toHaveLength(1);
+  });
+});
