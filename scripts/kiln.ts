@@ -7,6 +7,8 @@
 //   rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of ID]
 //                             run one catalogRebuild with a worker in this process and print
 //                             the summary (the main job; scripts/rebuild wraps it with setup)
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -18,7 +20,7 @@ import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
 import { servicesDown, servicesStatus, servicesUp } from './services.js';
-import { NIGHTLY_SCHEDULE_ID, applySchedule, describeSchedule } from './schedule.js';
+import { NIGHTLY_SCHEDULE_ID, WATCH_SCHEDULE_ID, applySchedule, applyWatchSchedule, describeSchedule } from './schedule.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -159,6 +161,13 @@ async function schedule(): Promise<number> {
         });
         console.log(`schedule ${id}: ${outcome}`);
         console.log(await describeSchedule(client, id));
+        const watched = catalog.packages.filter((p) => existsSync(join(catalog.dir, p.file)) && /^update:/m.test(readFileSync(join(catalog.dir, p.file), 'utf8')));
+        if (watched.length) {
+          const watch = await applyWatchSchedule(client, catalog.settings.updates, {
+            scheduleId: WATCH_SCHEDULE_ID, taskQueue: target.taskQueue, input: values.catalog ? { catalogDir: catalog.dir } : {},
+          });
+          console.log(`schedule ${WATCH_SCHEDULE_ID}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`);
+        }
         return 0;
       }
       case 'pause':

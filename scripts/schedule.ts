@@ -2,9 +2,10 @@
 // Applying is idempotent: the settings kiln applied ride along in the action's memo, so a second
 // apply compares against them and changes nothing when nothing changed.
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
-import type { ScheduleSettings } from '../domain/catalog.js';
+import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
 
 export const NIGHTLY_SCHEDULE_ID = 'kiln-nightly';
+export const WATCH_SCHEDULE_ID = 'kiln-upstream-watch';
 
 const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -87,4 +88,27 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
     lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}`);
   }
   return lines.join('\n');
+}
+
+/** The upstream watcher's Schedule: upstreamWatch every `updates.every`, never two at once. */
+export async function applyWatchSchedule(client: Client, updates: UpdateSettings, target: NightlyTarget): Promise<'created' | 'updated' | 'unchanged'> {
+  const fingerprint = JSON.stringify({ every: updates.every, taskQueue: target.taskQueue, input: target.input });
+  const wanted: ScheduleOptions = {
+    scheduleId: target.scheduleId,
+    spec: { intervals: [{ every: updates.every }] },
+    action: {
+      type: 'startWorkflow', workflowType: 'upstreamWatch', taskQueue: target.taskQueue, args: [target.input],
+      workflowId: 'upstream-watch', memo: { kilnSchedule: fingerprint },
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+  };
+  const current = await describe(client, target.scheduleId);
+  if (!current) {
+    await client.schedule.create(wanted);
+    return 'created';
+  }
+  const memo = current.action.type === 'startWorkflow' ? (current.action.memo as Record<string, unknown> | undefined) : undefined;
+  if (memo?.kilnSchedule === fingerprint) return 'unchanged';
+  await client.schedule.getHandle(target.scheduleId).update((prev) => ({ ...prev, spec: wanted.spec, action: wanted.action, policies: wanted.policies }));
+  return 'updated';
 }

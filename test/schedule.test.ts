@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScheduleSettings } from '../domain/catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { REPO_ROOT } from '../activities/env.js';
-import { applySchedule, describeSchedule } from '../scripts/schedule.js';
+import { applySchedule, applyWatchSchedule, describeSchedule } from '../scripts/schedule.js';
 import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
@@ -24,6 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await temporal.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await temporal.client.schedule.getHandle(`${scheduleId}-watch`).delete().catch(() => undefined);
   await temporal?.close();
 });
 
@@ -74,5 +75,18 @@ describe('schedule apply', () => {
     expect(summary.workflowId).toMatch(/^nightly-rebuild-/);
     expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);
     expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/nightly-rebuild-\S+\s+COMPLETED/);
+  });
+});
+
+describe('the upstream watch schedule', () => {
+  it('runs upstreamWatch every updates.every, and applying again changes nothing', async () => {
+    const updates = { every: '2h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com', repositories: {} };
+    const target = { scheduleId: `${scheduleId}-watch`, taskQueue, input: { catalogDir } };
+    expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('created');
+    expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('unchanged');
+    const d = await temporal.client.schedule.getHandle(target.scheduleId).describe();
+    expect(d.action.type === 'startWorkflow' && d.action.workflowType).toBe('upstreamWatch');
+    expect(d.spec.intervals?.[0]?.every).toBe(2 * 3600 * 1000);
+    expect(await applyWatchSchedule(temporal.client, { ...updates, every: '30m' }, target)).toBe('updated');
   });
 });
