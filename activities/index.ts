@@ -9,5 +9,6 @@ export { signImage, attestImage, verifyImage } from './signing.js';
 export { testImage, compareWithPublished, scanImage, writeProvenance } from './image-checks.js';
 export type { CatalogSnapshot } from './snapshot.js';
 export type { PackageBuildInput, PackageBuildResult } from './packages.js';
+export type { PackageCheckInput, PackageChecks, AbiVerdict } from './package-checks.js';
 export type { AssembledImage } from './images.js';
 export type { ImageTestReport, ImageDiff, ScanResult, ProvenanceInput } from './image-checks.js';

@@ -66,7 +66,8 @@ export function melangeIndex(i: { output: string; arch: string; apks: string[]; 
   });
 }
 
-export function melangeTest(t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string }): Promise<ToolResult> {
+/** `tmpDir`: melange test leaves its guest behind in TMPDIR, so each test gets one to clean. */
+export function melangeTest(t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string; tmpDir: string }): Promise<ToolResult> {
   return runTool({
     label: 'melange test',
     command: resolveTool('melange'),
@@ -78,6 +79,7 @@ export function melangeTest(t: { config: string; arch: string; sourceDir: string
       '--workspace-dir', t.workspaceDir,
       ...repoFlags(t.repositories, t.keyring),
     ],
+    env: { TMPDIR: t.tmpDir },
     logFile: t.logFile,
   });
 }

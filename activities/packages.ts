@@ -122,7 +122,8 @@ export async function buildPackage(input: PackageBuildInput): Promise<PackageBui
   const sources = sourceDir(input.snapshotDir, spec);
   if (!existsSync(sources)) await mkdir(join(attempt, 'empty-sources'), { recursive: true });
   await melangeBuild({
-    config: join(input.snapshotDir, spec.file),
+    // Relative to the snapshot (its cwd): the SBOM records this path, and it must not depend on where KILN_STATE is.
+    config: spec.file,
     arch: input.arch,
     sourceDir: existsSync(sources) ? sources : join(attempt, 'empty-sources'),
     outDir: join(attempt, 'out'),

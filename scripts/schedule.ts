@@ -1,8 +1,13 @@
-// The nightly Temporal Schedule for catalogRebuild, applied from catalog.yaml's `schedule:` block.
-// Applying is idempotent: the settings kiln applied ride along in the action's memo, so a second
-// apply compares against them and changes nothing when nothing changed.
-import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
+// The Temporal Schedules kiln runs from catalog.yaml: `kiln-nightly` (catalogRebuild on the
+// `schedule:` cron) and `kiln-upstream-watch` (upstreamWatch every `updates.every`).
+// Applying is idempotent: what kiln applied rides along in the action's memo, and the server's
+// own description is checked too, so a second apply changes nothing unless something differs.
+import { Client, Connection, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
+import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
+import { catalogEnv, temporalTarget } from '../activities/env.js';
+import { defaultCatalogDir } from '../activities/snapshot.js';
+import { listWatchedPackages } from '../activities/upstream.js';
 
 export const NIGHTLY_SCHEDULE_ID = 'kiln-nightly';
 export const WATCH_SCHEDULE_ID = 'kiln-upstream-watch';
@@ -16,36 +21,72 @@ const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
   'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
 };
 
-export interface NightlyTarget {
+export interface ScheduleTarget {
   scheduleId: string;
   taskQueue: string;
-  /** catalogRebuild's input for every scheduled run. */
+  /** The workflow's one input object for every scheduled run. */
   input: Record<string, unknown>;
 }
 
-/** What kiln applied, compared field by field on the next apply. */
-function applied(settings: ScheduleSettings, target: NightlyTarget): string {
-  return JSON.stringify({ ...settings, taskQueue: target.taskQueue, input: target.input });
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
+
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** catalog.yaml durations ("30m", "1h", "1d"; the loader has validated them) in milliseconds. */
+function durationMs(text: string): number {
+  const m = /^(\d+)([smhd])$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${text}`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
-function options(settings: ScheduleSettings, target: NightlyTarget): ScheduleOptions {
+interface Wanted {
+  options: ScheduleOptions;
+  /** What kiln applied (kept in the action memo), including what the server cannot echo back (the cron text). */
+  fingerprint: string;
+  catchupWindowMs?: number;
+  intervalMs?: number;
+}
+
+function nightlyWanted(settings: ScheduleSettings, target: ScheduleTarget): Wanted {
+  const fingerprint = JSON.stringify({ ...settings, taskQueue: target.taskQueue, input: target.input });
   return {
-    scheduleId: target.scheduleId,
-    spec: { cronExpressions: [settings.cron], timezone: settings.timezone },
-    action: {
-      type: 'startWorkflow',
-      workflowType: 'catalogRebuild',
-      taskQueue: target.taskQueue,
-      args: [target.input],
-      // The server appends the scheduled time, so each night's run has its own id.
-      workflowId: 'nightly-rebuild',
-      memo: { kilnSchedule: applied(settings, target) },
+    fingerprint,
+    catchupWindowMs: durationMs(settings.catchupWindow),
+    options: {
+      scheduleId: target.scheduleId,
+      spec: { cronExpressions: [settings.cron], timezone: settings.timezone },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'catalogRebuild',
+        taskQueue: target.taskQueue,
+        args: [target.input],
+        // The server appends the scheduled time, so each night's run has its own id.
+        workflowId: 'nightly-rebuild',
+        memo: { kilnSchedule: fingerprint },
+      },
+      policies: { overlap: OVERLAP[settings.overlap], catchupWindow: settings.catchupWindow },
     },
-    policies: { overlap: OVERLAP[settings.overlap], catchupWindow: settings.catchupWindow },
   };
 }
 
-async function describe(client: Client, id: string): Promise<ScheduleDescription | undefined> {
+function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
+  const fingerprint = JSON.stringify({ every: updates.every, taskQueue: target.taskQueue, input: target.input });
+  return {
+    fingerprint,
+    intervalMs: durationMs(updates.every),
+    options: {
+      scheduleId: target.scheduleId,
+      spec: { intervals: [{ every: updates.every }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'upstreamWatch', taskQueue: target.taskQueue, args: [target.input],
+        workflowId: 'upstream-watch', memo: { kilnSchedule: fingerprint },
+      },
+      // A slow poll must not pile up behind itself.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    },
+  };
+}
+
+async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
   try {
     return await client.schedule.getHandle(id).describe();
   } catch (err) {
@@ -54,61 +95,136 @@ async function describe(client: Client, id: string): Promise<ScheduleDescription
   }
 }
 
-export async function applySchedule(client: Client, settings: ScheduleSettings, target: NightlyTarget): Promise<'created' | 'updated' | 'unchanged'> {
-  const current = await describe(client, target.scheduleId);
-  const wanted = options(settings, target);
+/** The memo alone would miss an edit made in the Web UI; these fields come back from the server as sent. */
+function sameAsApplied(current: ScheduleDescription, wanted: Wanted): boolean {
+  const a = current.action;
+  const w = wanted.options.action;
+  if (a.type !== 'startWorkflow' || (a.memo as Record<string, unknown> | undefined)?.kilnSchedule !== wanted.fingerprint) return false;
+  if (a.workflowType !== w.workflowType || a.taskQueue !== w.taskQueue || JSON.stringify(a.args) !== JSON.stringify(w.args)) return false;
+  if (current.policies.overlap !== (wanted.options.policies?.overlap ?? ScheduleOverlapPolicy.SKIP)) return false;
+  if (wanted.catchupWindowMs !== undefined && current.policies.catchupWindow !== wanted.catchupWindowMs) return false;
+  if (wanted.intervalMs !== undefined && (current.spec.intervals?.length !== 1 || current.spec.intervals[0]!.every !== wanted.intervalMs)) return false;
+  return true;
+}
+
+async function apply(client: Client, wanted: Wanted): Promise<ApplyOutcome> {
+  const id = wanted.options.scheduleId;
+  const current = await describeOrUndefined(client, id);
   if (!current) {
-    await client.schedule.create(wanted);
+    await client.schedule.create(wanted.options);
     return 'created';
   }
-  const memo = current.action.type === 'startWorkflow' ? (current.action.memo as Record<string, unknown> | undefined) : undefined;
-  if (memo?.kilnSchedule === applied(settings, target)) return 'unchanged';
-  await client.schedule.getHandle(target.scheduleId).update((prev) => ({ ...prev, spec: wanted.spec, action: wanted.action, policies: wanted.policies }));
+  if (sameAsApplied(current, wanted)) return 'unchanged';
+  // Update in place (same id): its paused state, notes and recent runs stay.
+  await client.schedule.getHandle(id).update((prev) => ({
+    ...prev, spec: wanted.options.spec, action: wanted.options.action, policies: wanted.options.policies,
+  }));
   return 'updated';
+}
+
+/** Creates or updates the nightly catalogRebuild Schedule from catalog.yaml's `schedule:` block. */
+export function applySchedule(client: Client, settings: ScheduleSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
+  return apply(client, nightlyWanted(settings, target));
+}
+
+/** Creates or updates the upstreamWatch Schedule: every `updates.every`, never two polls at once. */
+export function applyWatchSchedule(client: Client, updates: UpdateSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
+  return apply(client, watchWanted(updates, target));
 }
 
 /** A readable description: the spec, the next runs and the recent runs with their outcome. */
 export async function describeSchedule(client: Client, id: string): Promise<string> {
-  const d = await describe(client, id);
+  const d = await describeOrUndefined(client, id);
   if (!d) return `no schedule "${id}" (run: npm run kiln -- schedule apply)`;
   const memo = d.action.type === 'startWorkflow' ? (d.action.memo as { kilnSchedule?: string } | undefined) : undefined;
-  const settings = memo?.kilnSchedule ? (JSON.parse(memo.kilnSchedule) as ScheduleSettings & { taskQueue: string; input: unknown }) : undefined;
+  const applied = memo?.kilnSchedule ? (JSON.parse(memo.kilnSchedule) as Partial<ScheduleSettings & UpdateSettings>) : {};
+  const when = applied.cron
+    ? `cron "${applied.cron}" ${applied.timezone}, overlap ${applied.overlap}, catch-up window ${applied.catchupWindow}`
+    : applied.every
+      ? `every ${applied.every}, overlap skip`
+      : '(not applied by kiln)';
   const lines = [
     `schedule ${id}: ${d.state.paused ? `PAUSED${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`,
-    settings ? `  cron "${settings.cron}" ${settings.timezone}, overlap ${settings.overlap}, catch-up window ${settings.catchupWindow}` : '  (not applied by kiln)',
-    settings ? `  starts catalogRebuild on task queue ${settings.taskQueue} with ${JSON.stringify(settings.input)}` : '',
-    `  next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none while paused)'}`,
+    `  ${when}`,
+    `  starts ${d.action.workflowType} on task queue ${d.action.taskQueue} with ${JSON.stringify(d.action.args?.[0] ?? {})}`,
+    `  next runs: ${d.state.paused ? '(none while paused)' : d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`,
     '  recent runs:',
-  ].filter(Boolean);
+  ];
   const recent = d.info.recentActions.slice(-5);
   if (!recent.length) lines.push('    (none yet)');
   for (const a of recent) {
     const wf = a.action.workflow;
+    // The Schedule only remembers what it started; the outcome is the run's own status.
     const status = await client.workflow.getHandle(wf.workflowId, wf.firstExecutionRunId).describe().then((x) => x.status.name, () => 'UNKNOWN');
     lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}`);
   }
   return lines.join('\n');
 }
 
-/** The upstream watcher's Schedule: upstreamWatch every `updates.every`, never two at once. */
-export async function applyWatchSchedule(client: Client, updates: UpdateSettings, target: NightlyTarget): Promise<'created' | 'updated' | 'unchanged'> {
-  const fingerprint = JSON.stringify({ every: updates.every, taskQueue: target.taskQueue, input: target.input });
-  const wanted: ScheduleOptions = {
-    scheduleId: target.scheduleId,
-    spec: { intervals: [{ every: updates.every }] },
-    action: {
-      type: 'startWorkflow', workflowType: 'upstreamWatch', taskQueue: target.taskQueue, args: [target.input],
-      workflowId: 'upstream-watch', memo: { kilnSchedule: fingerprint },
-    },
-    policies: { overlap: ScheduleOverlapPolicy.SKIP },
-  };
-  const current = await describe(client, target.scheduleId);
-  if (!current) {
-    await client.schedule.create(wanted);
-    return 'created';
+/** `npm run kiln -- schedule apply|pause|unpause|trigger|describe [--catalog DIR]`. */
+export async function scheduleCommand(sub: string | undefined, opts: { catalog?: string }): Promise<number> {
+  const usage = 'usage: kiln schedule apply|pause|unpause|trigger|describe [--catalog DIR]';
+  if (!sub || !['apply', 'pause', 'unpause', 'trigger', 'describe'].includes(sub)) {
+    console.error(usage);
+    return 2;
   }
-  const memo = current.action.type === 'startWorkflow' ? (current.action.memo as Record<string, unknown> | undefined) : undefined;
-  if (memo?.kilnSchedule === fingerprint) return 'unchanged';
-  await client.schedule.getHandle(target.scheduleId).update((prev) => ({ ...prev, spec: wanted.spec, action: wanted.action, policies: wanted.policies }));
-  return 'updated';
+  const target = temporalTarget();
+  // Overridable so tests (or a second catalog) do not touch the real Schedules.
+  const nightlyId = process.env.KILN_SCHEDULE_ID ?? NIGHTLY_SCHEDULE_ID;
+  const watchId = process.env.KILN_WATCH_SCHEDULE_ID ?? WATCH_SCHEDULE_ID;
+  const connection = await Connection.connect({ address: target.address });
+  const client = new Client({ connection, namespace: target.namespace });
+  const exists = async (id: string) => (await describeOrUndefined(client, id)) !== undefined;
+  try {
+    switch (sub) {
+      case 'apply': {
+        const dir = opts.catalog ?? defaultCatalogDir();
+        let catalog;
+        try {
+          catalog = await loadCatalog(dir, { env: catalogEnv() });
+        } catch (err) {
+          if (!(err instanceof CatalogInvalid)) throw err;
+          console.error(err.message);
+          return 1;
+        }
+        // Scheduled runs read the catalog on the worker: pass the directory only when one was named.
+        const input = opts.catalog ? { catalogDir: catalog.dir } : {};
+        const nightly = await applySchedule(client, catalog.settings.schedule, { scheduleId: nightlyId, taskQueue: target.taskQueue, input });
+        console.log(`schedule ${nightlyId}: ${nightly}`);
+        const watched = await listWatchedPackages({ catalogDir: catalog.dir });
+        if (watched.length) {
+          const watch = await applyWatchSchedule(client, catalog.settings.updates, { scheduleId: watchId, taskQueue: target.taskQueue, input });
+          console.log(`schedule ${watchId}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`);
+        } else if (await exists(watchId)) {
+          console.log(`schedule ${watchId}: left as is, though no package has an update: block any more (delete it in the Web UI if unwanted)`);
+        }
+        break;
+      }
+      case 'pause':
+      case 'unpause':
+      case 'trigger':
+        if (!(await exists(nightlyId))) {
+          console.error(`no schedule "${nightlyId}" (run: npm run kiln -- schedule apply)`);
+          return 1;
+        }
+        if (sub === 'trigger') {
+          await client.schedule.getHandle(nightlyId).trigger();
+          console.log(`schedule ${nightlyId}: triggered a run now`);
+          break;
+        }
+        // Maintenance means no automatic builds at all: the watcher's Schedule follows the nightly one.
+        for (const id of [nightlyId, watchId]) {
+          if (!(await exists(id))) continue;
+          if (sub === 'pause') await client.schedule.getHandle(id).pause('paused from the kiln CLI');
+          else await client.schedule.getHandle(id).unpause('unpaused from the kiln CLI');
+          console.log(`schedule ${id}: ${sub}d`);
+        }
+        break;
+    }
+    console.log(await describeSchedule(client, nightlyId));
+    if (await exists(watchId)) console.log(await describeSchedule(client, watchId));
+    return 0;
+  } finally {
+    await connection.close();
+  }
 }

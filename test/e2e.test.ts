@@ -45,6 +45,12 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
     expect(first.images.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('reports per package: tests run, signature, SBOM and ABI verdict', () => {
+    for (const p of first.packages) {
+      expect(p, p.name).toMatchObject({ tested: true, signedBy: 'kiln.rsa.pub', sbom: true, abi: { verdict: 'first-build' } });
+    }
+  });
+
   it('publishes signed APKs and a signed index in the repository', async () => {
     const repo = join(env.KILN_STATE, 'repo', 'x86_64');
     const files = await readdir(repo);

@@ -1,6 +1,9 @@
 // Shared by the pipeline tests: the real services from global-setup, a real worker, and plain
 // HTTP reads of the registry (what a person would check with curl).
 import { createHash } from 'node:crypto';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../activities/env.js';
 import { gunzipSync } from 'node:zlib';
 import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
@@ -92,4 +95,18 @@ export async function installedPackages(env: KilnTestEnv, repository: string, ma
     if (db) names.push(...[...db.toString().matchAll(/^P:(.+)$/gm)].map((m) => m[1]!));
   }
   return names.sort();
+}
+
+/**
+ * Copies a fixture catalog into `dest` with its own package repository and registry prefix, so a
+ * test file's builds never make another file's "first build" up to date.
+ */
+export async function isolatedFixture(name: string, dest: string, tag: string): Promise<string> {
+  await cp(join(REPO_ROOT, 'test', 'fixtures', name), dest, { recursive: true });
+  const settings = join(dest, 'catalog.yaml');
+  const text = await readFile(settings, 'utf8');
+  const next = text.replace('${KILN_STATE}/repo"', `\${KILN_STATE}/repo-${tag}"`).replace('/kiln"', `/${tag}"`);
+  if (next === text) throw new Error(`fixture ${name} does not use the default repository and registry prefix`);
+  await writeFile(settings, next);
+  return dest;
 }

@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Agent, fetch } from 'undici';
@@ -17,6 +16,7 @@ import { assembleImage, pushImage, tagImage, type AssembledImage } from '../acti
 import { attestImage, signImage, verifyImage } from '../activities/signing.js';
 import { snapshotCatalog } from '../activities/snapshot.js';
 import { sha256, useKilnEnv } from './harness.js';
+import { freePort } from './global-setup.js';
 
 const env = useKilnEnv();
 // Failing activities are the point of several cases; their WARN lines would only be noise.
@@ -34,16 +34,6 @@ let registry: ChildProcess | undefined;
 let registryLog = '';
 let image: AssembledImage;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const openssl = (...args: string[]) => execa('openssl', args, { cwd: dir });
 

@@ -1,14 +1,13 @@
 // The nightly Schedule on the real Temporal server: apply is idempotent, a changed cron updates
 // the same Schedule, and a triggered run completes.
-import { cp, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScheduleSettings } from '../domain/catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
-import { REPO_ROOT } from '../activities/env.js';
 import { applySchedule, applyWatchSchedule, describeSchedule } from '../scripts/schedule.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
 let temporal: TemporalHarness;
@@ -20,7 +19,7 @@ let catalogDir: string;
 beforeAll(async () => {
   temporal = await connectTemporal(env);
   catalogDir = await mkdtemp(join(tmpdir(), 'kiln-schedule-'));
-  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), catalogDir, { recursive: true });
+  await isolatedFixture('tiny', catalogDir, 'schedule');
 });
 afterAll(async () => {
   await temporal.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);

@@ -1,16 +1,15 @@
 // Upstream releases on real git and a loopback GitHub-shaped API: a new tag becomes a commit on a
 // branch and a real rebuild of the package, its reverse dependencies and their images.
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
-import { REPO_ROOT } from '../activities/env.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { upstreamWatch, type UpstreamWatchResult } from '../workflows/upstream-watch.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
 let temporal: TemporalHarness;
@@ -67,9 +66,9 @@ beforeAll(async () => {
   // The catalog: a git repository of its own; tiny-lib follows the git upstream.
   const repo = join(root, 'catalog-repo');
   catalogDir = join(repo, 'catalog');
-  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), catalogDir, { recursive: true });
+  await isolatedFixture('tiny', catalogDir, 'upstream');
   const settings = join(catalogDir, 'catalog.yaml');
-  await writeFile(settings, (await readFile(settings, 'utf8')).replace('${KILN_STATE}/repo"', '${KILN_STATE}/repo-upstream"') +
+  await writeFile(settings, (await readFile(settings, 'utf8')) +
     `updates:\n  githubApi: ${apiUrl}\n  repositories:\n    tiny-lib: ${upstream}\n`);
   const lib = join(catalogDir, 'packages', 'tiny-lib.yaml');
   await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);

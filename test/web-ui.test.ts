@@ -1,13 +1,12 @@
 // A person starts a rebuild from the embedded Web UI: real Chromium fills and submits the Start
 // Workflow form, and the run completes through a real worker.
-import { cp, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import type { RebuildSummary } from '../domain/summary.js';
-import { REPO_ROOT } from '../activities/env.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
 let temporal: TemporalHarness;
@@ -17,7 +16,7 @@ let work: string;
 beforeAll(async () => {
   temporal = await connectTemporal(env);
   work = await mkdtemp(join(tmpdir(), 'kiln-webui-'));
-  await cp(join(REPO_ROOT, 'test', 'fixtures', 'tiny'), join(work, 'catalog'), { recursive: true });
+  await isolatedFixture('tiny', join(work, 'catalog'), 'webui');
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
