@@ -7,8 +7,6 @@
 //   rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of ID]
 //                             run one catalogRebuild with a worker in this process and print
 //                             the summary (the main job; scripts/rebuild wraps it with setup)
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -20,7 +18,7 @@ import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
 import { servicesDown, servicesStatus, servicesUp } from './services.js';
-import { NIGHTLY_SCHEDULE_ID, WATCH_SCHEDULE_ID, applySchedule, applyWatchSchedule, describeSchedule } from './schedule.js';
+import { scheduleCommand } from './schedule.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -140,58 +138,7 @@ async function rebuild(): Promise<number> {
   return summary!.ok ? 0 : 1;
 }
 
-async function schedule(): Promise<number> {
-  const target = temporalTarget();
-  const connection = await Connection.connect({ address: target.address });
-  const client = new Client({ connection, namespace: target.namespace });
-  const id = process.env.KILN_SCHEDULE_ID ?? NIGHTLY_SCHEDULE_ID;
-  const handle = client.schedule.getHandle(id);
-  try {
-    switch (sub) {
-      case 'apply': {
-        const dir = values.catalog ?? defaultCatalogDir();
-        const catalog = await loadCatalog(dir, { env: catalogEnv() }).catch((err: unknown) => {
-          if (err instanceof CatalogInvalid) console.error(err.message);
-          throw err;
-        });
-        const outcome = await applySchedule(client, catalog.settings.schedule, {
-          scheduleId: id,
-          taskQueue: target.taskQueue,
-          input: values.catalog ? { catalogDir: catalog.dir } : {},
-        });
-        console.log(`schedule ${id}: ${outcome}`);
-        console.log(await describeSchedule(client, id));
-        const watched = catalog.packages.filter((p) => existsSync(join(catalog.dir, p.file)) && /^update:/m.test(readFileSync(join(catalog.dir, p.file), 'utf8')));
-        if (watched.length) {
-          const watch = await applyWatchSchedule(client, catalog.settings.updates, {
-            scheduleId: WATCH_SCHEDULE_ID, taskQueue: target.taskQueue, input: values.catalog ? { catalogDir: catalog.dir } : {},
-          });
-          console.log(`schedule ${WATCH_SCHEDULE_ID}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`);
-        }
-        return 0;
-      }
-      case 'pause':
-        await handle.pause('paused from the kiln CLI');
-        break;
-      case 'unpause':
-        await handle.unpause('unpaused from the kiln CLI');
-        break;
-      case 'trigger':
-        await handle.trigger();
-        console.log(`schedule ${id}: triggered a run now`);
-        break;
-      case 'describe':
-        break;
-      default:
-        console.error('usage: kiln schedule apply|pause|unpause|trigger|describe [--catalog DIR]');
-        return 2;
-    }
-    console.log(await describeSchedule(client, id));
-    return 0;
-  } finally {
-    await connection.close();
-  }
-}
+const schedule = () => scheduleCommand(sub, { catalog: values.catalog });
 
 const commands: Record<string, () => Promise<number>> = { validate, plan, dev, rebuild, schedule };
 const run = command ? commands[command] : undefined;

@@ -1,9 +1,11 @@
 // The nightly Schedule on the real Temporal server: apply is idempotent, a changed cron updates
 // the same Schedule, and a triggered run completes.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../activities/env.js';
 import type { ScheduleSettings } from '../domain/catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { applySchedule, applyWatchSchedule, describeSchedule } from '../scripts/schedule.js';
@@ -23,7 +25,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await temporal.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
-  await temporal.client.schedule.getHandle(`${scheduleId}-watch`).delete().catch(() => undefined);
+  for (const id of [`${scheduleId}-watch`, `${scheduleId}-cli`, `${scheduleId}-cli-watch`]) {
+    await temporal.client.schedule.getHandle(id).delete().catch(() => undefined);
+  }
   await temporal?.close();
 });
 
@@ -50,6 +54,14 @@ describe('schedule apply', () => {
     expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/cron "45 3 \* \* \*" UTC, overlap skip/);
   });
 
+  it('repairs an edit made outside kiln, which the memo alone would miss', async () => {
+    // What someone might do in the Web UI: point the Schedule at another task queue.
+    await temporal.client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, action: { ...prev.action, taskQueue: 'elsewhere' } }));
+    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toBe('updated');
+    const d = await temporal.client.schedule.getHandle(scheduleId).describe();
+    expect(d.action.taskQueue).toBe(taskQueue);
+  });
+
   it('pauses and unpauses', async () => {
     const handle = temporal.client.schedule.getHandle(scheduleId);
     await handle.pause('maintenance');
@@ -74,6 +86,56 @@ describe('schedule apply', () => {
     expect(summary.workflowId).toMatch(/^nightly-rebuild-/);
     expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);
     expect(await describeSchedule(temporal.client, scheduleId)).toMatch(/nightly-rebuild-\S+\s+COMPLETED/);
+  });
+});
+
+describe('npm run kiln -- schedule', () => {
+  const cliId = `${scheduleId}-cli`;
+  let cliCatalog: string;
+  const kiln = async (...args: string[]) => {
+    const r = await execa(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(REPO_ROOT, 'scripts', 'kiln.ts'), 'schedule', ...args], {
+      env: { ...env, KILN_SCHEDULE_ID: cliId, KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`, KILN_TASK_QUEUE: taskQueue },
+      reject: false,
+    });
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
+    cliCatalog = await mkdtemp(join(tmpdir(), 'kiln-schedule-cli-'));
+    await isolatedFixture('tiny', cliCatalog, 'schedule-cli');
+    const settings = join(cliCatalog, 'catalog.yaml');
+    await writeFile(settings, `${await readFile(settings, 'utf8')}schedule:\n  cron: "5 4 * * *"\n  timezone: Europe/Berlin\nupdates:\n  every: 6h\n  repositories:\n    tiny-lib: /nonexistent/upstream.git\n`);
+    const lib = join(cliCatalog, 'packages', 'tiny-lib.yaml');
+    await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
+  });
+
+  it('applies both Schedules from catalog.yaml, then reports them unchanged', async () => {
+    const first = await kiln('apply', '--catalog', cliCatalog);
+    expect(first).toContain(`schedule ${cliId}: created`);
+    expect(first).toContain(`schedule ${cliId}-watch: created (upstreamWatch every 6h for tiny-lib)`);
+    const second = await kiln('apply', '--catalog', cliCatalog);
+    expect(second).toContain(`schedule ${cliId}: unchanged`);
+    expect(second).toContain(`schedule ${cliId}-watch: unchanged`);
+    const d = await temporal.client.schedule.getHandle(cliId).describe();
+    expect(d.action.args).toEqual([{ catalogDir: cliCatalog }]);
+    expect(d.spec.timezone).toBe('Europe/Berlin');
+  });
+
+  it('describes the spec, the next three runs and the recent runs', async () => {
+    const out = await kiln('describe');
+    expect(out).toContain(`schedule ${cliId}: active`);
+    expect(out).toContain('cron "5 4 * * *" Europe/Berlin, overlap skip, catch-up window 1h');
+    expect(out).toMatch(/next runs: \S+Z, \S+Z, \S+Z\n/);
+    expect(out).toContain('(none yet)');
+    expect(out).toContain(`schedule ${cliId}-watch: active\n  every 6h, overlap skip\n  starts upstreamWatch on task queue ${taskQueue}`);
+  });
+
+  it('pauses and unpauses both', async () => {
+    expect(await kiln('pause')).toMatch(new RegExp(`schedule ${cliId}: PAUSED \\(paused from the kiln CLI\\)[\\s\\S]*schedule ${cliId}-watch: PAUSED`));
+    expect((await temporal.client.schedule.getHandle(`${cliId}-watch`).describe()).state.paused).toBe(true);
+    expect(await kiln('unpause')).toContain(`schedule ${cliId}: active`);
+    expect((await temporal.client.schedule.getHandle(`${cliId}-watch`).describe()).state.paused).toBe(false);
   });
 });
 

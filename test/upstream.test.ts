@@ -1,5 +1,6 @@
 // Upstream releases on real git and a loopback GitHub-shaped API: a new tag becomes a commit on a
 // branch and a real rebuild of the package, its reverse dependencies and their images.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
 import type { RebuildSummary } from '../domain/summary.js';
+import { proposeUpdate } from '../activities/upstream.js';
 import { upstreamWatch, type UpstreamWatchResult } from '../workflows/upstream-watch.js';
 import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
@@ -20,6 +22,7 @@ let upstream: string;
 let catalogDir: string;
 let api: Server;
 const releases: Record<string, unknown> = {};
+let apiUrl: string;
 const taskQueue = `upstream-${Date.now()}`;
 
 const sh = (cwd: string, ...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd });
@@ -59,7 +62,7 @@ beforeAll(async () => {
     res.end(typeof body === 'string' ? body : JSON.stringify(body ?? { message: 'Not Found' }));
   });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
-  const apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+  apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
   releases['/repos/acme/widget/releases'] = [{ tag_name: 'v0.1.0', prerelease: false }];
   releases['/repos/acme/broken/releases'] = '<html>rate limited</html>';
 
@@ -94,9 +97,9 @@ describe('upstreamWatch', () => {
 
   it('finds nothing to do while upstream has no newer release, and reports a source that answers garbage', async () => {
     const first = byName(await poll());
-    expect(first['tiny-lib']).toMatchObject({ action: 'up-to-date', current: '1.0.0', latest: '1.0.0' });
+    expect(first['tiny-lib']).toMatchObject({ action: 'up-to-date', checked: true, current: '1.0.0', latest: '1.0.0', source: `git ${upstream}` });
     expect(first['up-widget']).toMatchObject({ action: 'up-to-date', latest: '0.1.0' });
-    expect(first['up-broken']!.action).toBe('error');
+    expect(first['up-broken']).toMatchObject({ action: 'error', checked: false, source: `github ${apiUrl}/repos/acme/broken/releases` });
     expect(first['up-broken']!.error).toMatch(/acme\/broken\/releases\?per_page=100 did not answer a list of releases/);
   });
 
@@ -111,7 +114,7 @@ describe('upstreamWatch', () => {
     const r = byName(second);
     expect(r['tiny-lib']).toMatchObject({ action: 'updated', latest: '1.1.0', branch: 'kiln/update/tiny-lib-1.1.0', workflowId: 'package-update/tiny-lib/1.1.0' });
     // the pre-release is skipped
-    expect(r['up-widget']).toMatchObject({ action: 'updated', latest: '0.2.0', workflowId: 'package-update/up-widget/0.2.0' });
+    expect(r['up-widget']).toMatchObject({ action: 'updated', latest: '0.2.0', branch: 'kiln/update/up-widget-0.2.0', workflowId: 'package-update/up-widget/0.2.0' });
     expect(r['up-broken']!.action).toBe('error');
 
     const repo = join(root, 'catalog-repo');
@@ -119,8 +122,10 @@ describe('upstreamWatch', () => {
     expect(onBranch).toMatch(/version: 1\.1\.0/);
     expect(onBranch).toMatch(/epoch: 0/);
     expect((await sh(repo, 'log', '-1', '--format=%s', 'kiln/update/tiny-lib-1.1.0')).stdout).toBe('tiny-lib: update to 1.1.0');
-    // the main branch is untouched
+    // the main branch and its checkout are untouched
     expect(await readFile(join(catalogDir, 'packages', 'tiny-lib.yaml'), 'utf8')).toMatch(/version: 1\.0\.0/);
+    expect((await sh(repo, 'log', '-1', '--format=%s', 'main')).stdout).toBe('catalog');
+    expect((await sh(repo, 'status', '--porcelain')).stdout).toBe('');
   });
 
   it('rebuilds the package, its reverse dependencies and the images that include them', async () => {
@@ -139,5 +144,65 @@ describe('upstreamWatch', () => {
     const runs = [];
     for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "package-update/tiny-lib/1.1.0"` })) runs.push(w.runId);
     expect(runs).toHaveLength(1);
+    // and no second commit on the branch
+    expect((await sh(join(root, 'catalog-repo'), 'rev-list', '--count', 'main..kiln/update/tiny-lib-1.1.0')).stdout).toBe('1');
+  });
+});
+
+describe('proposeUpdate refreshes the pins a config has', () => {
+  let repo: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    repo = join(root, 'pins-repo');
+    dir = join(repo, 'catalog');
+    await isolatedFixture('tiny', dir, 'upstream-pins');
+    await writeFile(join(dir, 'catalog.yaml'), `${await readFile(join(dir, 'catalog.yaml'), 'utf8')}updates:\n  githubApi: ${apiUrl}\n`);
+    // Only the configs matter here: these packages are never built.
+    await writeFile(join(dir, 'packages', 'src-pkg.yaml'), [
+      'package:', '  name: src-pkg', '  version: 1.0.0', '  epoch: 2', '  description: checked out from git', '  copyright:', '    - license: MIT',
+      'environment:', '  contents:', '    packages: [busybox]',
+      'pipeline:', '  - uses: git-checkout', '    with:', `      repository: ${upstream}`, '      tag: v${{package.version}}', `      expected-commit: ${'0'.repeat(40)}`,
+      '  - runs: echo ok',
+      'update:', '  enabled: true', '  github:', '    identifier: acme/src-pkg', '    strip-prefix: v', '',
+    ].join('\n'));
+    await writeFile(join(dir, 'packages', 'tarball.yaml'), [
+      'package:', '  name: tarball', '  version: 1.0.0', '  epoch: 1', '  description: fetched as a tarball', '  copyright:', '    - license: MIT',
+      'environment:', '  contents:', '    packages: [busybox]',
+      'var-transforms:', '  - from: ${{package.version}}', '    match: \\.', '    replace: _', '    to: under-version',
+      'pipeline:', '  - uses: fetch', '    with:', `      uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`, `      expected-sha256: ${'0'.repeat(64)}`,
+      '  - runs: echo ok',
+      'update:', '  enabled: true', '  github:', '    identifier: acme/tarball', '    strip-prefix: v', '',
+    ].join('\n'));
+    await execa('git', ['init', '-q', '-b', 'main', repo]);
+    await sh(repo, 'add', '.');
+    await sh(repo, 'commit', '-q', '-m', 'catalog');
+  });
+
+  // v1.1.0 was tagged upstream by the watcher tests above.
+  it('sets expected-commit to the commit the release tag points at', async () => {
+    const proposed = await proposeUpdate({ catalogDir: dir, name: 'src-pkg', version: '1.1.0' });
+    expect(proposed).toMatchObject({ branch: 'kiln/update/src-pkg-1.1.0', created: true });
+    const tagged = (await sh(upstream, 'rev-parse', 'v1.1.0^{commit}')).stdout;
+    const text = (await sh(repo, 'show', 'kiln/update/src-pkg-1.1.0:catalog/packages/src-pkg.yaml')).stdout;
+    expect(text).toContain(`expected-commit: ${tagged}`);
+    expect(text).toMatch(/version: 1\.1\.0\n\s+epoch: 0/);
+  });
+
+  it('leaves a clear error and no branch while the tarball is not published, then pins its sha256', async () => {
+    await expect(proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' }))
+      .rejects.toThrow(/tarball\.yaml pipeline\[0\] \(fetch\): cannot refresh expected-sha256: http:\/\/127\.0\.0\.1:\d+\/dl\/tarball-2_0_1\.tar\.gz answered HTTP 404/);
+    expect((await sh(repo, 'branch', '--list', 'kiln/update/*')).stdout).not.toContain('tarball');
+
+    const bytes = Buffer.from('pretend this is a release tarball');
+    releases['/dl/tarball-2_0_1.tar.gz'] = bytes.toString();
+    const proposed = await proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' });
+    expect(proposed.created).toBe(true);
+    const text = (await sh(repo, 'show', 'kiln/update/tarball-2.0.1:catalog/packages/tarball.yaml')).stdout;
+    expect(text).toContain(`expected-sha256: ${createHash('sha256').update(bytes).digest('hex')}`);
+    expect(text).toContain(`uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`);
+    // asking again is a no-op: no download, no commit
+    delete releases['/dl/tarball-2_0_1.tar.gz'];
+    expect(await proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' })).toMatchObject({ created: false, commit: proposed.commit });
   });
 });

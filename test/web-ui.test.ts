@@ -4,21 +4,23 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import type { RebuildSummary } from '../domain/summary.js';
 import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
 let temporal: TemporalHarness;
-let browser: Browser;
+let browser: BrowserContext;
 let work: string;
 
 beforeAll(async () => {
   temporal = await connectTemporal(env);
   work = await mkdtemp(join(tmpdir(), 'kiln-webui-'));
   await isolatedFixture('tiny', join(work, 'catalog'), 'webui');
-  browser = await chromium.launch({
+  // A fresh profile per run: nothing from an earlier session (cookies, saved form values) leaks in.
+  browser = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
     executablePath: '/usr/bin/chromium',
+    headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 });
@@ -31,8 +33,10 @@ describe('the embedded Web UI', () => {
   it('starts catalogRebuild from the Start Workflow form with one JSON input, and the run completes', async () => {
     const workflowId = `webui-${Date.now()}`;
     const taskQueue = `webui-${Date.now()}`;
-    const input = JSON.stringify({ images: ['tiny-app'], catalogDir: join(work, 'catalog') });
+    const input = JSON.stringify({ catalogDir: join(work, 'catalog') });
     const page = await browser.newPage();
+    // Generous: the first load compiles the UI's bundle on a busy 2-core machine.
+    page.setDefaultTimeout(60_000);
     try {
       await page.goto(`${env.KILN_WEB_UI}/namespaces/default/workflows/start-workflow`);
       await page.locator('#workflowId').fill(workflowId);
@@ -55,7 +59,12 @@ describe('the embedded Web UI', () => {
         return (await handle.result()) as RebuildSummary;
       });
       expect(summary.ok).toBe(true);
+      expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);
       expect(summary.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', expect.stringMatching(/published|unchanged/)]]);
+      // The form sent exactly one JSON object as the workflow's only argument.
+      const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
+      const args = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+      expect(args.map((p) => JSON.parse(Buffer.from(p.data!).toString('utf8')) as unknown)).toEqual([JSON.parse(input)]);
       const started = await temporal.client.workflow.getHandle(workflowId).describe();
       expect(started.type).toBe('catalogRebuild');
       expect(started.taskQueue).toBe(taskQueue);

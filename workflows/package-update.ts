@@ -1,7 +1,8 @@
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
 import type { RebuildSummary } from '../domain/summary.js';
 import { catalogRebuild } from './catalog-rebuild.js';
 
+/** Started by upstreamWatch with id `package-update/<package>/<version>`. */
 export interface PackageUpdateInput {
   package: string;
   version: string;
@@ -11,11 +12,26 @@ export interface PackageUpdateInput {
   catalogDir: string;
 }
 
+const FIELDS: (keyof PackageUpdateInput)[] = ['package', 'version', 'branch', 'catalogDir'];
+
+function validateInput(input: unknown): PackageUpdateInput {
+  const given = input && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
+  const problems = given
+    ? [
+        ...Object.keys(given).filter((k) => !FIELDS.includes(k as keyof PackageUpdateInput)).map((k) => `${k}: unknown field (fix: use ${FIELDS.join(', ')})`),
+        ...FIELDS.filter((k) => typeof given[k] !== 'string' || !given[k]).map((k) => `${k}: required, a non-empty string`),
+      ]
+    : [`must be a JSON object with ${FIELDS.join(', ')} (upstreamWatch starts it)`];
+  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid packageUpdate input:\n${problems.join('\n')}`, 'InvalidInput');
+  return given as unknown as PackageUpdateInput;
+}
+
 /**
  * Builds an upstream update: the package, its reverse build dependencies, and every image that
  * includes any of them (catalogRebuild's `packages` selection), from the update's branch.
  */
-export async function packageUpdate(input: PackageUpdateInput): Promise<RebuildSummary> {
+export async function packageUpdate(rawInput: PackageUpdateInput): Promise<RebuildSummary> {
+  const input = validateInput(rawInput);
   return executeChild(catalogRebuild, {
     workflowId: `${workflowInfo().workflowId}/rebuild`,
     args: [{ catalogDir: input.catalogDir, packages: [input.package] }],

@@ -1,27 +1,54 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities/index.js';
 import { failureMessage } from './failure.js';
 
+/** The one input object; `{}` watches the worker's default catalog. */
 export interface UpstreamWatchInput {
-  /** Catalog directory on the worker (default: the worker's default catalog). */
+  /** Catalog directory on the worker (default: the worker's KILN_CATALOG, else the repo's catalog/). */
   catalogDir?: string;
 }
 
+export interface UpstreamPackageReport {
+  name: string;
+  /** The upstream answered (false: the error says why). */
+  checked: boolean;
+  /** Where the releases were looked up. */
+  source: string;
+  current: string;
+  latest?: string;
+  /**
+   * up-to-date: nothing newer upstream; updated: a branch and a packageUpdate run were made now;
+   * update-pending: that version's branch and run already exist (an earlier poll made them);
+   * error: the source was down, answered garbage, or the update could not be prepared.
+   */
+  action: 'up-to-date' | 'updated' | 'update-pending' | 'error';
+  branch?: string;
+  workflowId?: string;
+  error?: string;
+}
+
 export interface UpstreamWatchResult {
-  packages: {
-    name: string;
-    current?: string;
-    latest?: string;
-    action: 'up-to-date' | 'updated' | 'update-pending' | 'error';
-    branch?: string;
-    workflowId?: string;
-    error?: string;
-  }[];
+  checkedAt: string;
+  packages: UpstreamPackageReport[];
+}
+
+function validateInput(input: unknown): UpstreamWatchInput {
+  if (input === null || input === undefined) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw ApplicationFailure.nonRetryable('upstreamWatch input must be a JSON object such as {} or {"catalogDir": "/path/to/catalog"}', 'InvalidInput');
+  }
+  const problems = Object.entries(input).flatMap(([key, value]) =>
+    key !== 'catalogDir'
+      ? [`${key}: unknown field (fix: use catalogDir)`]
+      : typeof value !== 'string' ? [`catalogDir: must be a string, got ${JSON.stringify(value)}`] : []);
+  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid upstreamWatch input:\n${problems.join('\n')}`, 'InvalidInput');
+  return input as UpstreamWatchInput;
 }
 
 const { listWatchedPackages, proposeUpdate, startPackageUpdate } = proxyActivities<typeof activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 3 },
+  // proposeUpdate may download a release tarball to refresh its checksum.
+  startToCloseTimeout: '15 minutes',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
 });
 
 // An upstream that is down or answers garbage is retried a few times, then reported.
@@ -34,23 +61,26 @@ const { checkUpstream } = proxyActivities<typeof activities>({
  * Polls every package with a melange `update:` block. A newer upstream release becomes a commit
  * on a branch and a packageUpdate run; one failing source does not stop the others.
  */
-export async function upstreamWatch(input: UpstreamWatchInput = {}): Promise<UpstreamWatchResult> {
-  const result: UpstreamWatchResult = { packages: [] };
+export async function upstreamWatch(rawInput: UpstreamWatchInput = {}): Promise<UpstreamWatchResult> {
+  const input = validateInput(rawInput);
+  const result: UpstreamWatchResult = { checkedAt: new Date().toISOString(), packages: [] };
   for (const pkg of await listWatchedPackages({ catalogDir: input.catalogDir })) {
+    const report: UpstreamPackageReport = { name: pkg.name, checked: false, source: pkg.source, current: pkg.version, action: 'error' };
+    result.packages.push(report);
     try {
       const check = await checkUpstream({ catalogDir: input.catalogDir, name: pkg.name });
+      Object.assign(report, { checked: true, current: check.current, latest: check.latest?.version });
       if (!check.newer || !check.latest) {
-        result.packages.push({ name: pkg.name, current: check.current, latest: check.latest?.version, action: 'up-to-date' });
+        report.action = 'up-to-date';
         continue;
       }
       const proposed = await proposeUpdate({ catalogDir: input.catalogDir, name: pkg.name, version: check.latest.version, commit: check.latest.commit });
+      report.branch = proposed.branch;
       const run = await startPackageUpdate({ name: pkg.name, version: check.latest.version, branch: proposed.branch, catalogDir: proposed.catalogDir });
-      result.packages.push({
-        name: pkg.name, current: check.current, latest: check.latest.version,
-        action: run.started ? 'updated' : 'update-pending', branch: proposed.branch, workflowId: run.workflowId,
-      });
+      Object.assign(report, { action: run.started ? 'updated' : 'update-pending', workflowId: run.workflowId });
     } catch (err) {
-      result.packages.push({ name: pkg.name, current: pkg.version, action: 'error', error: failureMessage(err) });
+      report.action = 'error';
+      report.error = failureMessage(err);
     }
   }
   return result;
