@@ -10,10 +10,10 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
+import { loadCatalogOrReport } from './catalog-cli.js';
 import { planBuild } from '../domain/plan.js';
 import { formatSummary, type RebuildSummary } from '../domain/summary.js';
-import { catalogEnv, kilnPaths, temporalTarget } from '../activities/env.js';
+import { kilnPaths, temporalTarget } from '../activities/env.js';
 import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
@@ -35,27 +35,15 @@ const [command, sub] = positionals;
 
 async function validate(): Promise<number> {
   const dir = values.catalog ?? defaultCatalogDir();
-  try {
-    const catalog = await loadCatalog(dir, { env: catalogEnv() });
-    console.log(`${dir}: valid (${catalog.packages.length} packages, ${catalog.images.length} images)`);
-    return 0;
-  } catch (err) {
-    if (!(err instanceof CatalogInvalid)) throw err;
-    console.error(err.message);
-    return 1;
-  }
+  const catalog = await loadCatalogOrReport(dir);
+  if (!catalog) return 1;
+  console.log(`${dir}: valid (${catalog.packages.length} packages, ${catalog.images.length} images)`);
+  return 0;
 }
 
 async function plan(): Promise<number> {
-  const dir = values.catalog ?? defaultCatalogDir();
-  let catalog;
-  try {
-    catalog = await loadCatalog(dir, { env: catalogEnv() });
-  } catch (err) {
-    if (!(err instanceof CatalogInvalid)) throw err;
-    console.error(err.message);
-    return 1;
-  }
+  const catalog = await loadCatalogOrReport(values.catalog ?? defaultCatalogDir());
+  if (!catalog) return 1;
   const p = planBuild(catalog);
   const deps = new Map(p.packages.map((x) => [x.name, x.dependsOn]));
   console.log(`Packages (${p.packages.length}), built level by level; a level's packages run in parallel:`);

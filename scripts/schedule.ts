@@ -4,8 +4,8 @@
 // own description is checked too, so a second apply changes nothing unless something differs.
 import { Client, Connection, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
-import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
-import { catalogEnv, temporalTarget } from '../activities/env.js';
+import { loadCatalogOrReport } from './catalog-cli.js';
+import { temporalTarget } from '../activities/env.js';
 import { defaultCatalogDir } from '../activities/snapshot.js';
 import { listWatchedPackages } from '../activities/upstream.js';
 
@@ -179,14 +179,8 @@ export async function scheduleCommand(sub: string | undefined, opts: { catalog?:
     switch (sub) {
       case 'apply': {
         const dir = opts.catalog ?? defaultCatalogDir();
-        let catalog;
-        try {
-          catalog = await loadCatalog(dir, { env: catalogEnv() });
-        } catch (err) {
-          if (!(err instanceof CatalogInvalid)) throw err;
-          console.error(err.message);
-          return 1;
-        }
+        const catalog = await loadCatalogOrReport(dir);
+        if (!catalog) return 1;
         // Scheduled runs read the catalog on the worker: pass the directory only when one was named.
         const input = opts.catalog ? { catalogDir: catalog.dir } : {};
         const nightly = await applySchedule(client, catalog.settings.schedule, { scheduleId: nightlyId, taskQueue: target.taskQueue, input });
