@@ -35,9 +35,9 @@ describe('planBuild', () => {
     expect(plan.levels).toEqual([['greeting-data', 'motd'], ['libgreet'], ['hello']]);
     expect(plan.packages).toEqual([
       { name: 'greeting-data', version: '1.0.0', epoch: 0, dependsOn: [] },
-      { name: 'hello', version: '2.1.0', epoch: 0, dependsOn: ['libgreet'] },
-      { name: 'libgreet', version: '1.2.0', epoch: 0, dependsOn: ['greeting-data'] },
-      { name: 'motd', version: '0.3.1', epoch: 0, dependsOn: [] },
+      { name: 'hello', version: '2.1.0', epoch: 1, dependsOn: ['libgreet'] },
+      { name: 'libgreet', version: '1.2.0', epoch: 1, dependsOn: ['greeting-data'] },
+      { name: 'motd', version: '0.3.1', epoch: 1, dependsOn: [] },
     ]);
     // base installs only bootstrap packages: nothing of the catalog to wait for.
     expect(plan.images).toEqual([
