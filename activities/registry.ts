@@ -120,7 +120,10 @@ export class RegistryClient {
   private async expectOk(res: Response, what: string): Promise<Response> {
     if (res.ok) return res;
     const text = await res.text().catch(() => '');
-    const hint = res.status === 401 || res.status === 403 ? ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)' : '';
+    const denied = res.status === 401 || res.status === 403;
+    const hint = !denied ? '' : this.auth.username
+      ? ` (fix: check KILN_REGISTRY_USERNAME (${this.auth.username}) and KILN_REGISTRY_PASSWORD on the worker, and that this user may push to ${this.ref.repository})`
+      : ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)';
     throw ApplicationFailure.nonRetryable(`${what} on ${this.ref.registry}/${this.ref.repository}: ${res.status} ${text.slice(0, 300)}${hint}`, 'RegistryRejected');
   }
 

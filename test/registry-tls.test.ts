@@ -165,7 +165,7 @@ describe('a registry with TLS from a private CA and htpasswd auth', () => {
     useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: 'not-the-password', KILN_REGISTRY_CA: join(dir, 'ca.pem') });
     const wrong = await failure(run(pushImage, { repository: `${host}/imgpipe/tls-anonymous`, layoutDir: image.layoutDir, digest: image.digest }));
     expect(wrong.nonRetryable).toBe(true);
-    expect(wrong.message).toContain('fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD');
+    expect(wrong.message).toContain(`fix: check KILN_REGISTRY_USERNAME (${USER}) and KILN_REGISTRY_PASSWORD`);
     expect((await registryGet('imgpipe/tls-anonymous/tags/list', true)).status).toBe(404);
   });
 
