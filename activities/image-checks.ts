@@ -12,7 +12,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { ImageSpec, Severity, VulnerabilityPolicy } from '../domain/catalog.js';
-import { parseApkIndex } from '../domain/catalog-loader.js';
+import { parseApkIndex } from '../domain/apkindex.js';
 import { secdbProblems, vulnerabilities, type Secdb } from '../domain/secdb.js';
 import { kilnPaths } from './env.js';
 import { RegistryClient, layoutIndex, parseImageRef, type Descriptor } from './registry.js';

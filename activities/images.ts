@@ -2,7 +2,7 @@
 // move tags. Assembly is keyed by its inputs; a digest already in the registry is not pushed again.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -27,8 +27,6 @@ export interface AssembledImage {
   manifests: { arch: string; digest: string; sbomFile: string }[];
   /** apko's SPDX SBOM of the index. */
   sbomFile: string;
-  /** Installed packages (name-version), read from the SBOM, for the summary. */
-  packages: string[];
   durationMs: number;
 }
 
@@ -44,18 +42,6 @@ async function imageInputDigest(config: string, arch: string, repositories: stri
   }
   for (const key of keyring) hash.update(`key ${existsSync(key) ? sha256(await readFile(key)) : key}\n`);
   return hash.digest('hex');
-}
-
-async function sbomPackages(sbomDir: string): Promise<string[]> {
-  const files = existsSync(sbomDir) ? (await readdir(sbomDir)).filter((f) => f.endsWith('.spdx.json') && f !== 'sbom-index.spdx.json') : [];
-  const out = new Set<string>();
-  for (const f of files) {
-    const doc = JSON.parse(await readFile(join(sbomDir, f), 'utf8')) as { packages?: { name: string; versionInfo?: string; SPDXID: string }[] };
-    for (const p of doc.packages ?? []) {
-      if (p.SPDXID.startsWith('SPDXRef-Package-') && p.versionInfo && !p.name.startsWith('sha256:')) out.add(`${p.name}-${p.versionInfo}`);
-    }
-  }
-  return [...out].sort();
 }
 
 export async function assembleImage(input: AssembleInput): Promise<AssembledImage> {
@@ -100,7 +86,6 @@ export async function assembleImage(input: AssembleInput): Promise<AssembledImag
       return { arch, digest: m.digest, sbomFile: join(dir, 'sbom', `sbom-${arch}.spdx.json`) };
     }),
     sbomFile: join(dir, 'sbom', 'sbom-index.spdx.json'),
-    packages: await sbomPackages(join(dir, 'sbom')),
     durationMs: Date.now() - started,
   };
 }

@@ -4,7 +4,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this machine (signal 0 only checks). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -22,7 +23,7 @@ export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>): Pro
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(await readFile(join(lockDir, 'owner'), 'utf8').catch(() => 'NaN'));
-      if (Number.isFinite(owner) && !alive(owner)) {
+      if (Number.isFinite(owner) && !processAlive(owner)) {
         await rm(lockDir, { recursive: true, force: true });
         continue;
       }

@@ -8,7 +8,7 @@ import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Catalog, PackageSpec } from '../domain/catalog.js';
-import { parseApkIndex, type ApkIndexEntry } from '../domain/catalog-loader.js';
+import { parseApkIndex, type ApkIndexEntry } from '../domain/apkindex.js';
 import { compareApkVersions } from '../domain/apk-version.js';
 import { atomName } from '../domain/plan.js';
 import { secdbProblems, vulnerabilities, type Secdb } from '../domain/secdb.js';

@@ -9,8 +9,6 @@ import { parseApkIndex, providedNames } from './apkindex.js';
 import type { AllowedAbiBreak, Catalog, ScheduleSettings, UpdateSettings, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
 import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
 
-// The APKINDEX reader lives in apkindex.ts; re-exported for callers that import it from here.
-export { parseApkIndex, providedNames, type ApkIndexEntry } from './apkindex.js';
 
 export class CatalogInvalid extends Error {
   constructor(readonly problems: CatalogProblem[]) {

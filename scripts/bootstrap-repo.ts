@@ -13,6 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { writeApk, type ApkFile, type WriteApkInput } from '../activities/apk-writer.js';
 import { kilnPaths } from '../activities/env.js';
+import { processAlive } from '../activities/lock.js';
 import { resolveTool } from '../activities/toolchain.js';
 import { readTar } from '../domain/tar.js';
 import { ensureKeys } from './keys.js';
@@ -75,15 +76,6 @@ export function busyboxFiles(binary: Buffer, appletPaths: string[]): ApkFile[] {
   ];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export interface BootstrapOptions {
   stateDir: string;
   arch?: string;
@@ -124,7 +116,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
   await mkdir(paths.bootstrap, { recursive: true });
   for (const name of await readdir(paths.bootstrap)) {
     const m = new RegExp(`^\\.${arch}\\.(tmp|old)-(\\d+)$`).exec(name);
-    if (m && !pidAlive(Number(m[2]))) await rm(join(paths.bootstrap, name), { recursive: true, force: true });
+    if (m && !processAlive(Number(m[2]))) await rm(join(paths.bootstrap, name), { recursive: true, force: true });
   }
   const staging = join(paths.bootstrap, `.${arch}.tmp-${process.pid}`);
   await rm(staging, { recursive: true, force: true });

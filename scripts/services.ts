@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { kilnPaths, temporalTarget } from '../activities/env.js';
 import { resolveTool } from '../activities/toolchain.js';
+import { processAlive } from '../activities/lock.js';
 
 /** Search attributes kiln writes, registered on the dev server at start. */
 export const SEARCH_ATTRIBUTES = {
@@ -117,12 +118,7 @@ function runningPid(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const file = pidFile(env, name);
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8'));
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return processAlive(pid) ? pid : undefined;
 }
 
 export interface ServiceStatus { name: string; url: string; state: 'running' | 'stopped' | 'external'; pid?: number }

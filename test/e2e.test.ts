@@ -7,25 +7,20 @@ import { apkoBuild } from '../activities/apko.js';
 import { execa } from 'execa';
 import { resolveTool } from '../activities/toolchain.js';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../domain/summary.js';
-import { connectTemporal, installedPackages, registryGet, sha256, useKilnEnv, type TemporalHarness } from './harness.js';
+import { installedPackages, registryGet, sha256, useKilnEnv, useTemporal } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const env = useKilnEnv();
-let temporal: TemporalHarness;
-
-beforeAll(async () => {
-  temporal = await connectTemporal(env);
-});
-afterAll(async () => temporal?.close());
+const temporal = useTemporal(env);
 
 async function rebuild(taskQueue: string, workflowId: string, input: object): Promise<RebuildSummary> {
-  const worker = await temporal.worker(taskQueue);
-  return worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] }));
+  const worker = await temporal().worker(taskQueue);
+  return worker.runUntil(temporal().client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] }));
 }
 
 describe('catalogRebuild of the tiny fixture catalog', () => {
@@ -100,7 +95,7 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
 
   it('keeps every key out of the workflow histories', async () => {
     const histories = [];
-    for await (const h of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories()) histories.push(h);
+    for await (const h of temporal().client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories()) histories.push(h);
     const text = JSON.stringify(histories);
     expect(text.length).toBeGreaterThan(1000);
     expect(text).not.toMatch(/-----BEGIN [A-Z ]*PRIVATE KEY-----/);
@@ -132,8 +127,8 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
   });
 
   it('replays its workflow histories deterministically', async () => {
-    const histories = temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories();
-    const results = Worker.runReplayHistories({ workflowBundle: temporal.bundle }, histories);
+    const histories = temporal().client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories();
+    const results = Worker.runReplayHistories({ workflowBundle: temporal().bundle }, histories);
     let replayed = 0;
     for await (const r of results) {
       expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();

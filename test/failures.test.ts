@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../domain/summary.js';
-import { parseApkIndex } from '../domain/catalog-loader.js';
+import { parseApkIndex } from '../domain/apkindex.js';
 import { REPO_ROOT } from '../activities/env.js';
 import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
 

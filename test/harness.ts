@@ -5,7 +5,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../activities/env.js';
 import { gunzipSync } from 'node:zlib';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createKilnWorker, WORKFLOWS_PATH } from '../workers/worker.js';
@@ -109,4 +109,14 @@ export async function isolatedFixture(name: string, dest: string, tag: string): 
   if (next === text) throw new Error(`fixture ${name} does not use the default repository and registry prefix`);
   await writeFile(settings, next);
   return dest;
+}
+
+/** Connects once for the test file (beforeAll) and closes at the end (afterAll). */
+export function useTemporal(env: KilnTestEnv): () => TemporalHarness {
+  let temporal: TemporalHarness | undefined;
+  beforeAll(async () => {
+    temporal = await connectTemporal(env);
+  });
+  afterAll(async () => temporal?.close());
+  return () => temporal!;
 }

@@ -7,23 +7,18 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import { formatSummary, type ImageOutcome, type RebuildSummary } from '../domain/summary.js';
 import { splitGzipMembers } from '../activities/apk-writer.js';
 import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../activities/signing.js';
 import { resolveTool } from '../activities/toolchain.js';
-import { connectTemporal, registryGet, sha256, useKilnEnv, type TemporalHarness } from './harness.js';
+import { registryGet, sha256, useKilnEnv, useTemporal } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const env = useKilnEnv();
-let temporal: TemporalHarness;
-
-beforeAll(async () => {
-  temporal = await connectTemporal(env);
-});
-afterAll(async () => temporal?.close());
+const temporal = useTemporal(env);
 
 async function copyFixture(name: string): Promise<string> {
   // Under the test state directory, which global teardown removes.
@@ -33,8 +28,8 @@ async function copyFixture(name: string): Promise<string> {
 }
 
 async function rebuild(catalogDir: string, workflowId: string): Promise<RebuildSummary> {
-  const worker = await temporal.worker('imgpipe');
-  return worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }));
+  const worker = await temporal().worker('imgpipe');
+  return worker.runUntil(temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }));
 }
 
 async function edit(catalogDir: string, file: string, from: string | RegExp, to: string): Promise<void> {
@@ -78,7 +73,7 @@ interface ActivityRun {
 
 /** The activities a (child) workflow ran, read from its history. */
 async function activityRuns(workflowId: string): Promise<ActivityRun[]> {
-  const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await temporal().client.workflow.getHandle(workflowId).fetchHistory();
   const runs = new Map<number, ActivityRun>();
   for (const e of history.events ?? []) {
     if (e.activityTaskScheduledEventAttributes) runs.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '' });

@@ -16,7 +16,7 @@ import { splitGzipMembers, writeApk, type ApkFile } from '../activities/apk-writ
 import { checkPackage, readApk, testPackage } from '../activities/package-checks.js';
 import { buildPackage, publishPackage, type PackageBuildResult } from '../activities/packages.js';
 import { snapshotCatalog } from '../activities/snapshot.js';
-import { parseApkIndex } from '../domain/catalog-loader.js';
+import { parseApkIndex } from '../domain/apkindex.js';
 import { readTar } from '../domain/tar.js';
 import { useKilnEnv } from './harness.js';
 
