@@ -14,10 +14,10 @@ import { execa } from 'execa';
 import type { ImageSpec, Severity, VulnerabilityPolicy } from '../domain/catalog.js';
 import { parseApkIndex } from '../domain/apkindex.js';
 import { secdbProblems, vulnerabilities, type Secdb } from '../domain/secdb.js';
-import { kilnPaths } from './env.js';
-import { RegistryClient, layoutIndex, parseImageRef, type Descriptor } from './registry.js';
+import { kilnPaths } from '../config/config.js';
+import { RegistryClient, layoutIndex, parseImageRef, type Descriptor } from '../oci/registry.js';
 import { readSnapshot } from './snapshot.js';
-import { TOOLS } from './toolchain.js';
+import { TOOLS } from '../adapters/toolchain.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared: activity context, OCI documents, layer streams, the APK installed database

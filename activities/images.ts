@@ -6,11 +6,11 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { kilnPaths } from './env.js';
-import { apkoBuild } from './apko.js';
-import { RegistryClient, layoutIndex, parseImageRef, pushLayout } from './registry.js';
+import { kilnPaths } from '../config/config.js';
+import { apkoBuild } from '../adapters/apko.js';
+import { RegistryClient, layoutIndex, parseImageRef, pushLayout } from '../oci/registry.js';
 import { readSnapshot } from './snapshot.js';
-import { TOOLS } from './toolchain.js';
+import { TOOLS } from '../adapters/toolchain.js';
 
 export interface AssembleInput {
   snapshotDir: string;

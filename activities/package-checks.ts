@@ -13,9 +13,9 @@ import { compareApkVersions } from '../domain/apk-version.js';
 import { atomName } from '../domain/plan.js';
 import { secdbProblems, vulnerabilities, type Secdb } from '../domain/secdb.js';
 import { readTar } from '../domain/tar.js';
-import { splitGzipMembers } from './apk-writer.js';
-import { kilnPaths } from './env.js';
-import { archDir, melangeIndex, melangeTest } from './melange.js';
+import { splitGzipMembers } from '../apk/writer.js';
+import { kilnPaths } from '../config/config.js';
+import { archDir, melangeIndex, melangeTest } from '../adapters/melange.js';
 import type { PackageBuildResult } from './packages.js';
 import { readSnapshot } from './snapshot.js';
 

@@ -8,10 +8,10 @@ import { basename, dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PackageSpec } from '../domain/catalog.js';
-import { kilnPaths } from './env.js';
-import { MELANGE_VERSION, apkFileName, archDir, melangeBuild, melangeIndex } from './melange.js';
+import { kilnPaths } from '../config/config.js';
+import { MELANGE_VERSION, apkFileName, archDir, melangeBuild, melangeIndex } from '../adapters/melange.js';
 import { readSnapshot } from './snapshot.js';
-import { withDirLock } from './lock.js';
+import { withDirLock } from '../io/lock.js';
 
 export interface PackageBuildInput {
   snapshotDir: string;

@@ -17,8 +17,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { bundleFromJSON, bundleToJSON, type Bundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, RekorWitness, type Signature, type Signer } from '@sigstore/sign';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
-import { kilnPaths } from './env.js';
-import { RegistryClient, parseImageRef, type ReferrerDescriptor } from './registry.js';
+import { kilnPaths } from '../config/config.js';
+import { RegistryClient, parseImageRef, type ReferrerDescriptor } from '../oci/registry.js';
 
 const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

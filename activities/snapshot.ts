@@ -7,9 +7,9 @@ import { join, relative, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import type { BuildPlan, Catalog } from '../domain/catalog.js';
-import { CatalogInvalid, loadCatalog } from '../domain/catalog-loader.js';
+import { CatalogInvalid, loadCatalog } from '../io/catalog-loader.js';
 import { planBuild } from '../domain/plan.js';
-import { REPO_ROOT, catalogEnv, kilnPaths } from './env.js';
+import { REPO_ROOT, catalogEnv, kilnPaths } from '../config/config.js';
 
 /** What a workflow holds of a catalog: a reference to the snapshot and its (small) build plan. */
 export interface CatalogSnapshot {

@@ -9,11 +9,11 @@ import { ApplicationFailure, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { execa } from 'execa';
 import { parse, parseDocument } from 'yaml';
-import { loadCatalog } from '../domain/catalog-loader.js';
+import { loadCatalog } from '../io/catalog-loader.js';
 import type { Catalog } from '../domain/catalog.js';
 import { compareApkVersions } from '../domain/apk-version.js';
 import { bumpMelangeConfig, gitRepository, newestRelease, parseLsRemote, updateConfig, type UpstreamTag } from '../domain/upstream.js';
-import { catalogEnv, kilnPaths } from './env.js';
+import { catalogEnv, kilnPaths } from '../config/config.js';
 import { defaultCatalogDir } from './snapshot.js';
 
 type Obj = Record<string, unknown>;

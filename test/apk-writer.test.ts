@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitGzipMembers, writeApk, type WriteApkInput } from '../activities/apk-writer.js';
+import { splitGzipMembers, writeApk, type WriteApkInput } from '../apk/writer.js';
 import { readTar, writeTar } from '../domain/tar.js';
 
 let dir: string;

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitGzipMembers } from '../activities/apk-writer.js';
-import { resolveTool, type ToolName } from '../activities/toolchain.js';
+import { splitGzipMembers } from '../apk/writer.js';
+import { resolveTool, type ToolName } from '../adapters/toolchain.js';
 import { readTar, type TarFile } from '../domain/tar.js';
-import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../scripts/bootstrap-repo.js';
+import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../setup/bootstrap-repo.js';
 
 /** A PEM header pattern, built so this file never contains a literal key marker. */
 const pemHeader = (label: string) => new RegExp(`^${'-'.repeat(5)}BEGIN ${label}${'-'.repeat(5)}`);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CatalogInvalid, formatProblems, loadCatalog } from '../domain/catalog-loader.js';
+import { CatalogInvalid, formatProblems, loadCatalog } from '../io/catalog-loader.js';
 import type { CatalogProblem } from '../domain/catalog.js';
 import { apkIndexFixture, BOOTSTRAP_STANZAS, bootstrapStateFixture } from './fixtures/apkindex-fixture.js';
 

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../activities/env.js';
+import { REPO_ROOT } from '../config/config.js';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
 

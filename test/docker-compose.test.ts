@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../activities/env.js';
+import { REPO_ROOT } from '../config/config.js';
 
 interface Service {
   image?: string;

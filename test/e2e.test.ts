@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { apkoBuild } from '../activities/apko.js';
+import { apkoBuild } from '../adapters/apko.js';
 import { execa } from 'execa';
-import { resolveTool } from '../activities/toolchain.js';
+import { resolveTool } from '../adapters/toolchain.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { parseApkIndex } from '../domain/apkindex.js';
-import { REPO_ROOT } from '../activities/env.js';
+import { REPO_ROOT } from '../config/config.js';
 import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();

@@ -5,9 +5,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { servicesDown, servicesUp } from '../scripts/services.js';
-import { ensureKeys } from '../scripts/keys.js';
-import { bootstrapRepository } from '../scripts/bootstrap-repo.js';
+import { servicesDown, servicesUp } from '../setup/services.js';
+import { ensureKeys } from '../setup/keys.js';
+import { bootstrapRepository } from '../setup/bootstrap-repo.js';
 
 export interface KilnTestEnv {
   KILN_STATE: string;

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../activities/env.js';
+import { REPO_ROOT } from '../config/config.js';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';

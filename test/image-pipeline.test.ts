@@ -11,9 +11,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import { formatSummary, type ImageOutcome, type RebuildSummary } from '../domain/summary.js';
-import { splitGzipMembers } from '../activities/apk-writer.js';
+import { splitGzipMembers } from '../apk/writer.js';
 import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../activities/signing.js';
-import { resolveTool } from '../activities/toolchain.js';
+import { resolveTool } from '../adapters/toolchain.js';
 import { registryGet, sha256, useKilnEnv, useTemporal } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { splitGzipMembers, writeApk, type ApkFile } from '../activities/apk-writer.js';
+import { splitGzipMembers, writeApk, type ApkFile } from '../apk/writer.js';
 import { checkPackage, readApk, testPackage } from '../activities/package-checks.js';
 import { buildPackage, publishPackage, type PackageBuildResult } from '../activities/packages.js';
 import { snapshotCatalog } from '../activities/snapshot.js';

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog, ImageSpec, PackageSpec } from '../domain/catalog.js';
-import { loadCatalog } from '../domain/catalog-loader.js';
+import { loadCatalog } from '../io/catalog-loader.js';
 import { dependentsOf, findCycle, planBuild } from '../domain/plan.js';
 import { bootstrapStateFixture } from './fixtures/apkindex-fixture.js';
 

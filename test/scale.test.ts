@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { generateCatalog, type GeneratedCatalog } from '../scripts/generate-catalog.js';
+import { generateCatalog, type GeneratedCatalog } from '../bench/generate-catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
 

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../activities/env.js';
+import { REPO_ROOT } from '../config/config.js';
 import type { ScheduleSettings } from '../domain/catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
-import { applySchedule, applyWatchSchedule, describeSchedule } from '../scripts/schedule.js';
+import { applySchedule, applyWatchSchedule, describeSchedule } from '../cli/schedule.js';
 import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
@@ -93,7 +93,7 @@ describe('npm run kiln -- schedule', () => {
   const cliId = `${scheduleId}-cli`;
   let cliCatalog: string;
   const kiln = async (...args: string[]) => {
-    const r = await execa(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(REPO_ROOT, 'scripts', 'kiln.ts'), 'schedule', ...args], {
+    const r = await execa(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(REPO_ROOT, 'cli', 'kiln.ts'), 'schedule', ...args], {
       env: { ...env, KILN_SCHEDULE_ID: cliId, KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`, KILN_TASK_QUEUE: taskQueue },
       reject: false,
     });

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execa } from 'execa';
-import { apkoBuild } from '../activities/apko.js';
-import { kilnPaths } from '../activities/env.js';
-import { RegistryClient, parseImageRef, pushLayout, referrersTag, type ReferrerDescriptor } from '../activities/registry.js';
+import { apkoBuild } from '../adapters/apko.js';
+import { kilnPaths } from '../config/config.js';
+import { RegistryClient, parseImageRef, pushLayout, referrersTag, type ReferrerDescriptor } from '../oci/registry.js';
 import { PREDICATE_TYPES, SIGNATURE_PREDICATE, attestImage, signImage, verifyImage } from '../activities/signing.js';
-import { resolveTool } from '../activities/toolchain.js';
+import { resolveTool } from '../adapters/toolchain.js';
 
 // The run's shared registry and state (keys, bootstrap repository) from global-setup. Not through
 // harness.ts, which loads the whole worker: these activities need none of it.

@@ -2,7 +2,7 @@
 // TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, KILN_TASK_QUEUE, KILN_STATE, KILN_WORKFLOW_BUNDLE,
 // KILN_MAX_ACTIVITIES, KILN_LOG_LEVEL, and the registry credentials. Secrets stay here, never in workflow data.
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
-import { temporalTarget } from '../activities/env.js';
+import { temporalTarget } from '../config/config.js';
 import { createKilnWorker } from './worker.js';
 
 async function main(): Promise<void> {

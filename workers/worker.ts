@@ -10,7 +10,7 @@ export interface KilnWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  /** Prebuilt bundle (scripts/build-workflow-bundle.ts); otherwise workflows are bundled at start. */
+  /** Prebuilt bundle (workers/build-workflow-bundle.ts); otherwise workflows are bundled at start. */
   workflowBundlePath?: string;
   /** An already bundled workflow code (tests bundle once per file). */
   workflowBundle?: { code: string };

@@ -1,5 +1,5 @@
 // Search attributes kiln sets so a person can find and follow runs in the Web UI. They are
-// registered on the embedded dev server at start (scripts/services.ts).
+// registered on the embedded dev server at start (setup/services.ts).
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const KILN_PACKAGE = defineSearchAttributeKey('KilnPackage', SearchAttributeType.KEYWORD);

@@ -3,8 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { REPO_ROOT } from '../activities/env.js';
-import { WORKFLOWS_PATH } from '../workers/worker.js';
+import { REPO_ROOT } from '../config/config.js';
+import { WORKFLOWS_PATH } from './worker.js';
 
 const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
 const out = join(REPO_ROOT, 'dist', 'workflow-bundle.js');

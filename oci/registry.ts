@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
-import { registryAuth, type RegistryAuth } from './env.js';
+import { registryAuth, type RegistryAuth } from '../config/config.js';
 
 export interface Descriptor {
   mediaType: string;

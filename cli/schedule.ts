@@ -4,8 +4,8 @@
 // own description is checked too, so a second apply changes nothing unless something differs.
 import { Client, Connection, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
-import { loadCatalogOrReport } from './catalog-cli.js';
-import { temporalTarget } from '../activities/env.js';
+import { loadCatalogOrReport } from './catalog-report.js';
+import { temporalTarget } from '../config/config.js';
 import { defaultCatalogDir } from '../activities/snapshot.js';
 import { listWatchedPackages } from '../activities/upstream.js';
 

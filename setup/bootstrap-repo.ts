@@ -2,7 +2,7 @@
 // `set -o pipefail`, dash does not) and nothing can be downloaded, so kiln repackages Debian's
 // static busybox, plus a usrmerge base layout, as signed APKs and indexes them with `melange index`.
 //
-//   npx tsx scripts/bootstrap-repo.ts --state <KILN_STATE dir> [--arch x86_64]
+//   npx tsx setup/bootstrap-repo.ts --state <KILN_STATE dir> [--arch x86_64]
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -11,15 +11,15 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { writeApk, type ApkFile, type WriteApkInput } from '../activities/apk-writer.js';
-import { kilnPaths } from '../activities/env.js';
-import { processAlive } from '../activities/lock.js';
-import { resolveTool } from '../activities/toolchain.js';
+import { writeApk, type ApkFile, type WriteApkInput } from '../apk/writer.js';
+import { kilnPaths } from '../config/config.js';
+import { processAlive } from '../io/lock.js';
+import { resolveTool } from '../adapters/toolchain.js';
 import { readTar } from '../domain/tar.js';
 import { ensureKeys } from './keys.js';
 
 /** Bump when the packages' contents or metadata change, so existing repositories are rebuilt. */
-export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/4';
+export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/5';
 const BUSYBOX = '/bin/busybox';
 const BASELAYOUT_VERSION = '1.0';
 /** Fixed build date and file mtime: the same inputs give byte-identical packages. */

@@ -1,7 +1,7 @@
 // The melange adapter: every melange invocation in kiln goes through here.
 import { join } from 'node:path';
 import { resolveTool, TOOLS } from './toolchain.js';
-import { runTool, type ToolResult } from './tool.js';
+import { runTool, type ToolResult } from './run-tool.js';
 
 export const MELANGE_VERSION = TOOLS.melange.version;
 

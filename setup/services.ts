@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { kilnPaths, temporalTarget } from '../activities/env.js';
-import { resolveTool } from '../activities/toolchain.js';
-import { processAlive } from '../activities/lock.js';
+import { kilnPaths, temporalTarget } from '../config/config.js';
+import { resolveTool } from '../adapters/toolchain.js';
+import { processAlive } from '../io/lock.js';
 
 /** Search attributes kiln writes, registered on the dev server at start. */
 export const SEARCH_ATTRIBUTES = {

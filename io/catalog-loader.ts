@@ -4,10 +4,10 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isScalar, parseDocument } from 'yaml';
-import { isValidApkVersion } from './apk-version.js';
-import { parseApkIndex, providedNames } from './apkindex.js';
-import type { AllowedAbiBreak, Catalog, ScheduleSettings, UpdateSettings, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from './catalog.js';
-import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
+import { isValidApkVersion } from '../domain/apk-version.js';
+import { parseApkIndex, providedNames } from '../domain/apkindex.js';
+import type { AllowedAbiBreak, Catalog, ScheduleSettings, UpdateSettings, CatalogProblem, CatalogSettings, ImageExpectations, ImageSpec, ImageTest, PackageSpec, Severity, VulnerabilityPolicy } from '../domain/catalog.js';
+import { atomName, buildDependencies, catalogProviders, findCycle } from '../domain/plan.js';
 
 
 export class CatalogInvalid extends Error {

@@ -2,7 +2,7 @@
 // enter workflow payloads: activities read them from these paths on the worker.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { kilnPaths } from '../activities/env.js';
+import { kilnPaths } from '../config/config.js';
 
 /** Temp file plus rename: an interrupted run never leaves a truncated key behind. */
 function writeAtomic(path: string, data: string, mode: number): void {

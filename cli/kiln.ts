@@ -10,14 +10,14 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { loadCatalogOrReport } from './catalog-cli.js';
+import { loadCatalogOrReport } from './catalog-report.js';
 import { planBuild } from '../domain/plan.js';
 import { formatSummary, type RebuildSummary } from '../domain/summary.js';
-import { kilnPaths, temporalTarget } from '../activities/env.js';
+import { kilnPaths, temporalTarget } from '../config/config.js';
 import { defaultCatalogDir } from '../activities/snapshot.js';
 import { catalogRebuild, progressQuery, type RebuildProgress } from '../workflows/catalog-rebuild.js';
 import { createKilnWorker } from '../workers/worker.js';
-import { servicesDown, servicesStatus, servicesUp } from './services.js';
+import { servicesDown, servicesStatus, servicesUp } from '../setup/services.js';
 import { scheduleCommand } from './schedule.js';
 
 const { values, positionals } = parseArgs({

@@ -1,6 +1,6 @@
 // The apko adapter: every apko invocation in kiln goes through here.
 import { resolveTool } from './toolchain.js';
-import { runTool, type ToolResult } from './tool.js';
+import { runTool, type ToolResult } from './run-tool.js';
 
 export interface ApkoBuild {
   config: string;

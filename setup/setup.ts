@@ -2,8 +2,8 @@
 import { existsSync, mkdirSync, renameSync, rmSync, createWriteStream, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { TOOLS, cachedToolPath, reportedVersion, type ToolPin } from '../activities/toolchain.js';
-import { kilnPaths } from '../activities/env.js';
+import { TOOLS, cachedToolPath, reportedVersion, type ToolPin } from '../adapters/toolchain.js';
+import { kilnPaths } from '../config/config.js';
 import { ensureKeys } from './keys.js';
 import { bootstrapRepository } from './bootstrap-repo.js';
 
