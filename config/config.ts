@@ -1,9 +1,64 @@
-// Where kiln keeps its state on a worker machine, and how it reaches Temporal and the registry.
-// Everything here comes from the worker's environment: none of it travels in workflow payloads.
+// kiln's one configuration object. The environment is read here and nowhere else: every variable is
+// listed in ENVIRONMENT (the README's table is written from it), validated once, and the result is
+// passed to activities (createActivities), the worker, the CLI and setup. Tests build a config with
+// loadConfig({...}) instead of changing process.env. Nothing here travels in workflow payloads.
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { configInvalid } from '../domain/failures.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+export type Environment = Record<string, string | undefined>;
+
+/** Every variable kiln reads, with what it means and its default (the README's table). */
+export const ENVIRONMENT = {
+  KILN_STATE: ['keys, repositories, builds, logs, service data', '`<repo>/.kiln`'],
+  KILN_CATALOG: ['default catalog directory', '`<repo>/catalog`'],
+  KILN_REGISTRY: ['registry host the example catalog publishes to (`${KILN_REGISTRY}` in catalog.yaml)', '`127.0.0.1:5000`'],
+  KILN_REGISTRY_USERNAME: ['registry user (Basic or token auth)', 'none'],
+  KILN_REGISTRY_PASSWORD: ['registry password or token', 'none'],
+  KILN_REGISTRY_CA: ['PEM CA bundle for a registry with a private CA (implies TLS)', 'system CAs'],
+  KILN_REGISTRY_INSECURE: ['`true` forces plain HTTP, `false` forces TLS', 'plain HTTP for loopback hosts only'],
+  KILN_REPOSITORY_URL: ['where the embedded HTTP server serves the package repository', '`http://127.0.0.1:8090`'],
+  KILN_PACKAGE_SIGNING_KEY: ['RSA PKCS#1 key that signs APKs and the index', '`$KILN_STATE/keys/kiln.rsa`'],
+  KILN_IMAGE_SIGNING_KEY: ['ECDSA P-256 key that signs images (key mode)', '`$KILN_STATE/keys/image-signing.key`'],
+  KILN_SIGNING: ['`key` (a key file) or `keyless` (Fulcio certificate, Rekor entry)', '`key`'],
+  KILN_FULCIO_URL: ['Fulcio base URL (keyless)', 'none'],
+  KILN_REKOR_URL: ['Rekor base URL (keyless)', 'none'],
+  KILN_OIDC_TOKEN: ['OIDC token for Fulcio (keyless)', 'none'],
+  KILN_OIDC_TOKEN_FILE: ['file holding the OIDC token, re-read for every signature (keyless)', 'none'],
+  KILN_BUILDER_ID: ['SLSA `builder.id` written into provenance', '`https://kiln.dev/builder/embedded`'],
+  KILN_TASK_QUEUE: ['task queue workers poll and runs start on', '`kiln`'],
+  KILN_WEB_UI: ['Temporal Web UI base URL, for links in summaries', '`http://127.0.0.1:8233`'],
+  KILN_WORKFLOW_BUNDLE: ['prebuilt workflow bundle (`npm run build:bundle`)', 'bundle at worker start'],
+  KILN_MAX_ACTIVITIES: ['activities at once per worker (melange and apko are CPU-heavy)', '2'],
+  KILN_LOG_LEVEL: ['worker log level: TRACE, DEBUG, INFO, WARN or ERROR', '`INFO`'],
+  KILN_IMAGE_TEST_TIMEOUT_SECONDS: ['default time limit of one image test', '60'],
+  KILN_BWRAP: ['bubblewrap binary for image tests', '`/usr/bin/bwrap`'],
+  KILN_TOOLS_DIR: ['where setup builds the pinned Go tools', '`~/.cache/kiln/tools`'],
+  KILN_TEMPORAL: ['use this Temporal CLI binary instead of the pinned build', 'pinned build'],
+  KILN_MELANGE: ['use this melange binary instead of the pinned build', 'pinned build'],
+  KILN_APKO: ['use this apko binary instead of the pinned build', 'pinned build'],
+  KILN_COSIGN: ['use this cosign binary instead of the pinned build (tests only)', 'pinned build'],
+  KILN_SCHEDULE_ID: ['id of the nightly Schedule', '`kiln-nightly`'],
+  KILN_WATCH_SCHEDULE_ID: ['id of the upstream-watch Schedule', '`kiln-upstream-watch`'],
+  TEMPORAL_ADDRESS: ['Temporal frontend `host:port` (envconfig)', '`127.0.0.1:7233`'],
+  TEMPORAL_NAMESPACE: ['Temporal namespace (envconfig)', '`default`'],
+  TEMPORAL_API_KEY: ['API key, e.g. for Temporal Cloud; implies TLS (envconfig)', 'none'],
+  TEMPORAL_TLS: ['`true` connects with TLS (envconfig)', 'off'],
+  TEMPORAL_TLS_CLIENT_CERT_PATH: ['client certificate for mTLS (envconfig)', 'none'],
+  TEMPORAL_TLS_CLIENT_KEY_PATH: ['client key for mTLS (envconfig)', 'none'],
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: ['CA of a private Temporal cluster (envconfig)', 'system CAs'],
+  TEMPORAL_TLS_SERVER_NAME: ['TLS server name override (envconfig)', 'the address host'],
+  TEMPORAL_PROFILE: ['profile in the Temporal config file (envconfig)', '`default`'],
+  TEMPORAL_CONFIG_FILE: ['Temporal client config file (envconfig)', '`~/.config/temporalio/temporal.toml`'],
+} as const satisfies Record<string, readonly [meaning: string, defaultValue: string]>;
+
+export type ToolOverride = 'temporal' | 'melange' | 'apko' | 'cosign';
+export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface KilnPaths {
   /** KILN_STATE: keys, repositories, builds, service data. Default `<repo>/.kiln` (git-ignored). */
@@ -23,10 +78,75 @@ export interface KilnPaths {
   services: string;
 }
 
-export function kilnPaths(env: NodeJS.ProcessEnv = process.env): KilnPaths {
+/** Registry credentials, read by activities on the worker only. */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  /** PEM CA bundle for a registry with a private CA. */
+  caFile?: string;
+  /** Force plain HTTP (default: plain HTTP for loopback hosts only, as go-containerregistry does). */
+  insecure?: boolean;
+}
+
+export type SigningConfig =
+  | { mode: 'key'; keyFile: string }
+  | { mode: 'keyless'; fulcioUrl?: string; rekorUrl?: string; oidcToken?: string; oidcTokenFile?: string };
+
+export interface TemporalConfig {
+  /** Address, TLS, mTLS, API key and gRPC metadata, as @temporalio/envconfig resolved them. */
+  connection: NativeConnectionOptions & { address: string };
+  namespace: string;
+  taskQueue: string;
+  /** Web UI base URL, for links in summaries. */
+  webUi: string;
+}
+
+export interface KilnConfig {
+  repoRoot: string;
+  paths: KilnPaths;
+  catalogDir: string;
+  registry: string;
+  registryAuth: RegistryAuth;
+  repositoryUrl: string;
+  signing: SigningConfig;
+  builderId: string;
+  temporal: TemporalConfig;
+  worker: { workflowBundlePath?: string; maxConcurrentActivities: number; logLevel: LogLevel };
+  imageTest: { timeoutSeconds: number; bwrap: string };
+  tools: { dir: string; overrides: Partial<Record<ToolOverride, string>>; searchPath: string };
+  schedules: { nightlyId: string; watchId: string };
+  /** What catalog.yaml's `${VAR}` expands against: the worker's environment, KILN_STATE defaulted. */
+  catalogEnv: Environment;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/**
+ * Reads and validates kiln's configuration from an environment (the process's by default). Every
+ * problem is reported at once, each naming the variable and the fix; a bad configuration is a
+ * non-retryable ConfigInvalid failure, never retried with backoff.
+ */
+export function loadConfig(env: Environment = process.env): KilnConfig {
+  const problems: string[] = [];
+  const positive = (name: keyof typeof ENVIRONMENT, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (Number.isInteger(n) && n > 0) return n;
+    problems.push(`${name}=${raw}: expected a whole number above 0 (fix: set it to e.g. ${fallback}, or unset it)`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: keyof typeof ENVIRONMENT, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')} (fix: set one of them, or unset it for ${fallback})`);
+    return fallback;
+  };
+
   const state = resolve(env.KILN_STATE ?? join(REPO_ROOT, '.kiln'));
   const keys = join(state, 'keys');
-  return {
+  const paths: KilnPaths = {
     state,
     keys,
     packageSigningKey: env.KILN_PACKAGE_SIGNING_KEY ?? join(keys, 'kiln.rsa'),
@@ -40,45 +160,101 @@ export function kilnPaths(env: NodeJS.ProcessEnv = process.env): KilnPaths {
     logs: join(state, 'logs'),
     services: join(state, 'services'),
   };
-}
 
-export interface TemporalTarget {
-  address: string;
-  namespace: string;
-  taskQueue: string;
-  /** Web UI base URL, for links in summaries. */
-  webUi: string;
-}
+  const insecure = env.KILN_REGISTRY_INSECURE;
+  if (insecure !== undefined && insecure !== 'true' && insecure !== 'false') {
+    problems.push(`KILN_REGISTRY_INSECURE=${insecure}: expected true or false (fix: set one, or unset it)`);
+  }
+  const signingMode = oneOf('KILN_SIGNING', ['key', 'keyless'] as const, 'key');
+  const signing: SigningConfig =
+    signingMode === 'key'
+      ? { mode: 'key', keyFile: paths.imageSigningKey }
+      : {
+          mode: 'keyless',
+          fulcioUrl: env.KILN_FULCIO_URL,
+          rekorUrl: env.KILN_REKOR_URL,
+          oidcToken: env.KILN_OIDC_TOKEN,
+          oidcTokenFile: env.KILN_OIDC_TOKEN_FILE,
+        };
 
-export function temporalTarget(env: NodeJS.ProcessEnv = process.env): TemporalTarget {
-  return {
-    address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
-    taskQueue: env.KILN_TASK_QUEUE ?? 'kiln',
-    webUi: env.KILN_WEB_UI ?? 'http://127.0.0.1:8233',
+  const temporal = temporalConnection(env, problems);
+  const registry = env.KILN_REGISTRY ?? '127.0.0.1:5000';
+  const config: KilnConfig = {
+    repoRoot: REPO_ROOT,
+    paths,
+    catalogDir: resolve(env.KILN_CATALOG ?? join(REPO_ROOT, 'catalog')),
+    registry,
+    registryAuth: {
+      username: env.KILN_REGISTRY_USERNAME,
+      password: env.KILN_REGISTRY_PASSWORD,
+      caFile: env.KILN_REGISTRY_CA,
+      insecure: insecure === undefined ? undefined : insecure === 'true',
+    },
+    repositoryUrl: env.KILN_REPOSITORY_URL ?? 'http://127.0.0.1:8090',
+    signing,
+    builderId: env.KILN_BUILDER_ID ?? 'https://kiln.dev/builder/embedded',
+    temporal: {
+      ...temporal,
+      taskQueue: env.KILN_TASK_QUEUE ?? 'kiln',
+      webUi: env.KILN_WEB_UI ?? 'http://127.0.0.1:8233',
+    },
+    worker: {
+      workflowBundlePath: env.KILN_WORKFLOW_BUNDLE,
+      maxConcurrentActivities: positive('KILN_MAX_ACTIVITIES', 2),
+      logLevel: oneOf('KILN_LOG_LEVEL', LOG_LEVELS, 'INFO'),
+    },
+    imageTest: { timeoutSeconds: positive('KILN_IMAGE_TEST_TIMEOUT_SECONDS', 60), bwrap: env.KILN_BWRAP ?? '/usr/bin/bwrap' },
+    tools: {
+      dir: env.KILN_TOOLS_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kiln', 'tools'),
+      overrides: Object.fromEntries(
+        (['temporal', 'melange', 'apko', 'cosign'] as const)
+          .map((tool) => [tool, env[`KILN_${tool.toUpperCase()}`]] as const)
+          .filter(([, path]) => path),
+      ),
+      searchPath: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    },
+    schedules: {
+      nightlyId: env.KILN_SCHEDULE_ID ?? 'kiln-nightly',
+      watchId: env.KILN_WATCH_SCHEDULE_ID ?? 'kiln-upstream-watch',
+    },
+    catalogEnv: { ...env, KILN_STATE: state },
   };
+  if (problems.length) throw configInvalid(`kiln configuration is invalid:\n${problems.join('\n')}`);
+  return config;
 }
 
-/** Registry credentials, read by activities on the worker only. */
-export interface RegistryAuth {
-  username?: string;
-  password?: string;
-  /** PEM CA bundle for a registry with a private CA. */
-  caFile?: string;
-  /** Force plain HTTP (default: plain HTTP for loopback hosts only, as go-containerregistry does). */
-  insecure?: boolean;
+/** Temporal connection settings through @temporalio/envconfig: TLS, mTLS, API keys and profiles. */
+function temporalConnection(env: Environment, problems: string[]): Pick<TemporalConfig, 'connection' | 'namespace'> {
+  try {
+    const profile = loadClientConnectConfig({
+      overrideEnvVars: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    });
+    return {
+      connection: { ...profile.connectionOptions, address: profile.connectionOptions.address ?? '127.0.0.1:7233' },
+      namespace: profile.namespace ?? 'default',
+    };
+  } catch (err) {
+    problems.push(`Temporal client configuration: ${(err as Error).message} (fix: check TEMPORAL_* and TEMPORAL_CONFIG_FILE)`);
+    return { connection: { address: '127.0.0.1:7233' }, namespace: 'default' };
+  }
 }
 
-export function registryAuth(env: NodeJS.ProcessEnv = process.env): RegistryAuth {
-  return {
-    username: env.KILN_REGISTRY_USERNAME,
-    password: env.KILN_REGISTRY_PASSWORD,
-    caFile: env.KILN_REGISTRY_CA,
-    insecure: env.KILN_REGISTRY_INSECURE === undefined ? undefined : env.KILN_REGISTRY_INSECURE === 'true',
-  };
+/** A config for tests and scripts: the process environment with these variables set or removed. */
+export function configWith(overrides: Environment, base: Environment = process.env): KilnConfig {
+  return loadConfig({ ...base, ...overrides });
 }
 
-/** The environment catalog.yaml's `${VAR}` expand against: the worker's, with KILN_STATE defaulted. */
-export function catalogEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
-  return { ...env, KILN_STATE: kilnPaths(env).state };
-}
+// ---------------------------------------------------------------------------------------------
+// Transitional: callers that still take an environment. Each is removed once its callers take a
+// KilnConfig (tracked by the refactor; nothing new may use them).
+/** @deprecated take `config.paths` */
+export const kilnPaths = (env: Environment = process.env): KilnPaths => loadConfig(env).paths;
+/** @deprecated take `config.temporal` */
+export const temporalTarget = (env: Environment = process.env) => {
+  const t = loadConfig(env).temporal;
+  return { address: t.connection.address, namespace: t.namespace, taskQueue: t.taskQueue, webUi: t.webUi };
+};
+/** @deprecated take `config.registryAuth` */
+export const registryAuth = (env: Environment = process.env): RegistryAuth => loadConfig(env).registryAuth;
+/** @deprecated take `config.catalogEnv` */
+export const catalogEnv = (env: Environment = process.env): Environment => loadConfig(env).catalogEnv;
