@@ -2,11 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import * as activities from '../activities/index.js';
+import { createActivities } from '../activities/index.js';
+import { loadConfig, type KilnConfig } from '../config/config.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export interface KilnWorkerOptions {
+  /** The worker's configuration, injected into every activity (default: from the environment). */
+  config?: KilnConfig;
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
@@ -29,7 +32,7 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<Worker> {
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     ...workflows,
-    activities,
+    activities: createActivities(o.config ?? loadConfig()),
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
     // Give running tool builds a moment to notice cancellation and clean up on shutdown.
     shutdownGraceTime: '10 seconds',

@@ -1,5 +1,5 @@
 import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type * as activities from '../activities/index.js';
+import type { KilnActivities } from '../activities/index.js';
 import type { CatalogSnapshot } from '../activities/index.js';
 import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
 import { selectWork, type Selection } from '../domain/selection.js';
@@ -57,7 +57,7 @@ export interface RebuildProgress {
 }
 export const progressQuery = defineQuery<RebuildProgress>('progress');
 
-const { snapshotCatalog, previousRunFailures } = proxyActivities<typeof activities>({
+const { snapshotCatalog, previousRunFailures } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });

@@ -1,5 +1,5 @@
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type * as activities from '../activities/index.js';
+import type { KilnActivities } from '../activities/index.js';
 import type { ImageDiff, ScanFinding } from '../activities/image-checks.js';
 import { KILN_IMAGE, KILN_STAGE } from './search-attributes.js';
 
@@ -26,20 +26,20 @@ export interface ImageBuildWorkflowResult {
   sizeBytes: number;
 }
 
-const { assembleImage } = proxyActivities<typeof activities>({
+const { assembleImage } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
 // Checks run tools in a sandbox or read the registry: a few retries for hiccups, no more.
-const checks = proxyActivities<typeof activities>({
+const checks = proxyActivities<KilnActivities>({
   startToCloseTimeout: '20 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
 // Registry calls: transient failures (5xx, 429, network) retry with backoff for a while.
-const registry = proxyActivities<typeof activities>({
+const registry = proxyActivities<KilnActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 });

@@ -1,5 +1,5 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type * as activities from '../activities/index.js';
+import type { KilnActivities } from '../activities/index.js';
 import type { PackageBuildResult } from '../activities/index.js';
 import type { PackageChecks } from '../activities/package-checks.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
@@ -26,7 +26,7 @@ export interface PackageBuildWorkflowResult {
   checks: Record<string, PackageChecks>;
 }
 
-const { buildPackage } = proxyActivities<typeof activities>({
+const { buildPackage } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '60 minutes',
   // Tool runs heartbeat every few seconds; a silent worker is presumed dead and the build moves on.
   heartbeatTimeout: '30 seconds',
@@ -34,13 +34,13 @@ const { buildPackage } = proxyActivities<typeof activities>({
 });
 
 // melange test runs in the sandbox like a build; the other checks read files.
-const { testPackage, checkPackage } = proxyActivities<typeof activities>({
+const { testPackage, checkPackage } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
-const { publishPackage } = proxyActivities<typeof activities>({
+const { publishPackage } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },

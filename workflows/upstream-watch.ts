@@ -1,5 +1,5 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type * as activities from '../activities/index.js';
+import type { KilnActivities } from '../activities/index.js';
 import { failureMessage } from './failure.js';
 
 /** The one input object; `{}` watches the worker's default catalog. */
@@ -45,14 +45,14 @@ function validateInput(input: unknown): UpstreamWatchInput {
   return input as UpstreamWatchInput;
 }
 
-const { listWatchedPackages, proposeUpdate, startPackageUpdate } = proxyActivities<typeof activities>({
+const { listWatchedPackages, proposeUpdate, startPackageUpdate } = proxyActivities<KilnActivities>({
   // proposeUpdate may download a release tarball to refresh its checksum.
   startToCloseTimeout: '15 minutes',
   retry: { initialInterval: '2 seconds', maximumAttempts: 3 },
 });
 
 // An upstream that is down or answers garbage is retried a few times, then reported.
-const { checkUpstream } = proxyActivities<typeof activities>({
+const { checkUpstream } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
 });
