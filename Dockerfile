@@ -1,4 +1,5 @@
-# kiln worker image: Node 20 on Debian, with the pinned Go tools built at image build time.
+# kiln worker image: Node 20 on Debian, with the pinned Go tools a worker runs (Temporal CLI, melange,
+# apko) built at image build time. cosign is left out: only the tests run it.
 # Keys and the bootstrap repository are made at container start into the KILN_STATE volume, so no
 # key is ever baked into an image layer.
 FROM node:20-bookworm
@@ -9,4 +10,4 @@ ENV PATH=/usr/local/go/bin:$PATH \
 WORKDIR /app
 COPY . .
 RUN scripts/setup --tools-only && npm run build:bundle
-CMD ["sh", "-c", "scripts/setup && exec npm run worker"]
+CMD ["sh", "-c", "scripts/setup --worker && exec npm run worker"]

@@ -3,43 +3,58 @@
 // *type* KilnActivities only; activity functions take (config, input) and are bound here.
 import type { KilnConfig } from '../config/config.js';
 import { snapshotCatalog } from './snapshot.js';
-import { buildPackage, publishPackage } from './packages.js';
-import { assembleImage, pushImage, tagImage } from './images.js';
+import { buildPackage, type PackageBuildInput } from './package-build.js';
+import { testPackage, type PackageCheckInput } from './package-test.js';
+import { checkPackage } from './package-check.js';
+import { publishPackage, type PublishInput } from './package-publish.js';
+import { assembleImage, type AssembleInput } from './image-assemble.js';
+import { testImage, type TestImageInput } from './image-test.js';
+import { compareWithPublished, type CompareInput } from './image-compare.js';
+import { scanImage, type ScanInput } from './image-scan.js';
+import { writeProvenance, type ProvenanceInput } from './image-provenance.js';
+import { pushImage, tagImage, type PushInput, type TagInput } from './image-publish.js';
+import { signImage, attestImage, type SignImageInput, type AttestImageInput } from './image-sign.js';
+import { verifyImage, type VerifyImageInput } from './image-verify.js';
 import { previousRunFailures } from './runs.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
-import { testPackage, checkPackage } from './package-checks.js';
-import { signImage, attestImage, verifyImage } from './signing.js';
-import { testImage, compareWithPublished, scanImage, writeProvenance } from './image-checks.js';
 
-export function createActivities(_config: KilnConfig) {
+export function createActivities(config: KilnConfig) {
   return {
-    snapshotCatalog,
-    buildPackage,
-    testPackage,
-    checkPackage,
-    publishPackage,
-    assembleImage,
-    testImage,
-    compareWithPublished,
-    scanImage,
-    pushImage,
-    signImage,
-    writeProvenance,
-    attestImage,
-    tagImage,
-    verifyImage,
-    previousRunFailures,
-    listWatchedPackages,
-    checkUpstream,
-    proposeUpdate,
-    startPackageUpdate,
+    snapshotCatalog: (input: Parameters<typeof snapshotCatalog>[1]) => snapshotCatalog(config, input),
+    buildPackage: (input: PackageBuildInput) => buildPackage(config, input),
+    testPackage: (input: PackageCheckInput) => testPackage(config, input),
+    checkPackage: (input: PackageCheckInput) => checkPackage(config, input),
+    publishPackage: (input: PublishInput) => publishPackage(config, input),
+    assembleImage: (input: AssembleInput) => assembleImage(config, input),
+    testImage: (input: TestImageInput) => testImage(config, input),
+    compareWithPublished: (input: CompareInput) => compareWithPublished(config, input),
+    scanImage: (input: ScanInput) => scanImage(config, input),
+    pushImage: (input: PushInput) => pushImage(config, input),
+    signImage: (input: SignImageInput) => signImage(config, input),
+    writeProvenance: (input: ProvenanceInput) => writeProvenance(config, input),
+    attestImage: (input: AttestImageInput) => attestImage(config, input),
+    tagImage: (input: TagInput) => tagImage(config, input),
+    verifyImage: (input: VerifyImageInput) => verifyImage(config, input),
+    previousRunFailures: (input: Parameters<typeof previousRunFailures>[1]) => previousRunFailures(config, input),
+    listWatchedPackages: (input: Parameters<typeof listWatchedPackages>[1]) => listWatchedPackages(config, input),
+    checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),
+    proposeUpdate: (input: Parameters<typeof proposeUpdate>[1]) => proposeUpdate(config, input),
+    startPackageUpdate: (input: Parameters<typeof startPackageUpdate>[1]) => startPackageUpdate(config, input),
   };
 }
 
 export type KilnActivities = ReturnType<typeof createActivities>;
 
 export type { CatalogSnapshot } from './snapshot.js';
-export type { PackageBuildInput, PackageBuildResult } from './packages.js';
-export type { PackageCheckInput, PackageChecks, AbiVerdict } from './package-checks.js';
-export type { AssembledImage } from './images.js';
-export type { ImageTestReport, ImageDiff, ScanResult, ProvenanceInput } from './image-checks.js';
+export type { PackageBuildInput, PackageBuildResult } from './package-build.js';
+export type { PackageCheckInput } from './package-test.js';
+export type { PackageChecks, AbiVerdict } from './package-check.js';
+export type { PublishInput } from './package-publish.js';
+export type { AssembleInput, AssembledImage } from './image-assemble.js';
+export type { TestImageInput, ImageTestReport } from './image-test.js';
+export type { CompareInput, ImageDiff } from './image-compare.js';
+export type { ScanInput, ScanResult, ScanFinding } from './image-scan.js';
+export type { ProvenanceInput } from './image-provenance.js';
+export type { PushInput, TagInput } from './image-publish.js';
+export type { SignImageInput, AttestImageInput } from './image-sign.js';
+export type { VerifyImageInput } from './image-verify.js';

@@ -1,6 +1,7 @@
 // Reads an earlier run's outcome through the worker's Temporal client, for `rerunFailedOf`.
 import { getClient } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import type { KilnConfig } from '../config/config.js';
+import { invalidInput } from '../domain/failures.js';
 import type { RebuildSummary } from '../domain/summary.js';
 
 export interface PreviousFailures {
@@ -10,16 +11,16 @@ export interface PreviousFailures {
   images: string[];
 }
 
-export async function previousRunFailures(input: { workflowId: string }): Promise<PreviousFailures> {
+export async function previousRunFailures(_config: KilnConfig, input: { workflowId: string }): Promise<PreviousFailures> {
   const handle = getClient().workflow.getHandle(input.workflowId);
   let status: string;
   try {
     status = (await handle.describe()).status.name;
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`rerunFailedOf: no run with workflow id "${input.workflowId}" (${(err as Error).message}); fix: copy the id from the Web UI's workflow list`, 'InvalidInput');
+    throw invalidInput(`rerunFailedOf: no run with workflow id "${input.workflowId}" (${(err as Error).message}); fix: copy the id from the Web UI's workflow list`);
   }
   if (status === 'RUNNING') {
-    throw ApplicationFailure.nonRetryable(`rerunFailedOf: run "${input.workflowId}" is still running; wait for it to finish`, 'InvalidInput');
+    throw invalidInput(`rerunFailedOf: run "${input.workflowId}" is still running; wait for it to finish`);
   }
   if (status !== 'COMPLETED') return { hasSummary: false, packages: [], images: [] };
   const summary = (await handle.result()) as RebuildSummary;

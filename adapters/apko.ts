@@ -1,5 +1,5 @@
 // The apko adapter: every apko invocation in kiln goes through here.
-import { resolveTool } from './toolchain.js';
+import { resolveTool, type ToolsConfig } from './toolchain.js';
 import { runTool, type ToolResult } from './run-tool.js';
 
 export interface ApkoBuild {
@@ -17,10 +17,10 @@ export interface ApkoBuild {
   logFile: string;
 }
 
-export function apkoBuild(b: ApkoBuild): Promise<ToolResult> {
+export async function apkoBuild(tools: ToolsConfig, b: ApkoBuild): Promise<ToolResult> {
   return runTool({
     label: 'apko build',
-    command: resolveTool('apko'),
+    command: resolveTool('apko', tools),
     args: [
       'build', b.config, b.tag, `${b.layoutDir}/`,
       '--arch', b.arch,

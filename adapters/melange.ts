@@ -1,6 +1,6 @@
 // The melange adapter: every melange invocation in kiln goes through here.
 import { join } from 'node:path';
-import { resolveTool, TOOLS } from './toolchain.js';
+import { resolveTool, TOOLS, type ToolsConfig } from './toolchain.js';
 import { runTool, type ToolResult } from './run-tool.js';
 
 export const MELANGE_VERSION = TOOLS.melange.version;
@@ -26,10 +26,10 @@ function repoFlags(repositories: string[], keyring: string[]): string[] {
   return [...repositories.flatMap((r) => ['-r', r]), ...keyring.flatMap((k) => ['-k', k])];
 }
 
-export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
+export async function melangeBuild(tools: ToolsConfig, b: MelangeBuild): Promise<ToolResult> {
   return runTool({
     label: 'melange build',
-    command: resolveTool('melange'),
+    command: resolveTool('melange', tools),
     args: [
       'build', b.config,
       '--runner', 'bubblewrap',
@@ -57,20 +57,20 @@ export function melangeBuild(b: MelangeBuild): Promise<ToolResult> {
  * Writes a signed APKINDEX.tar.gz for the given APKs; with `mergeFrom`, the entries of that index
  * are kept and the given APKs added or replaced (so publishing one package reads one package).
  */
-export function melangeIndex(i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string; mergeFrom?: string }): Promise<ToolResult> {
+export async function melangeIndex(tools: ToolsConfig, i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string; mergeFrom?: string }): Promise<ToolResult> {
   return runTool({
     label: 'melange index',
-    command: resolveTool('melange'),
+    command: resolveTool('melange', tools),
     args: ['index', '-o', i.output, '-a', i.arch, '--signing-key', i.signingKey, ...(i.mergeFrom ? ['-m', '-s', i.mergeFrom] : []), ...i.apks],
     logFile: i.logFile,
   });
 }
 
 /** `tmpDir`: melange test leaves its guest behind in TMPDIR, so each test gets one to clean. */
-export function melangeTest(t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string; tmpDir: string }): Promise<ToolResult> {
+export async function melangeTest(tools: ToolsConfig, t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string; tmpDir: string }): Promise<ToolResult> {
   return runTool({
     label: 'melange test',
-    command: resolveTool('melange'),
+    command: resolveTool('melange', tools),
     args: [
       'test', t.config,
       '--runner', 'bubblewrap',

@@ -1,11 +1,13 @@
-// Runs one external tool for an activity: argument arrays (never a shell string), the log streamed
-// to a file, a heartbeat while it runs, and the process killed when the activity is cancelled.
-import { createWriteStream } from 'node:fs';
+// Tool adapters: one module per external program kiln runs (melange, apko, git, ...), all through
+// this runner. Runs one external tool for an activity: argument arrays (never a shell string), the
+// log streamed to a file, a heartbeat while it runs, and the process killed when the activity is
+// cancelled.
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
+import { failure } from '../domain/failures.js';
 
 export interface ToolRun {
   /** Short name for messages, e.g. "melange build". */
@@ -17,11 +19,24 @@ export interface ToolRun {
   env?: Record<string, string>;
   /** Progress detail sent with each heartbeat. */
   heartbeatDetails?: unknown;
+  /** Killed after this long (as if by a signal). */
+  timeoutMs?: number;
 }
 
 export interface ToolResult {
   stdout: string;
   logFile: string;
+  durationMs: number;
+}
+
+/** A run whose exit code is an answer, not a verdict (`git rev-parse --verify` says "no" with 1). */
+export interface CapturedRun {
+  /** Undefined when the process was killed, timed out or could not start. */
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+  /** Why there is no exit code, when there is none. */
+  reason?: string;
   durationMs: number;
 }
 
@@ -41,15 +56,14 @@ export async function logTail(logFile: string, lines = 25): Promise<string> {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-/**
- * A tool that exits non-zero has judged its input (config, lint, test, signature): a retry
- * cannot change that, so the failure is non-retryable and carries the tool's own words. A tool
- * killed by a signal (OOM, a host hiccup) or failing to start is retried.
- */
-export async function runTool(run: ToolRun): Promise<ToolResult> {
-  await mkdir(dirname(run.logFile), { recursive: true });
-  const log = createWriteStream(run.logFile, { flags: 'a' });
-  log.write(`$ ${run.command} ${run.args.join(' ')}\n`);
+/** Runs the process with heartbeats and cancellation; only a cancellation throws. */
+async function execute(run: Omit<ToolRun, 'logFile'> & { logFile?: string }): Promise<CapturedRun & { signal?: string }> {
+  let log: WriteStream | undefined;
+  if (run.logFile) {
+    await mkdir(dirname(run.logFile), { recursive: true });
+    log = createWriteStream(run.logFile, { flags: 'a' });
+    log.write(`$ ${run.command} ${run.args.join(' ')}\n`);
+  }
   const ctx = inActivity();
   const started = Date.now();
   const child = execa(run.command, run.args, {
@@ -58,28 +72,48 @@ export async function runTool(run: ToolRun): Promise<ToolResult> {
     all: true,
     reject: false,
     stdin: 'ignore',
+    timeout: run.timeoutMs,
     cancelSignal: ctx?.cancellationSignal,
     forceKillAfterDelay: 5_000,
   });
-  child.all?.pipe(log, { end: false });
+  if (log) child.all?.pipe(log, { end: false });
   const beat = ctx
     ? setInterval(() => ctx.heartbeat(run.heartbeatDetails ?? { tool: run.label, seconds: Math.round((Date.now() - started) / 1000) }), HEARTBEAT_EVERY_MS)
     : undefined;
   const result = await child;
   if (beat) clearInterval(beat);
-  await new Promise<void>((done) => log.end(done));
-  const durationMs = Date.now() - started;
-  if (result.isCanceled) throw ApplicationFailure.retryable(`${run.label} was cancelled`, 'Cancelled');
-  if (result.exitCode === 0) return { stdout: result.stdout as string, logFile: run.logFile, durationMs };
+  if (log) await new Promise<void>((done) => log.end(done));
+  if (result.isCanceled) throw failure('Cancelled', `${run.label} was cancelled`);
+  return {
+    exitCode: result.signal ? undefined : result.exitCode,
+    signal: result.signal,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    ...(result.signal || result.exitCode === undefined ? { reason: result.signal ?? result.shortMessage } : {}),
+    durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * A tool that exits non-zero has judged its input (config, lint, test, signature): a retry
+ * cannot change that, so the failure is non-retryable (ToolFailed) and carries the tool's own
+ * words. A tool killed by a signal (OOM, a host hiccup) or failing to start is retried (ToolCrashed).
+ */
+export async function runTool(run: ToolRun): Promise<ToolResult> {
+  const r = await execute(run);
+  if (r.exitCode === 0) return { stdout: r.stdout, logFile: run.logFile, durationMs: r.durationMs };
   const tail = await logTail(run.logFile);
-  if (result.signal || result.exitCode === undefined) {
-    throw ApplicationFailure.retryable(
-      `${run.label} was killed (${result.signal ?? result.shortMessage}); log: ${run.logFile}\n${tail}`,
-      'ToolCrashed',
-    );
+  if (r.exitCode === undefined) {
+    throw failure('ToolCrashed', `${run.label} was killed (${r.reason}); log: ${run.logFile}\n${tail}`);
   }
-  throw ApplicationFailure.nonRetryable(
-    `${run.label} failed with exit code ${result.exitCode}; log: ${run.logFile}\n${tail}`,
-    'ToolFailed',
-  );
+  throw failure('ToolFailed', `${run.label} failed with exit code ${r.exitCode}; log: ${run.logFile}\n${tail}`);
+}
+
+/**
+ * Runs a tool whose exit code the caller interprets; output is captured, and logged too when a
+ * log file is given. Only a cancellation throws (Cancelled).
+ */
+export async function captureTool(run: Omit<ToolRun, 'logFile'> & { logFile?: string }): Promise<CapturedRun> {
+  const { signal: _signal, ...captured } = await execute(run);
+  return captured;
 }

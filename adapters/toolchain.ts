@@ -1,9 +1,13 @@
 // The external tools kiln drives, pinned. scripts/setup builds them with the Go toolchain into a
 // cache outside the repository keyed by version, so CI and later clones reuse the builds.
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import type { KilnConfig } from '../config/config.js';
+import { failure } from '../domain/failures.js';
+
+/** Where the pinned builds live, the binaries that override them, and the PATH to search. */
+export type ToolsConfig = KilnConfig['tools'];
 
 export interface ToolPin {
   name: ToolName;
@@ -18,7 +22,7 @@ export interface ToolPin {
   versionArgs: string[];
 }
 
-export type ToolName = 'temporal' | 'melange' | 'apko' | 'cosign' | 'crane';
+export type ToolName = 'temporal' | 'melange' | 'apko' | 'cosign';
 
 export const TOOLS: Record<ToolName, ToolPin> = {
   temporal: {
@@ -43,23 +47,11 @@ export const TOOLS: Record<ToolName, ToolPin> = {
     goFlags: [],
     versionArgs: ['version'],
   },
-  crane: {
-    name: 'crane',
-    version: '0.22.1',
-    module: 'github.com/google/go-containerregistry',
-    package: 'github.com/google/go-containerregistry/cmd/crane',
-    goFlags: [],
-    versionArgs: ['version'],
-  },
 };
 
-export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KILN_TOOLS_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kiln', 'tools');
-}
-
-/** Where `go install` puts a pinned tool. */
-export function cachedToolPath(tool: ToolPin, env: NodeJS.ProcessEnv = process.env): string {
-  return join(toolCacheDir(env), `${tool.name}-${tool.version}`, 'bin', tool.name);
+/** Where `go install` puts a pinned tool, under the tools directory (config.tools.dir). */
+export function cachedToolPath(tool: ToolPin, toolsDir: string): string {
+  return join(toolsDir, `${tool.name}-${tool.version}`, 'bin', tool.name);
 }
 
 /** The version a binary reports, or undefined when it cannot be run. */
@@ -71,18 +63,23 @@ export function reportedVersion(path: string, tool: ToolPin): string | undefined
   }
 }
 
-/** A tool already on PATH at the pinned version is used as is; otherwise the cached build. */
-export function resolveTool(name: ToolName, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The binary to run for a pinned tool: an override (KILN_<TOOL>), else the cached build, else one
+ * already on PATH at the pinned version. A missing tool is a misconfigured worker: ToolMissing,
+ * never retried.
+ */
+export function resolveTool(name: ToolName, tools: ToolsConfig): string {
   const tool = TOOLS[name];
-  const override = env[`KILN_${name.toUpperCase()}`];
+  const override = (tools.overrides as Partial<Record<ToolName, string>>)[name];
   if (override) return override;
-  const cached = cachedToolPath(tool, env);
+  const cached = cachedToolPath(tool, tools.dir);
   if (existsSync(cached)) return cached;
-  for (const dir of (env.PATH ?? '').split(':')) {
+  for (const dir of tools.searchPath.split(':')) {
     const candidate = join(dir, name);
     if (dir && existsSync(candidate) && reportedVersion(candidate, tool)?.includes(tool.version)) return candidate;
   }
-  throw new Error(
+  throw failure(
+    'ToolMissing',
     `${name} ${tool.version} is not installed (looked in ${cached} and PATH). Run scripts/setup, which builds it with go install.`,
   );
 }

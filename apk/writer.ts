@@ -1,11 +1,13 @@
 // Writes a signed APK v2 package from in-memory files (reference §5.5). kiln uses it for the
 // offline bootstrap repository, where no melange build is possible yet.
 // Layout: gzip(signature tar, cut) + gzip(control tar with .PKGINFO, cut) + gzip(data tar).
-import { createHash, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
-import { gzipSync, inflateRawSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { writeTar, type TarEntry } from '../domain/tar.js';
+import { sha1, sha256hex } from '../domain/digest.js';
+import { invalidInput } from '../domain/failures.js';
 
 export interface ApkFile {
   /** Relative path in the installed filesystem, e.g. `usr/bin/busybox`. */
@@ -36,9 +38,6 @@ export interface WriteApkInput {
   mtime: number;
 }
 
-export const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest();
-export const sha256hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
 /** gzip with mtime 0 in the header (Node already writes 0; forced so the bytes never vary). */
 export function gzip(data: Buffer): Buffer {
   const gz = gzipSync(data, { level: 9 });
@@ -51,9 +50,9 @@ export function dataEntries(files: ApkFile[]): TarEntry[] {
   const byPath = new Map<string, TarEntry>();
   for (const f of files) {
     const path = posix.normalize(f.path).replace(/^\/+/, '').replace(/\/+$/, '');
-    if (!path || path === '.' || path.startsWith('..')) throw new Error(`bad APK path: ${f.path}`);
-    if (byPath.has(path)) throw new Error(`duplicate APK path: ${path}`);
-    if (f.type === 'symlink' && !f.target) throw new Error(`symlink without target: ${path}`);
+    if (!path || path === '.' || path.startsWith('..')) throw invalidInput(`bad APK path: ${f.path}`);
+    if (byPath.has(path)) throw invalidInput(`duplicate APK path: ${path}`);
+    if (f.type === 'symlink' && !f.target) throw invalidInput(`symlink without target: ${path}`);
     // apk-tools records the SHA-1 of the content, or of the target for a symlink.
     const pax = f.type === 'dir' ? undefined : { 'APK-TOOLS.checksum.SHA1': sha1(f.type === 'file' ? (f.content ?? Buffer.alloc(0)) : f.target!).toString('hex') };
     byPath.set(path, { path, type: f.type, mode: f.mode, content: f.content, target: f.target, pax });
@@ -83,12 +82,12 @@ export function pkginfoText(p: Omit<WriteApkInput, 'files' | 'signingKeyPath'> &
     ...(p.provides ?? []).map((d) => `provides = ${d}`),
     `datahash = ${p.datahash}`,
   ];
-  for (const l of lines) if (l.includes('\n')) throw new Error(`newline in .PKGINFO value: ${JSON.stringify(l)}`);
+  for (const l of lines) if (l.includes('\n')) throw invalidInput(`newline in .PKGINFO value: ${JSON.stringify(l)}`);
   return lines.join('\n') + '\n';
 }
 
 export async function writeApk(input: WriteApkInput): Promise<Buffer> {
-  if (!/-r\d+$/.test(input.version)) throw new Error(`APK version needs a release suffix (-rN): ${input.version}`);
+  if (!/-r\d+$/.test(input.version)) throw invalidInput(`APK version needs a release suffix (-rN): ${input.version}`);
   const key = await readFile(input.signingKeyPath, 'utf8');
   const entries = dataEntries(input.files);
   const data = gzip(writeTar(entries, { mtime: input.mtime }));
@@ -103,26 +102,5 @@ export async function writeApk(input: WriteApkInput): Promise<Buffer> {
   return Buffer.concat([sigMember, control, data]);
 }
 
-/**
- * Splits concatenated gzip members (an .apk, a signed APKINDEX.tar.gz) into their raw bytes, which
- * is what signatures, `datahash` and `C:` are computed over.
- */
-export function splitGzipMembers(buf: Buffer): Buffer[] {
-  const members: Buffer[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    if (buf[off] !== 0x1f || buf[off + 1] !== 0x8b || buf[off + 2] !== 8) throw new Error(`no gzip member at byte ${off}`);
-    const flags = buf[off + 3]!;
-    let p = off + 10;
-    if (flags & 4) p += 2 + buf.readUInt16LE(p); // FEXTRA
-    if (flags & 8) p = buf.indexOf(0, p) + 1; // FNAME
-    if (flags & 16) p = buf.indexOf(0, p) + 1; // FCOMMENT
-    if (flags & 2) p += 2; // FHCRC
-    // inflateRaw stops at the end of the deflate stream and reports how much input it consumed.
-    const { engine } = inflateRawSync(buf.subarray(p), { info: true }) as unknown as { engine: { bytesWritten: number } };
-    const end = p + engine.bytesWritten + 8; // CRC32 + ISIZE trailer
-    members.push(buf.subarray(off, end));
-    off = end;
-  }
-  return members;
-}
+// Transitional: splitGzipMembers moved to apk/reader.ts (it reads); import it from there.
+export { splitGzipMembers } from './reader.js';

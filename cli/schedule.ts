@@ -1,193 +1,35 @@
-// The Temporal Schedules kiln runs from catalog.yaml: `kiln-nightly` (catalogRebuild on the
-// `schedule:` cron) and `kiln-upstream-watch` (upstreamWatch every `updates.every`).
-// Applying is idempotent: what kiln applied rides along in the action's memo, and the server's
-// own description is checked too, so a second apply changes nothing unless something differs.
-import { Client, Connection, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
-import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
+// `kiln schedule apply|pause|unpause|trigger|describe`: the Temporal Schedules from catalog.yaml
+// (client/schedules.ts does the work). Every subcommand ends by describing both Schedules.
+import type { Command } from 'commander';
+import { loadConfig } from '../config/config.js';
+import { connectClient } from '../client/connection.js';
+import { applySchedule, applyWatchSchedule, describeSchedule, scheduleExists } from '../client/schedules.js';
 import { loadCatalogOrReport } from './catalog-report.js';
-import { temporalTarget } from '../config/config.js';
-import { defaultCatalogDir } from '../activities/snapshot.js';
-import { listWatchedPackages } from '../activities/upstream.js';
 
-export const NIGHTLY_SCHEDULE_ID = 'kiln-nightly';
-export const WATCH_SCHEDULE_ID = 'kiln-upstream-watch';
+export type ScheduleSubcommand = 'apply' | 'pause' | 'unpause' | 'trigger' | 'describe';
 
-const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
-  skip: ScheduleOverlapPolicy.SKIP,
-  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
-  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
-  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
-  'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
-  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
-};
-
-export interface ScheduleTarget {
-  scheduleId: string;
-  taskQueue: string;
-  /** The workflow's one input object for every scheduled run. */
-  input: Record<string, unknown>;
-}
-
-export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
-
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-/** catalog.yaml durations ("30m", "1h", "1d"; the loader has validated them) in milliseconds. */
-function durationMs(text: string): number {
-  const m = /^(\d+)([smhd])$/.exec(text);
-  if (!m) throw new Error(`not a duration: ${text}`);
-  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-}
-
-interface Wanted {
-  options: ScheduleOptions;
-  /** What kiln applied (kept in the action memo), including what the server cannot echo back (the cron text). */
-  fingerprint: string;
-  catchupWindowMs?: number;
-  intervalMs?: number;
-}
-
-function nightlyWanted(settings: ScheduleSettings, target: ScheduleTarget): Wanted {
-  const fingerprint = JSON.stringify({ ...settings, taskQueue: target.taskQueue, input: target.input });
-  return {
-    fingerprint,
-    catchupWindowMs: durationMs(settings.catchupWindow),
-    options: {
-      scheduleId: target.scheduleId,
-      spec: { cronExpressions: [settings.cron], timezone: settings.timezone },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'catalogRebuild',
-        taskQueue: target.taskQueue,
-        args: [target.input],
-        // The server appends the scheduled time, so each night's run has its own id.
-        workflowId: 'nightly-rebuild',
-        memo: { kilnSchedule: fingerprint },
-      },
-      policies: { overlap: OVERLAP[settings.overlap], catchupWindow: settings.catchupWindow },
-    },
-  };
-}
-
-function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
-  const fingerprint = JSON.stringify({ every: updates.every, taskQueue: target.taskQueue, input: target.input });
-  return {
-    fingerprint,
-    intervalMs: durationMs(updates.every),
-    options: {
-      scheduleId: target.scheduleId,
-      spec: { intervals: [{ every: updates.every }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'upstreamWatch', taskQueue: target.taskQueue, args: [target.input],
-        workflowId: 'upstream-watch', memo: { kilnSchedule: fingerprint },
-      },
-      // A slow poll must not pile up behind itself.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP },
-    },
-  };
-}
-
-async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
-  try {
-    return await client.schedule.getHandle(id).describe();
-  } catch (err) {
-    if ((err as Error).name === 'ScheduleNotFoundError') return undefined;
-    throw err;
-  }
-}
-
-/** The memo alone would miss an edit made in the Web UI; these fields come back from the server as sent. */
-function sameAsApplied(current: ScheduleDescription, wanted: Wanted): boolean {
-  const a = current.action;
-  const w = wanted.options.action;
-  if (a.type !== 'startWorkflow' || (a.memo as Record<string, unknown> | undefined)?.kilnSchedule !== wanted.fingerprint) return false;
-  if (a.workflowType !== w.workflowType || a.taskQueue !== w.taskQueue || JSON.stringify(a.args) !== JSON.stringify(w.args)) return false;
-  if (current.policies.overlap !== (wanted.options.policies?.overlap ?? ScheduleOverlapPolicy.SKIP)) return false;
-  if (wanted.catchupWindowMs !== undefined && current.policies.catchupWindow !== wanted.catchupWindowMs) return false;
-  if (wanted.intervalMs !== undefined && (current.spec.intervals?.length !== 1 || current.spec.intervals[0]!.every !== wanted.intervalMs)) return false;
-  return true;
-}
-
-async function apply(client: Client, wanted: Wanted): Promise<ApplyOutcome> {
-  const id = wanted.options.scheduleId;
-  const current = await describeOrUndefined(client, id);
-  if (!current) {
-    await client.schedule.create(wanted.options);
-    return 'created';
-  }
-  if (sameAsApplied(current, wanted)) return 'unchanged';
-  // Update in place (same id): its paused state, notes and recent runs stay.
-  await client.schedule.getHandle(id).update((prev) => ({
-    ...prev, spec: wanted.options.spec, action: wanted.options.action, policies: wanted.options.policies,
-  }));
-  return 'updated';
-}
-
-/** Creates or updates the nightly catalogRebuild Schedule from catalog.yaml's `schedule:` block. */
-export function applySchedule(client: Client, settings: ScheduleSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
-  return apply(client, nightlyWanted(settings, target));
-}
-
-/** Creates or updates the upstreamWatch Schedule: every `updates.every`, never two polls at once. */
-export function applyWatchSchedule(client: Client, updates: UpdateSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
-  return apply(client, watchWanted(updates, target));
-}
-
-/** A readable description: the spec, the next runs and the recent runs with their outcome. */
-export async function describeSchedule(client: Client, id: string): Promise<string> {
-  const d = await describeOrUndefined(client, id);
-  if (!d) return `no schedule "${id}" (run: npm run kiln -- schedule apply)`;
-  const memo = d.action.type === 'startWorkflow' ? (d.action.memo as { kilnSchedule?: string } | undefined) : undefined;
-  const applied = memo?.kilnSchedule ? (JSON.parse(memo.kilnSchedule) as Partial<ScheduleSettings & UpdateSettings>) : {};
-  const when = applied.cron
-    ? `cron "${applied.cron}" ${applied.timezone}, overlap ${applied.overlap}, catch-up window ${applied.catchupWindow}`
-    : applied.every
-      ? `every ${applied.every}, overlap skip`
-      : '(not applied by kiln)';
-  const lines = [
-    `schedule ${id}: ${d.state.paused ? `PAUSED${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`,
-    `  ${when}`,
-    `  starts ${d.action.workflowType} on task queue ${d.action.taskQueue} with ${JSON.stringify(d.action.args?.[0] ?? {})}`,
-    `  next runs: ${d.state.paused ? '(none while paused)' : d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`,
-    '  recent runs:',
-  ];
-  const recent = d.info.recentActions.slice(-5);
-  if (!recent.length) lines.push('    (none yet)');
-  for (const a of recent) {
-    const wf = a.action.workflow;
-    // The Schedule only remembers what it started; the outcome is the run's own status.
-    const status = await client.workflow.getHandle(wf.workflowId, wf.firstExecutionRunId).describe().then((x) => x.status.name, () => 'UNKNOWN');
-    lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}`);
-  }
-  return lines.join('\n');
-}
-
-/** `npm run kiln -- schedule apply|pause|unpause|trigger|describe [--catalog DIR]`. */
-export async function scheduleCommand(sub: string | undefined, opts: { catalog?: string }): Promise<number> {
-  const usage = 'usage: kiln schedule apply|pause|unpause|trigger|describe [--catalog DIR]';
-  if (!sub || !['apply', 'pause', 'unpause', 'trigger', 'describe'].includes(sub)) {
-    console.error(usage);
-    return 2;
-  }
-  const target = temporalTarget();
-  // Overridable so tests (or a second catalog) do not touch the real Schedules.
-  const nightlyId = process.env.KILN_SCHEDULE_ID ?? NIGHTLY_SCHEDULE_ID;
-  const watchId = process.env.KILN_WATCH_SCHEDULE_ID ?? WATCH_SCHEDULE_ID;
-  const connection = await Connection.connect({ address: target.address });
-  const client = new Client({ connection, namespace: target.namespace });
-  const exists = async (id: string) => (await describeOrUndefined(client, id)) !== undefined;
+export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?: string }): Promise<number> {
+  const config = loadConfig();
+  const { taskQueue } = config.temporal;
+  // Overridable (KILN_SCHEDULE_ID, KILN_WATCH_SCHEDULE_ID) so tests or a second catalog do not touch the real Schedules.
+  const { nightlyId, watchId } = config.schedules;
+  const { client, close } = await connectClient(config);
+  const exists = (id: string) => scheduleExists(client, id);
   try {
     switch (sub) {
       case 'apply': {
-        const dir = opts.catalog ?? defaultCatalogDir();
-        const catalog = await loadCatalogOrReport(dir);
+        const dir = opts.catalog ?? config.catalogDir;
+        const catalog = await loadCatalogOrReport(config, dir);
         if (!catalog) return 1;
         // Scheduled runs read the catalog on the worker: pass the directory only when one was named.
         const input = opts.catalog ? { catalogDir: catalog.dir } : {};
-        const nightly = await applySchedule(client, catalog.settings.schedule, { scheduleId: nightlyId, taskQueue: target.taskQueue, input });
+        const nightly = await applySchedule(client, catalog.settings.schedule, { scheduleId: nightlyId, taskQueue, input });
         console.log(`schedule ${nightlyId}: ${nightly}`);
-        const watched = await listWatchedPackages({ catalogDir: catalog.dir });
+        // The watcher's own activity lists the watched packages (loaded for `apply` only).
+        const { createActivities } = await import('../activities/index.js');
+        const watched = await createActivities(config).listWatchedPackages({ catalogDir: catalog.dir });
         if (watched.length) {
-          const watch = await applyWatchSchedule(client, catalog.settings.updates, { scheduleId: watchId, taskQueue: target.taskQueue, input });
+          const watch = await applyWatchSchedule(client, catalog.settings.updates, { scheduleId: watchId, taskQueue, input });
           console.log(`schedule ${watchId}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`);
         } else if (await exists(watchId)) {
           console.log(`schedule ${watchId}: left as is, though no package has an update: block any more (delete it in the Web UI if unwanted)`);
@@ -214,11 +56,32 @@ export async function scheduleCommand(sub: string | undefined, opts: { catalog?:
           console.log(`schedule ${id}: ${sub}d`);
         }
         break;
+      case 'describe':
+        break;
     }
     console.log(await describeSchedule(client, nightlyId));
     if (await exists(watchId)) console.log(await describeSchedule(client, watchId));
     return 0;
   } finally {
-    await connection.close();
+    await close();
+  }
+}
+
+const SUBCOMMANDS: [ScheduleSubcommand, string][] = [
+  ['apply', "create or update the nightly Schedule (and the upstream watch) from catalog.yaml's schedule: and updates:"],
+  ['describe', 'the spec, the next three run times, the recent runs with their workflow ids and status'],
+  ['trigger', 'one nightly run now'],
+  ['pause', 'stop automatic runs (the upstream watch too)'],
+  ['unpause', 'resume automatic runs (the upstream watch too)'],
+];
+
+export function registerSchedule(program: Command): void {
+  const schedule = program.command('schedule').description('the nightly Temporal Schedule from catalog.yaml: apply | describe | trigger | pause | unpause');
+  for (const [sub, description] of SUBCOMMANDS) {
+    const cmd = schedule.command(sub).description(description);
+    if (sub === 'apply') cmd.option('--catalog <dir>', 'catalog directory; scheduled runs then get {"catalogDir": DIR} (default: the worker\'s own)');
+    cmd.action(async (opts: { catalog?: string }) => {
+      process.exitCode = await scheduleCommand(sub, opts);
+    });
   }
 }

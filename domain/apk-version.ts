@@ -92,3 +92,6 @@ export function compareApkVersions(a: string, b: string): -1 | 0 | 1 {
 export function isValidApkVersion(v: string): boolean {
   return v.length > 0 && !tokenize(v).some((t) => t.kind === T.Invalid);
 }
+
+/** `<version>-r<epoch>`: a package's full version as APK file names and indexes write it. */
+export const fullVersion = (p: { version: string; epoch: number }) => `${p.version}-r${p.epoch}`;

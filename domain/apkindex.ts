@@ -2,6 +2,8 @@
 // catalog loader can tell a missing dependency from one a repository satisfies.
 import { gunzipSync } from 'node:zlib';
 import { atomName } from './plan.js';
+import { corruptArtifact } from './failures.js';
+import { readTar } from './tar.js';
 
 export interface ApkIndexEntry {
   /** P: */
@@ -20,39 +22,6 @@ export interface ApkIndexEntry {
   dependencies: string[];
   /** p: provided atoms, as written (e.g. `cmd:sh=1.35.0-r0`) */
   provides: string[];
-}
-
-const BLOCK = 512;
-
-/** The `APKINDEX` file inside the decompressed archive, or undefined. */
-function findIndexFile(tar: Buffer): Buffer | undefined {
-  let off = 0;
-  let paxPath: string | undefined;
-  while (off + BLOCK <= tar.length) {
-    const header = tar.subarray(off, off + BLOCK);
-    // Each gzip member is its own tar; a writer may end the signature member with end-of-archive
-    // blocks, so zero blocks are skipped rather than taken as the end.
-    if (header.every((b) => b === 0)) {
-      off += BLOCK;
-      continue;
-    }
-    const text = (start: number, len: number) => header.subarray(start, start + len).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(text(124, 12).trim() || '0', 8);
-    if (!Number.isFinite(size) || size < 0) throw new Error(`corrupt tar header at offset ${off}`);
-    const type = text(156, 1) || '0';
-    const prefix = text(345, 155);
-    const data = tar.subarray(off + BLOCK, off + BLOCK + size);
-    off += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-    if (type === 'x') {
-      paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString('utf8'))?.[1];
-      continue;
-    }
-    if (type === 'g') continue;
-    const name = (paxPath ?? (prefix ? `${prefix}/${text(0, 100)}` : text(0, 100))).replace(/^\.\//, '');
-    paxPath = undefined;
-    if (name === 'APKINDEX' && (type === '0' || type === '7')) return Buffer.from(data);
-  }
-  return undefined;
 }
 
 /** Entries of the stanza text of an APKINDEX (blank-line separated `X:value` lines). */
@@ -84,12 +53,19 @@ export function parseApkIndexText(text: string): ApkIndexEntry[] {
 
 /**
  * Parses APKINDEX.tar.gz: concatenated gzip members (the signature tar, then the tar holding
- * APKINDEX and DESCRIPTION). gunzipSync inflates every member into one stream.
+ * APKINDEX and DESCRIPTION). gunzipSync inflates every member into one stream; the tar reader
+ * skips the end-of-archive blocks a writer may leave between them.
  */
-export function parseApkIndex(buf: Buffer): ApkIndexEntry[] {
-  const index = findIndexFile(gunzipSync(buf));
-  if (!index) throw new Error('the archive holds no APKINDEX file');
-  return parseApkIndexText(index.toString('utf8'));
+export async function parseApkIndex(buf: Buffer): Promise<ApkIndexEntry[]> {
+  let tar: Buffer;
+  try {
+    tar = gunzipSync(buf);
+  } catch (err) {
+    throw corruptArtifact(`not an APKINDEX.tar.gz: ${(err as Error).message}`, err);
+  }
+  const index = (await readTar(tar, 'APKINDEX.tar.gz')).find((f) => f.path === 'APKINDEX' && (f.type === '0' || f.type === '7'));
+  if (!index) throw corruptArtifact('the archive holds no APKINDEX file');
+  return parseApkIndexText(index.data.toString('utf8'));
 }
 
 /** Every name an index satisfies: package names plus what they provide, without `=version`. */

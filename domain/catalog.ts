@@ -1,5 +1,6 @@
 // The catalog model: what kiln reads from a catalog directory, shared by the worker, the CLI and
-// (as plain data) the workflows. Pure types only; loading and validation live in catalog-loader.ts.
+// (as plain data) the workflows. Pure types only; the validation rules live in catalog-rules.ts and
+// catalog-settings.ts, and io/catalog-loader.ts reads the files they judge.
 
 /** Settings from catalog.yaml, after `${VAR}` / `${VAR:-default}` expansion against the worker's env. */
 export interface CatalogSettings {

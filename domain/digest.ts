@@ -15,3 +15,6 @@ export const sha1 = (data: Buffer | string): Buffer => createHash('sha1').update
 
 /** An incremental SHA-256, for streams and multi-part inputs. */
 export const sha256stream = () => createHash('sha256');
+
+/** An incremental SHA-256 or SHA-512 (release tarball checksums, as melange's fetch pins them). */
+export const checksumStream = (algorithm: 'sha256' | 'sha512') => createHash(algorithm);

@@ -22,6 +22,7 @@ export const FAILURES = {
   ImageTestFailed: { retryable: false, meaning: 'an image functional test or expectation failed' },
   VulnerabilityPolicy: { retryable: false, meaning: 'known CVEs over the catalog policy' },
   SignatureInvalid: { retryable: false, meaning: 'an APK or index signature does not verify' },
+  AbiBreak: { retryable: false, meaning: 'a new version no longer provides sonames the published one did' },
   SbomInvalid: { retryable: false, meaning: 'an SBOM is missing or malformed' },
   CorruptArtifact: { retryable: false, meaning: 'an APK, layer or layout is damaged or does not match its digest' },
   UnsafeLayer: { retryable: false, meaning: 'a layer or archive entry escapes its root' },

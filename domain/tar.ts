@@ -1,5 +1,11 @@
-// Minimal ustar with PAX records: enough to write APK members and to read APKINDEX and image
-// layers. Deterministic: entries as given, uid/gid 0, the caller's mtime.
+// Tar archives, pure (bytes in, bytes or entries out). Reading goes through tar-stream. Writing is
+// done by hand on purpose: an APK is three gzip members whose signature and control tars are cut
+// (no end-of-archive blocks) so they concatenate into one stream, and the signature covers exactly
+// those cut bytes; tar libraries always finish an archive. Deterministic: entries as given, uid/gid
+// 0, the caller's mtime.
+import { ApplicationFailure } from '@temporalio/common';
+import { extract, type Header } from 'tar-stream';
+import { corruptArtifact } from './failures.js';
 
 export interface TarEntry {
   path: string;
@@ -70,6 +76,92 @@ export function writeTar(entries: TarEntry[], opts: { mtime: number; cut?: boole
   return Buffer.concat(parts);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading: every tar kiln reads (APK members, APKINDEX, image layers) goes through tar-stream,
+// which handles ustar, PAX (path, linkpath, size) and GNU long names. Pure: bytes in, entries out.
+
+export interface TarHeader {
+  path: string;
+  /** ustar type flag: '0' file, '1' hard link, '2' symlink, '5' directory, ... */
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkname: string;
+}
+
+const TYPE_FLAGS: Record<string, string> = {
+  file: '0',
+  link: '1',
+  symlink: '2',
+  'character-device': '3',
+  'block-device': '4',
+  directory: '5',
+  fifo: '6',
+  'contiguous-file': '7',
+};
+
+function tarHeader(h: Header): TarHeader {
+  // tar-stream applies PAX path, linkpath and size; uid and gid (big ids) are applied here.
+  const pax = (h.pax ?? {}) as Record<string, string | undefined>;
+  return {
+    path: h.name,
+    type: TYPE_FLAGS[h.type ?? ''] ?? '?',
+    mode: h.mode ?? 0,
+    uid: pax.uid !== undefined ? Number(pax.uid) : (h.uid ?? 0),
+    gid: pax.gid !== undefined ? Number(pax.gid) : (h.gid ?? 0),
+    size: h.size ?? 0,
+    linkname: h.linkname ?? '',
+  };
+}
+
+/**
+ * Streams a tar's entries; a body is read into memory only when `wantBody` says so (one file at a
+ * time), everything else is skipped. The whole source is read (so a gzip trailer and a digest
+ * check at its end are not skipped); end-of-archive blocks between concatenated tars are skipped.
+ * A truncated or malformed archive is CorruptArtifact; the source's own failures pass through.
+ */
+export async function* tarEntries(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  opts: { what: string; wantBody: (h: TarHeader) => boolean },
+): AsyncGenerator<{ header: TarHeader; body?: Buffer }> {
+  const ex = extract();
+  const closed = new Promise<void>((done) => ex.once('close', () => done()));
+  let sourceError: unknown;
+  const pump = (async () => {
+    for await (const chunk of source) {
+      if (ex.destroyed) return;
+      if (!ex.write(chunk)) await Promise.race([new Promise<void>((done) => ex.once('drain', () => done())), closed]);
+    }
+    ex.end(null); // no last chunk
+  })().catch((err: unknown) => {
+    sourceError = err;
+    ex.destroy(err as Error);
+  });
+  try {
+    for await (const entry of ex) {
+      const header = tarHeader(entry.header);
+      if (header.size > 0 && opts.wantBody(header)) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        yield { header, body: Buffer.concat(chunks) };
+      } else {
+        entry.resume();
+        yield { header };
+      }
+    }
+  } catch (err) {
+    if (err === sourceError || isFailureError(err)) throw err;
+    throw corruptArtifact(`${opts.what} is not a readable tar: ${(err as Error).message}`, err);
+  } finally {
+    if (!ex.destroyed) ex.destroy();
+    await pump;
+  }
+}
+
+const isFailureError = (err: unknown) => err instanceof ApplicationFailure;
+
 export interface TarFile {
   path: string;
   type: string;
@@ -77,29 +169,11 @@ export interface TarFile {
   linkname: string;
 }
 
-/** Reads every entry of an uncompressed tar, applying PAX path overrides. */
-export function readTar(tar: Buffer): TarFile[] {
+/** Every entry of an uncompressed tar in memory, `./` taken off paths. */
+export async function readTar(tar: Buffer, what = 'tar archive'): Promise<TarFile[]> {
   const out: TarFile[] = [];
-  let off = 0;
-  let pax: Record<string, string> = {};
-  while (off + BLOCK <= tar.length) {
-    const h = tar.subarray(off, off + BLOCK);
-    if (h.every((b) => b === 0)) break;
-    const field = (start: number, len: number) => h.subarray(start, start + len).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(field(124, 12).trim() || '0', 8);
-    const type = field(156, 1) || '0';
-    const prefix = field(345, 155);
-    const data = tar.subarray(off + BLOCK, off + BLOCK + size);
-    off += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-    if (type === 'x') {
-      pax = {};
-      for (const m of data.toString('utf8').matchAll(/\d+ ([^=]+)=([^\n]*)\n/g)) pax[m[1]!] = m[2]!;
-      continue;
-    }
-    if (type === 'g') continue;
-    const name = pax.path ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    out.push({ path: name.replace(/^\.\//, ''), type, data: Buffer.from(data), linkname: pax.linkpath ?? field(157, 100) });
-    pax = {};
+  for await (const { header, body } of tarEntries([tar], { what, wantBody: () => true })) {
+    out.push({ path: header.path.replace(/^\.\//, ''), type: header.type, data: body ?? Buffer.alloc(0), linkname: header.linkname });
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // Pure (yaml is plain JS): unit-tested without any network.
 import { parseDocument } from 'yaml';
 import { compareApkVersions, isValidApkVersion } from './apk-version.js';
+import type { UpdateSettings } from './catalog.js';
 
 export interface UpdateConfig {
   backend: 'git' | 'github';
@@ -113,4 +114,44 @@ export function gitRepository(melange: unknown, name: string, configured: Record
   const steps = Array.isArray(obj(melange).pipeline) ? (obj(melange).pipeline as unknown[]) : [];
   const checkout = steps.map(obj).find((s) => s.uses === 'git-checkout');
   return configured[name] ?? (str(obj(checkout?.with).repository) || undefined);
+}
+
+export type UpstreamSource = { kind: 'git'; url: string } | { kind: 'github'; url: string; useTag: boolean };
+
+/** Where a watched package's releases come from, or undefined when its config names no source. */
+export function upstreamSource(doc: unknown, name: string, updates: UpdateSettings): UpstreamSource | undefined {
+  const cfg = updateConfig(doc);
+  if (!cfg) return undefined;
+  if (cfg.backend === 'github') {
+    if (!cfg.identifier) return undefined;
+    return { kind: 'github', useTag: cfg.useTag, url: `${updates.githubApi.replace(/\/$/, '')}/repos/${cfg.identifier}/${cfg.useTag ? 'tags' : 'releases'}` };
+  }
+  const url = gitRepository(doc, name, updates.repositories);
+  return url ? { kind: 'git', url } : undefined;
+}
+
+/** A YAML scalar as melange reads it: strings as they are, numbers as written. */
+export const scalar = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+
+/** melange's `${{...}}` values a pipeline's `with:` may use at the new version. */
+export function melangeSubstitutions(doc: unknown, version: string): Record<string, string> {
+  const d = obj(doc);
+  const subs: Record<string, string> = {
+    'package.name': scalar(obj(d.package).name),
+    'package.version': version,
+    'package.epoch': '0',
+    'package.full-version': `${version}-r0`,
+  };
+  for (const [k, v] of Object.entries(obj(d.vars))) subs[`vars.${k}`] = substitute(scalar(v), subs);
+  for (const t of Array.isArray(d['var-transforms']) ? (d['var-transforms'] as unknown[]).map(obj) : []) {
+    // Go's regexp replacement syntax (${1}) in JavaScript's ($1); Go replaces every match.
+    const replace = scalar(t.replace).replace(/\$\{(\d+)\}/g, '$$$1');
+    subs[`vars.${scalar(t.to)}`] = substitute(scalar(t.from), subs).replace(new RegExp(scalar(t.match), 'g'), replace);
+  }
+  return subs;
+}
+
+/** `${{ key }}` replaced by its substitution; unknown keys are left as written. */
+export function substitute(text: string, subs: Record<string, string>): string {
+  return text.replace(/\$\{\{\s*([\w.-]+)\s*\}\}/g, (whole, key: string) => subs[key] ?? whole);
 }

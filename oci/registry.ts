@@ -1,12 +1,13 @@
-// A small OCI distribution client on fetch: push an OCI image layout by digest, then point tags at
-// it. Registry 5xx/429 and network errors are retryable (honouring Retry-After); other 4xx are not.
-import { createHash } from 'node:crypto';
+// OCI: registry client, image layout reader, referrers, image and layer readers, root filesystems.
+// This module: a small OCI distribution client on fetch: push an OCI image layout by digest, then
+// point tags at it. Registry 5xx/429 and network errors are retryable (honouring Retry-After);
+// other 4xx are not.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
-import { registryAuth, type RegistryAuth } from '../config/config.js';
+import type { RegistryAuth } from '../config/config.js';
+import { sha256digest } from '../domain/digest.js';
+import { failure } from '../domain/failures.js';
+import { readBlob, readLayoutIndex } from './layout.js';
 
 export interface Descriptor {
   mediaType: string;
@@ -22,9 +23,12 @@ export interface ImageRef {
   repository: string;
 }
 
+/** `host[:port]/path`; anything else is a misconfigured catalog or input, never retried. */
 export function parseImageRef(ref: string): ImageRef {
   const slash = ref.indexOf('/');
-  if (slash < 0) throw new Error(`image reference ${ref} has no registry host (expected host[:port]/path)`);
+  if (slash <= 0 || slash === ref.length - 1) {
+    throw failure('RegistryMisconfigured', `image reference ${ref} has no registry host (expected host[:port]/path)`);
+  }
   return { registry: ref.slice(0, slash), repository: ref.slice(slash + 1) };
 }
 
@@ -35,7 +39,7 @@ const CERTIFICATE_ERRORS = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+export const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
@@ -43,12 +47,14 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
+/** One repository on one registry, with the worker's credentials and CA (config.registryAuth). */
 export class RegistryClient {
-  private readonly base: string;
+  /** `<scheme>://<host>/v2/<repository>`: the repository's API base. */
+  readonly base: string;
   private readonly dispatcher?: Agent;
   private token?: string;
 
-  constructor(private readonly ref: ImageRef, private readonly auth: RegistryAuth = registryAuth()) {
+  constructor(readonly ref: ImageRef, private readonly auth: RegistryAuth) {
     // A configured CA means TLS, even on loopback; otherwise plain HTTP only for loopback hosts.
     const plain = auth.insecure ?? (LOOPBACK.test(ref.registry) && !auth.caFile);
     this.base = `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
@@ -57,7 +63,7 @@ export class RegistryClient {
       try {
         ca = readFileSync(auth.caFile);
       } catch (err) {
-        throw ApplicationFailure.nonRetryable(`KILN_REGISTRY_CA ${auth.caFile} cannot be read on this worker: ${(err as Error).message}`, 'RegistryMisconfigured');
+        throw failure('RegistryMisconfigured', `KILN_REGISTRY_CA ${auth.caFile} cannot be read on this worker: ${(err as Error).message}`);
       }
       this.dispatcher = new Agent({ connect: { ca } });
     }
@@ -86,7 +92,17 @@ export class RegistryClient {
     return Boolean(this.token);
   }
 
-  private async send(url: string, init: RequestInit & { headers?: Record<string, string> }, retryAuth = true): Promise<Response> {
+  /** `registry/repository`, for messages. */
+  get where(): string {
+    return `${this.ref.registry}/${this.ref.repository}`;
+  }
+
+  /**
+   * One request to the registry, logging in on a Bearer challenge. Network errors and 5xx/429 are
+   * RegistryUnavailable (retried), an untrusted certificate RegistryUntrusted; other answers are
+   * returned for the caller to judge (`check`).
+   */
+  async send(url: string, init: RequestInit & { headers?: Record<string, string> }, retryAuth = true): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(url, { ...init, headers: { ...this.authHeader(), ...init.headers }, redirect: 'follow', dispatcher: this.dispatcher });
@@ -98,9 +114,9 @@ export class RegistryClient {
           : cause.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `give the registry a certificate for ${this.ref.registry.replace(/:\d+$/, '')}`
           : this.auth.caFile ? `KILN_REGISTRY_CA ${this.auth.caFile} is not the CA that issued it; point KILN_REGISTRY_CA at the one that did`
           : 'set KILN_REGISTRY_CA to the PEM file of the CA that issued it';
-        throw ApplicationFailure.nonRetryable(`registry ${this.ref.registry} presented a certificate this worker does not trust: ${cause.message} (${cause.code}) (fix: ${fix})`, 'RegistryUntrusted');
+        throw failure('RegistryUntrusted', `registry ${this.ref.registry} presented a certificate this worker does not trust: ${cause.message} (${cause.code}) (fix: ${fix})`);
       }
-      throw ApplicationFailure.retryable(`registry ${this.ref.registry} unreachable: ${(err as Error).message} (${cause?.message ?? ''})`, 'RegistryUnavailable');
+      throw failure('RegistryUnavailable', `registry ${this.ref.registry} unreachable: ${(err as Error).message} (${cause?.message ?? ''})`, { cause: err });
     }
     if (res.status === 401 && retryAuth) {
       const challenge = res.headers.get('www-authenticate') ?? '';
@@ -108,23 +124,22 @@ export class RegistryClient {
     }
     if (res.status === 429 || res.status >= 500) {
       const after = Number(res.headers.get('retry-after'));
-      throw ApplicationFailure.create({
-        message: `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`,
-        type: 'RegistryUnavailable',
-        nextRetryDelay: Number.isFinite(after) && after > 0 ? `${after}s` : undefined,
+      throw failure('RegistryUnavailable', `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`, {
+        ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
       });
     }
     return res;
   }
 
-  private async expectOk(res: Response, what: string): Promise<Response> {
+  /** The answer when it is a success; otherwise RegistryRejected, saying which credentials to fix. */
+  async check(res: Response, what: string): Promise<Response> {
     if (res.ok) return res;
     const text = await res.text().catch(() => '');
     const denied = res.status === 401 || res.status === 403;
     const hint = !denied ? '' : this.auth.username
       ? ` (fix: check KILN_REGISTRY_USERNAME (${this.auth.username}) and KILN_REGISTRY_PASSWORD on the worker, and that this user may push to ${this.ref.repository})`
       : ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)';
-    throw ApplicationFailure.nonRetryable(`${what} on ${this.ref.registry}/${this.ref.repository}: ${res.status} ${text.slice(0, 300)}${hint}`, 'RegistryRejected');
+    throw failure('RegistryRejected', `${what} on ${this.where}: ${res.status} ${text.slice(0, 300)}${hint}`);
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -134,17 +149,17 @@ export class RegistryClient {
 
   async putBlob(digest: string, data: Buffer): Promise<void> {
     if (await this.hasBlob(digest)) return;
-    const start = await this.expectOk(await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }), 'starting a blob upload');
+    const start = await this.check(await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }), 'starting a blob upload');
     const location = new URL(start.headers.get('location') ?? '', `${this.base}/`);
     location.searchParams.set('digest', digest);
-    await this.expectOk(
+    await this.check(
       await this.send(location.toString(), { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' } }),
       `uploading blob ${digest}`,
     );
   }
 
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<string> {
-    const res = await this.expectOk(
+    const res = await this.check(
       await this.send(`${this.base}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
       `putting manifest ${reference}`,
     );
@@ -155,13 +170,13 @@ export class RegistryClient {
   async getManifest(reference: string): Promise<{ mediaType: string; digest: string; body: Buffer } | undefined> {
     const res = await this.send(`${this.base}/manifests/${reference}`, { method: 'GET', headers: { accept: MANIFEST_ACCEPT } });
     if (res.status === 404) return undefined;
-    await this.expectOk(res, `getting manifest ${reference}`);
+    await this.check(res, `getting manifest ${reference}`);
     const body = Buffer.from(await res.arrayBuffer());
     return { mediaType: res.headers.get('content-type') ?? '', digest: res.headers.get('docker-content-digest') ?? '', body };
   }
 
   /** The `rel="next"` target of a paginated answer (tags list, referrers), resolved against the registry. */
-  private nextPage(res: Response): string | undefined {
+  nextPage(res: Response): string | undefined {
     const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(res.headers.get('link') ?? '');
     return m ? new URL(m[1]!, this.base).toString() : undefined;
   }
@@ -172,7 +187,7 @@ export class RegistryClient {
     for (let url: string | undefined = `${this.base}/tags/list`; url; ) {
       const res = await this.send(url, { method: 'GET' });
       if (res.status === 404) return tags;
-      await this.expectOk(res, 'listing tags');
+      await this.check(res, 'listing tags');
       tags.push(...(((await res.json()) as { tags?: string[] | null }).tags ?? []));
       url = this.nextPage(res);
     }
@@ -181,11 +196,10 @@ export class RegistryClient {
 
   /** A blob's bytes, checked against its digest (a proxy or cache must not hand back other bytes). */
   async getBlob(digest: string): Promise<Buffer> {
-    const res = await this.expectOk(await this.send(`${this.base}/blobs/${digest}`, { method: 'GET' }), `getting blob ${digest}`);
+    const res = await this.check(await this.send(`${this.base}/blobs/${digest}`, { method: 'GET' }), `getting blob ${digest}`);
     const body = Buffer.from(await res.arrayBuffer());
-    const [alg, hex] = digest.split(':');
-    if (alg !== 'sha256' || createHash('sha256').update(body).digest('hex') !== hex) {
-      throw ApplicationFailure.nonRetryable(`blob ${digest} from ${this.ref.registry}/${this.ref.repository} does not match its digest`, 'CorruptArtifact');
+    if (!digest.startsWith('sha256:') || sha256digest(body) !== digest) {
+      throw failure('CorruptArtifact', `blob ${digest} from ${this.where} does not match its digest`);
     }
     return body;
   }
@@ -194,141 +208,30 @@ export class RegistryClient {
   async deleteManifest(digest: string): Promise<boolean> {
     const res = await this.send(`${this.base}/manifests/${digest}`, { method: 'DELETE' });
     if (res.status === 404) return false;
-    await this.expectOk(res, `deleting manifest ${digest}`);
+    await this.check(res, `deleting manifest ${digest}`);
     return true;
   }
-
-  /**
-   * Manifests whose `subject` is `digest`: from the referrers API when the registry has one (a 200
-   * with an OCI index), otherwise from the referrers tag schema `sha256-<hex>` (distribution-spec
-   * v1.1), which Distribution 2.8/3.x and cosign v3 use against such registries.
-   */
-  async referrers(digest: string): Promise<{ source: 'api' | 'tag'; manifests: ReferrerDescriptor[] }> {
-    const first = `${this.base}/referrers/${digest}`;
-    const manifests: ReferrerDescriptor[] = [];
-    for (let url: string | undefined = first; url; ) {
-      const res = await this.send(url, { method: 'GET', headers: { accept: OCI_INDEX } });
-      const isIndex = res.status === 200 && (res.headers.get('content-type') ?? '').startsWith(OCI_INDEX);
-      if (!isIndex && url === first) {
-        // No referrers API (Distribution answers 404 text/plain): use the tag schema.
-        await res.arrayBuffer().catch(() => undefined);
-        return { source: 'tag', manifests: await this.referrersTagIndex(digest) };
-      }
-      await this.expectOk(res, `listing referrers of ${digest}`);
-      manifests.push(...(((await res.json()) as { manifests?: ReferrerDescriptor[] }).manifests ?? []));
-      url = this.nextPage(res);
-    }
-    return { source: 'api', manifests };
-  }
-
-  private async referrersTagIndex(digest: string): Promise<ReferrerDescriptor[]> {
-    const tag = referrersTag(digest);
-    const index = await this.getManifest(tag);
-    if (!index) return [];
-    if (!index.mediaType.startsWith(OCI_INDEX)) {
-      throw ApplicationFailure.nonRetryable(`tag ${tag} on ${this.ref.registry}/${this.ref.repository} is a ${index.mediaType}, not a referrers index`, 'RegistryRejected');
-    }
-    return (JSON.parse(index.body.toString('utf8')) as { manifests?: ReferrerDescriptor[] }).manifests ?? [];
-  }
-
-  /**
-   * Puts a manifest that has a `subject`, by digest. `indexed` is whether the registry said it
-   * indexes referrers itself (`OCI-Subject`); when it did not, the caller updates the tag schema.
-   */
-  async putReferrer(mediaType: string, body: Buffer): Promise<{ digest: string; indexed: boolean }> {
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-    const res = await this.expectOk(
-      await this.send(`${this.base}/manifests/${digest}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
-      `putting referrer manifest ${digest}`,
-    );
-    return { digest, indexed: res.headers.get('oci-subject') !== null };
-  }
-
-  /**
-   * Adds and removes descriptors in the referrers tag index of `subject` in one PUT, so a replaced
-   * artifact is never listed next to its successor. Distribution 2.8 has no conditional manifest
-   * PUT, so concurrent writers (several attestations of one image at once) could overwrite each
-   * other: writers in this process take turns, and a short pause then a read-back catches most
-   * writers on other workers (cosign does neither).
-   */
-  async updateReferrersTag(subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
-    const key = `${this.base} ${subject}`;
-    const previous = indexWriters.get(key) ?? Promise.resolve();
-    const turn = previous.then(() => this.mergeReferrersTag(subject, change));
-    const settled = turn.catch(() => undefined);
-    indexWriters.set(key, settled);
-    try {
-      return await turn;
-    } finally {
-      if (indexWriters.get(key) === settled) indexWriters.delete(key);
-    }
-  }
-
-  private async mergeReferrersTag(subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
-    const remove = new Set(change.remove ?? []);
-    const add = change.add ?? [];
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.referrersTagIndex(subject);
-      const kept = current.filter((d) => !remove.has(d.digest));
-      const listed = new Set(kept.map((d) => d.digest));
-      const manifests = [...kept, ...add.filter((d) => !listed.has(d.digest))];
-      if (manifests.length === current.length && manifests.every((d, i) => d.digest === current[i]!.digest)) return;
-      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
-      await this.putManifest(referrersTag(subject), OCI_INDEX, body);
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-    }
-    throw ApplicationFailure.retryable(`referrers index ${referrersTag(subject)} on ${this.ref.registry}/${this.ref.repository} keeps changing under concurrent writers`, 'RegistryConflict');
-  }
-}
-
-/** Referrers-index writers in this process, one chain per registry repository and subject. */
-const indexWriters = new Map<string, Promise<void>>();
-
-/** A descriptor in a referrers list: which artifact it is, and its manifest's annotations. */
-export interface ReferrerDescriptor extends Descriptor {
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
-
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-
-/** The referrers tag schema: `<alg>-<hex>`, cut to the 128 characters a tag may have. */
-export function referrersTag(digest: string): string {
-  return digest.replace(':', '-').slice(0, 128);
-}
-
-/** Reads a blob from an OCI image layout. */
-export function layoutBlob(layoutDir: string, digest: string): Promise<Buffer> {
-  const [alg, hex] = digest.split(':');
-  return readFile(join(layoutDir, 'blobs', alg!, hex!));
 }
 
 /**
- * apko writes the image index itself as the layout's index.json (its manifests are the per-arch
- * images), so the index's bytes, and digest, are those of index.json.
+ * Pushes an apko layout by digest: every per-arch image first, then the index, so nothing dangles.
+ * Every blob goes through the checked layout reader: a damaged layout is never pushed.
  */
-export async function layoutIndex(layoutDir: string): Promise<{ digest: string; body: Buffer; manifests: Descriptor[] }> {
-  const body = await readFile(join(layoutDir, 'index.json'));
-  const doc = JSON.parse(body.toString('utf8')) as { mediaType?: string; manifests?: Descriptor[] };
-  return { digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, body, manifests: doc.manifests ?? [] };
-}
-
-/** Pushes an apko layout by digest: every per-arch image first, then the index, so nothing dangles. */
 export async function pushLayout(client: RegistryClient, layoutDir: string): Promise<string> {
-  const index = await layoutIndex(layoutDir);
+  const index = await readLayoutIndex(layoutDir);
   for (const m of index.manifests) await pushFromLayout(client, layoutDir, m);
   return client.putManifest(index.digest, 'application/vnd.oci.image.index.v1+json', index.body).then(() => index.digest);
 }
 
 /** Pushes one descriptor and everything it references, children first, so nothing dangles. */
-export async function pushFromLayout(client: RegistryClient, layoutDir: string, desc: Descriptor): Promise<void> {
-  const body = await layoutBlob(layoutDir, desc.digest);
+async function pushFromLayout(client: RegistryClient, layoutDir: string, desc: Descriptor): Promise<void> {
+  const body = await readBlob(layoutDir, desc.digest);
   const doc = JSON.parse(body.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
   if (INDEX_TYPES.has(desc.mediaType)) {
     for (const child of doc.manifests ?? []) await pushFromLayout(client, layoutDir, child);
   } else {
     for (const blob of [doc.config, ...(doc.layers ?? [])]) {
-      if (blob) await client.putBlob(blob.digest, await layoutBlob(layoutDir, blob.digest));
+      if (blob) await client.putBlob(blob.digest, await readBlob(layoutDir, blob.digest));
     }
   }
   await client.putManifest(desc.digest, desc.mediaType, body);

@@ -3,7 +3,6 @@
 // static busybox, plus a usrmerge base layout, as signed APKs and indexes them with `melange index`.
 //
 //   npx tsx setup/bootstrap-repo.ts --state <KILN_STATE dir> [--arch x86_64]
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,11 +11,14 @@ import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { writeApk, type ApkFile, type WriteApkInput } from '../apk/writer.js';
-import { kilnPaths } from '../config/config.js';
+import { loadConfig, type KilnConfig } from '../config/config.js';
 import { processAlive } from '../io/lock.js';
 import { resolveTool } from '../adapters/toolchain.js';
 import { readTar } from '../domain/tar.js';
-import { ensureKeys } from './keys.js';
+import { parseApkIndexText } from '../domain/apkindex.js';
+import { sha256hex } from '../domain/digest.js';
+import { failure, invalidInput } from '../domain/failures.js';
+import { ensureKeys, statePaths } from './keys.js';
 
 /** Bump when the packages' contents or metadata change, so existing repositories are rebuilt. */
 export const BOOTSTRAP_FORMAT = 'kiln-bootstrap/5';
@@ -29,7 +31,7 @@ const MTIME = 0;
 export function upstreamVersion(debian: string): string {
   const upstream = debian.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
   const m = /^\d+(\.\d+)*/.exec(upstream);
-  if (!m) throw new Error(`cannot derive an APK version from Debian version ${debian}`);
+  if (!m) throw invalidInput(`cannot derive an APK version from Debian version ${debian}`);
   return m[0];
 }
 
@@ -77,6 +79,8 @@ export function busyboxFiles(binary: Buffer, appletPaths: string[]): ApkFile[] {
 }
 
 export interface BootstrapOptions {
+  /** Where melange is found (config.tools). */
+  config: KilnConfig;
   stateDir: string;
   arch?: string;
   log?: (s: string) => void;
@@ -87,23 +91,22 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
   const log = o.log ?? console.log;
   const arch = o.arch ?? 'x86_64';
   ensureKeys(o.stateDir, log);
-  const paths = kilnPaths({ ...process.env, KILN_STATE: o.stateDir, KILN_PACKAGE_SIGNING_KEY: undefined });
+  const paths = statePaths(o.stateDir);
   const target = join(paths.bootstrap, arch);
 
   const dpkg = await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'], { reject: false });
   if (dpkg.exitCode !== 0 || !existsSync(BUSYBOX)) {
-    throw new Error(`Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`);
+    throw failure('ToolMissing', `Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`);
   }
   const debianVersion = dpkg.stdout.trim();
   const binary = await readFile(BUSYBOX);
   const publicKey = await readFile(paths.packageSigningPub, 'utf8');
-  const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
   const inputs = [
     `format ${BOOTSTRAP_FORMAT}`,
     `arch ${arch}`,
     `busybox-static ${debianVersion}`,
-    `busybox sha256:${sha256(binary)}`,
-    `public-key sha256:${sha256(publicKey)}`,
+    `busybox sha256:${sha256hex(binary)}`,
+    `public-key sha256:${sha256hex(publicKey)}`,
     '',
   ].join('\n');
   const inputsFile = join(target, '.inputs');
@@ -151,16 +154,16 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
       log(`    wrote ${p.name}-${p.version}.apk (${apk.length} bytes)`);
     }
 
-    const melange = resolveTool('melange'); // KILN_MELANGE, else the pinned build from scripts/setup
+    const melange = resolveTool('melange', o.config.tools); // KILN_MELANGE, else the pinned build from scripts/setup
     const index = join(staging, 'APKINDEX.tar.gz');
     log(`    indexing with ${melange} index`);
     const r = await execa(melange, ['index', '-o', index, '--signing-key', paths.packageSigningKey, '-a', arch, ...apks], { all: true, reject: false });
-    if (r.exitCode !== 0) throw new Error(`melange index failed (exit ${r.exitCode}):\n${r.all}`);
+    if (r.exitCode !== 0) throw failure('ToolFailed', `melange index failed (exit ${r.exitCode}):\n${r.all}`);
     // melange only warns (or crashes) on a package it skips: make sure both made it in.
-    const text = readTar(gunzipSync(await readFile(index))).find((f) => f.path === 'APKINDEX')?.data.toString('utf8') ?? '';
-    const indexed = text.split(/\n\n+/).map((s) => `${/^P:(.*)$/m.exec(s)?.[1]}-${/^V:(.*)$/m.exec(s)?.[1]}`);
+    const text = (await readTar(gunzipSync(await readFile(index)), index)).find((f) => f.path === 'APKINDEX')?.data.toString('utf8') ?? '';
+    const indexed = parseApkIndexText(text).map((e) => `${e.name}-${e.version}`);
     for (const p of packages) {
-      if (!indexed.includes(`${p.name}-${p.version}`)) throw new Error(`melange index left out ${p.name}-${p.version}:\n${r.all}`);
+      if (!indexed.includes(`${p.name}-${p.version}`)) throw failure('ToolFailed', `melange index left out ${p.name}-${p.version}:\n${r.all}`);
     }
     await writeFile(join(staging, '.inputs'), inputs);
 
@@ -178,7 +181,11 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { state: { type: 'string' }, arch: { type: 'string', default: 'x86_64' } } });
-  bootstrapRepository({ stateDir: values.state ?? kilnPaths().state, arch: values.arch }).catch((err: unknown) => {
+  const run = async () => {
+    const config = loadConfig();
+    await bootstrapRepository({ config, stateDir: values.state ?? config.paths.state, arch: values.arch });
+  };
+  run().catch((err: unknown) => {
     console.error(`bootstrap-repo: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   });

@@ -2,7 +2,7 @@
 // enter workflow payloads: activities read them from these paths on the worker.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { kilnPaths } from '../config/config.js';
+import { loadConfig, type KilnPaths } from '../config/config.js';
 
 /** Temp file plus rename: an interrupted run never leaves a truncated key behind. */
 function writeAtomic(path: string, data: string, mode: number): void {
@@ -34,8 +34,16 @@ function ensurePair(
   log(`    ${label}: present (${keyPath})`);
 }
 
+/**
+ * A state directory's own paths, its keys in `<state>/keys` whatever KILN_PACKAGE_SIGNING_KEY or
+ * KILN_IMAGE_SIGNING_KEY point a worker at: setup makes the default keys; an override is brought along.
+ */
+export function statePaths(stateDir: string): KilnPaths {
+  return loadConfig({ KILN_STATE: stateDir }).paths;
+}
+
 export function ensureKeys(stateDir: string, log: (s: string) => void = console.log): void {
-  const paths = kilnPaths({ ...process.env, KILN_STATE: stateDir, KILN_PACKAGE_SIGNING_KEY: undefined, KILN_IMAGE_SIGNING_KEY: undefined });
+  const paths = statePaths(stateDir);
   mkdirSync(paths.keys, { recursive: true, mode: 0o700 });
   // melange and apko parse the private key as PKCS#1 ("RSA PRIVATE KEY") and find the public key
   // by its file name, which must end in `.rsa.pub` and match the `.SIGN.RSA256.<name>` entries.

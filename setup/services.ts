@@ -5,17 +5,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { kilnPaths, temporalTarget } from '../config/config.js';
-import { resolveTool } from '../adapters/toolchain.js';
+import type { KilnConfig } from '../config/config.js';
+import { devServerCommand } from '../adapters/temporal-cli.js';
+import { failure } from '../domain/failures.js';
 import { processAlive } from '../io/lock.js';
-
-/** Search attributes kiln writes, registered on the dev server at start. */
-export const SEARCH_ATTRIBUTES = {
-  KilnImage: 'Keyword',
-  KilnPackage: 'Keyword',
-  KilnStage: 'Keyword',
-  KilnOutcome: 'Keyword',
-} as const;
+import { KILN_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 export interface Service {
   name: string;
@@ -36,13 +30,12 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
 }
 
-export function embeddedServices(env: NodeJS.ProcessEnv = process.env): Service[] {
-  const paths = kilnPaths(env);
-  const dir = paths.services;
-  const temporal = temporalTarget(env);
-  const t = hostPort(temporal.address, 7233);
+export function embeddedServices(config: KilnConfig): Service[] {
+  const dir = config.paths.services;
+  const temporal = config.temporal;
+  const t = hostPort(temporal.connection.address, 7233);
   const ui = hostPort(temporal.webUi, 8233);
-  const r = hostPort(env.KILN_REGISTRY ?? '127.0.0.1:5000', 5000);
+  const r = hostPort(config.registry, 5000);
   const services: Service[] = [];
   if (isLoopback(t.host)) {
     services.push({
@@ -50,27 +43,25 @@ export function embeddedServices(env: NodeJS.ProcessEnv = process.env): Service[
       host: t.host,
       port: t.port,
       url: `${temporal.webUi} (gRPC ${t.host}:${t.port})`,
-      command: resolveTool('temporal', env),
-      args: [
-        'server', 'start-dev',
-        '--db-filename', join(dir, 'temporal.db'),
-        '--ip', '127.0.0.1', '--port', String(t.port), '--ui-port', String(ui.port),
-        '--namespace', temporal.namespace,
-        '--log-level', 'warn',
-        ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
-      ],
+      ...devServerCommand(config, {
+        dbFile: join(dir, 'temporal.db'),
+        port: t.port,
+        uiPort: ui.port,
+        namespace: temporal.namespace,
+        searchAttributes: KILN_SEARCH_ATTRIBUTES,
+      }),
     });
   }
   // The signed package repository over HTTP, as apko and apk clients elsewhere would read it.
-  const repo = hostPort(env.KILN_REPOSITORY_URL ?? 'http://127.0.0.1:8090', 8090);
+  const repo = hostPort(config.repositoryUrl, 8090);
   if (isLoopback(repo.host)) {
     services.push({
       name: 'packages',
       host: repo.host,
       port: repo.port,
-      url: `http://${repo.host}:${repo.port}/ (serves ${join(paths.state, 'repo')})`,
+      url: `http://${repo.host}:${repo.port}/ (serves ${join(config.paths.state, 'repo')})`,
       command: '/bin/busybox',
-      args: ['httpd', '-f', '-p', `${repo.host}:${repo.port}`, '-h', join(paths.state, 'repo')],
+      args: ['httpd', '-f', '-p', `${repo.host}:${repo.port}`, '-h', join(config.paths.state, 'repo')],
     });
   }
   if (isLoopback(r.host)) {
@@ -110,12 +101,12 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
   });
 }
 
-function pidFile(env: NodeJS.ProcessEnv, name: string): string {
-  return join(kilnPaths(env).services, `${name}.pid`);
+function pidFile(config: KilnConfig, name: string): string {
+  return join(config.paths.services, `${name}.pid`);
 }
 
-function runningPid(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const file = pidFile(env, name);
+function runningPid(config: KilnConfig, name: string): number | undefined {
+  const file = pidFile(config, name);
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8'));
   return processAlive(pid) ? pid : undefined;
@@ -123,10 +114,10 @@ function runningPid(env: NodeJS.ProcessEnv, name: string): number | undefined {
 
 export interface ServiceStatus { name: string; url: string; state: 'running' | 'stopped' | 'external'; pid?: number }
 
-export async function servicesStatus(env: NodeJS.ProcessEnv = process.env): Promise<ServiceStatus[]> {
+export async function servicesStatus(config: KilnConfig): Promise<ServiceStatus[]> {
   const out: ServiceStatus[] = [];
-  for (const s of embeddedServices(env)) {
-    const pid = runningPid(env, s.name);
+  for (const s of embeddedServices(config)) {
+    const pid = runningPid(config, s.name);
     const open = await portOpen(s.host, s.port);
     out.push({ name: s.name, url: s.url, state: open ? (pid ? 'running' : 'external') : 'stopped', pid });
   }
@@ -134,15 +125,15 @@ export async function servicesStatus(env: NodeJS.ProcessEnv = process.env): Prom
 }
 
 /** Starts what is not running yet and waits until it accepts connections. */
-export async function servicesUp(env: NodeJS.ProcessEnv = process.env, log = console.log): Promise<void> {
-  const dir = kilnPaths(env).services;
+export async function servicesUp(config: KilnConfig, log = console.log): Promise<void> {
+  const dir = config.paths.services;
   mkdirSync(dir, { recursive: true });
-  for (const s of embeddedServices(env)) {
+  for (const s of embeddedServices(config)) {
     if (await portOpen(s.host, s.port)) {
       log(`    ${s.name}: already up at ${s.url}`);
       continue;
     }
-    if (s.name === 'packages') mkdirSync(join(kilnPaths(env).state, 'repo'), { recursive: true });
+    if (s.name === 'packages') mkdirSync(join(config.paths.state, 'repo'), { recursive: true });
     if (s.name === 'registry') {
       mkdirSync(join(dir, 'registry'), { recursive: true });
       writeFileSync(join(dir, 'registry.yml'), registryConfig(join(dir, 'registry'), s.port));
@@ -150,11 +141,11 @@ export async function servicesUp(env: NodeJS.ProcessEnv = process.env, log = con
     const logFd = openSync(join(dir, `${s.name}.log`), 'a');
     const child = spawn(s.command, s.args, { detached: true, stdio: ['ignore', logFd, logFd] });
     child.unref();
-    writeFileSync(pidFile(env, s.name), String(child.pid));
+    writeFileSync(pidFile(config, s.name), String(child.pid));
     const deadline = Date.now() + 60_000;
     while (!(await portOpen(s.host, s.port))) {
       if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`${s.name} did not start; see ${join(dir, `${s.name}.log`)}`);
+        throw failure('ToolCrashed', `${s.name} did not start; see ${join(dir, `${s.name}.log`)}`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -162,16 +153,16 @@ export async function servicesUp(env: NodeJS.ProcessEnv = process.env, log = con
   }
 }
 
-export async function servicesDown(env: NodeJS.ProcessEnv = process.env, log = console.log): Promise<void> {
-  for (const s of embeddedServices(env)) {
-    const pid = runningPid(env, s.name);
+export async function servicesDown(config: KilnConfig, log = console.log): Promise<void> {
+  for (const s of embeddedServices(config)) {
+    const pid = runningPid(config, s.name);
     if (!pid) {
       log(`    ${s.name}: not running (or not started by kiln)`);
       continue;
     }
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && runningPid(env, s.name); i++) await new Promise((r) => setTimeout(r, 100));
-    rmSync(pidFile(env, s.name), { force: true });
+    for (let i = 0; i < 100 && runningPid(config, s.name); i++) await new Promise((r) => setTimeout(r, 100));
+    rmSync(pidFile(config, s.name), { force: true });
     log(`    ${s.name}: stopped`);
   }
 }

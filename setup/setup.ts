@@ -1,21 +1,32 @@
 // Second half of scripts/setup: pinned Go tools, signing keys and the offline bootstrap repository.
+//   scripts/setup [--tools-only] [--worker | --tools temporal,melange,apko,cosign]
+// Without flags it builds every pinned tool (cosign too: the tests check kiln's output with it).
+// The worker image builds only what a worker runs (`--tools-only`, at image build; `--worker` at start).
 import { existsSync, mkdirSync, renameSync, rmSync, createWriteStream, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { TOOLS, cachedToolPath, reportedVersion, type ToolPin } from '../adapters/toolchain.js';
-import { kilnPaths } from '../config/config.js';
+import { TOOLS, cachedToolPath, reportedVersion, type ToolName, type ToolPin } from '../adapters/toolchain.js';
+import { loadConfig } from '../config/config.js';
+import { failure, invalidInput } from '../domain/failures.js';
 import { ensureKeys } from './keys.js';
 import { bootstrapRepository } from './bootstrap-repo.js';
 
 const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
 
 /**
+ * What a worker runs: melange and apko, and the Temporal CLI for `kiln dev`. cosign is not here: only
+ * the tests run it (to check kiln's signatures independently), so the worker image does not carry it.
+ */
+export const WORKER_TOOLS: readonly ToolName[] = ['temporal', 'melange', 'apko'];
+
+/**
  * Builds one pinned tool. Not `go install m@v`: for the chainguard.dev modules the module proxy here
  * refuses the version-list lookup that `go install` makes for its deprecation check. A throwaway
  * module that requires exactly the pinned version selects the same dependency graph.
  */
-export async function installTool(tool: ToolPin): Promise<void> {
-  const target = cachedToolPath(tool);
+export async function installTool(tool: ToolPin, toolsDir: string): Promise<void> {
+  const target = cachedToolPath(tool, toolsDir);
   if (existsSync(target) && reportedVersion(target, tool) !== undefined) {
     console.log(`    ${tool.name} ${tool.version}: cached (${target})`);
     return;
@@ -44,7 +55,7 @@ export async function installTool(tool: ToolPin): Promise<void> {
     ]) {
       const result = await go(args);
       if (result.exitCode !== 0) {
-        throw new Error(`building ${tool.name} ${tool.version} failed at 'go ${args[0]}' (exit ${result.exitCode}); see ${log}. ` +
+        throw failure('ToolFailed', `building ${tool.name} ${tool.version} failed at 'go ${args[0]}' (exit ${result.exitCode}); see ${log}. ` +
           'Check that the Go module proxy is reachable and that Go is 1.26 or newer (go version).');
       }
     }
@@ -59,16 +70,30 @@ export async function installTool(tool: ToolPin): Promise<void> {
   console.log(`    ${tool.name} ${tool.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 
+/** The tools to build: `--tools a,b`, else the worker's with `--worker` or `--tools-only`, else all. */
+export function toolsToBuild(o: { tools?: string; worker?: boolean; toolsOnly?: boolean }): ToolName[] {
+  if (o.tools !== undefined) {
+    const names = o.tools.split(',').map((t) => t.trim()).filter(Boolean);
+    const unknown = names.filter((t) => !(t in TOOLS));
+    if (unknown.length) throw invalidInput(`--tools: unknown ${unknown.join(', ')} (fix: choose from ${Object.keys(TOOLS).join(', ')})`);
+    return names as ToolName[];
+  }
+  return o.worker || o.toolsOnly ? [...WORKER_TOOLS] : (Object.keys(TOOLS) as ToolName[]);
+}
+
 async function main(): Promise<void> {
-  const paths = kilnPaths();
-  step('Go tools (pinned, cached outside the repository)');
-  for (const tool of Object.values(TOOLS)) await installTool(tool);
+  const { values } = parseArgs({ options: { 'tools-only': { type: 'boolean' }, worker: { type: 'boolean' }, tools: { type: 'string' } } });
+  const config = loadConfig();
+  const paths = config.paths;
+  const tools = toolsToBuild({ tools: values.tools, worker: values.worker, toolsOnly: values['tools-only'] });
+  step(`Go tools (pinned, cached outside the repository): ${tools.join(', ')}`);
+  for (const name of tools) await installTool(TOOLS[name], config.tools.dir);
   // Image builds stop here: keys are made where the worker runs, never baked into a layer.
-  if (process.argv.includes('--tools-only')) return;
+  if (values['tools-only']) return;
   step(`Keys in ${paths.keys}`);
   ensureKeys(paths.state);
   step(`Bootstrap APK repository in ${paths.bootstrap}`);
-  await bootstrapRepository({ stateDir: paths.state, arch: 'x86_64' });
+  await bootstrapRepository({ config, stateDir: paths.state, arch: 'x86_64' });
   step('Setup complete');
 }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitGzipMembers, writeApk, type WriteApkInput } from '../apk/writer.js';
+import { writeApk, type WriteApkInput } from '../apk/writer.js';
+import { splitGzipMembers } from '../apk/reader.js';
 import { readTar, writeTar } from '../domain/tar.js';
 
 let dir: string;
@@ -43,8 +44,8 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
 const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest('hex');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function pkginfo(control: Buffer): Map<string, string[]> {
-  const [entry] = readTar(gunzipSync(control));
+async function pkginfo(control: Buffer): Promise<Map<string, string[]>> {
+  const [entry] = await readTar(gunzipSync(control));
   expect(entry?.path).toBe('.PKGINFO');
   const fields = new Map<string, string[]>();
   for (const line of entry!.data.toString('utf8').split('\n')) {
@@ -62,9 +63,9 @@ describe('writeApk', () => {
     for (const m of members) expect(m.readUInt32LE(4)).toBe(0);
   });
 
-  it('signs the compressed control member (and only it) with RSA-SHA256, named after the key file', () => {
+  it('signs the compressed control member (and only it) with RSA-SHA256, named after the key file', async () => {
     const [sig, control, data] = splitGzipMembers(apk);
-    const entries = readTar(gunzipSync(sig!));
+    const entries = await readTar(gunzipSync(sig!));
     expect(entries.map((e) => e.path)).toEqual(['.SIGN.RSA256.test.rsa.pub']);
     const signature = entries[0]!.data;
     expect(verify('sha256', control!, publicKey, signature)).toBe(true);
@@ -81,9 +82,9 @@ describe('writeApk', () => {
     expect(data!.subarray(-1024).every((b) => b === 0)).toBe(true);
   });
 
-  it('writes .PKGINFO with identity, relations, installed size and datahash of the data member', () => {
+  it('writes .PKGINFO with identity, relations, installed size and datahash of the data member', async () => {
     const [, control, data] = splitGzipMembers(apk);
-    const f = pkginfo(control!);
+    const f = await pkginfo(control!);
     expect(f.get('pkgname')).toEqual(['hello']);
     expect(f.get('pkgver')).toEqual(['1.2.3-r4']);
     expect(f.get('arch')).toEqual(['x86_64']);
@@ -98,10 +99,10 @@ describe('writeApk', () => {
     expect(f.get('datahash')).toEqual([sha256(data!)]);
   });
 
-  it('stores sorted entries, parents included, with SHA-1 PAX records on files and symlinks', () => {
+  it('stores sorted entries, parents included, with SHA-1 PAX records on files and symlinks', async () => {
     const [, , data] = splitGzipMembers(apk);
     const tar = gunzipSync(data!);
-    const entries = readTar(tar);
+    const entries = await readTar(tar);
     const paths = entries.map((e) => e.path);
     expect(paths).toEqual([...paths].sort());
     expect(paths).toEqual(expect.arrayContaining(['etc/', 'usr/', 'usr/bin/', 'usr/bin/hello', 'usr/bin/hi', 'usr/share/', longPath]));
@@ -134,7 +135,7 @@ describe('writeApk', () => {
 });
 
 describe('writeTar', () => {
-  it('round-trips long names and link targets through PAX and sets directory, sticky and link modes', () => {
+  it('round-trips long names and link targets through PAX and sets directory, sticky and link modes', async () => {
     const target = `t/${'y'.repeat(120)}`;
     const tar = writeTar(
       [
@@ -145,7 +146,7 @@ describe('writeTar', () => {
       { mtime: 0 },
     );
     expect(tar.length % 512).toBe(0);
-    const entries = readTar(tar);
+    const entries = await readTar(tar);
     expect(entries.map((e) => [e.path, e.type])).toEqual([['tmp/', '5'], [longPath, '0'], ['l', '2']]);
     expect(entries[1]!.data.toString()).toBe('abc');
     expect(entries[2]!.linkname).toBe(target);

@@ -9,8 +9,8 @@ import { apkIndexFixture, BOOTSTRAP_STANZAS } from './fixtures/apkindex-fixture.
 import type {} from './global-setup.js';
 
 describe('parseApkIndex', () => {
-  it('reads every stanza of a signed index (signature member, then index member)', () => {
-    const entries = parseApkIndex(apkIndexFixture([
+  it('reads every stanza of a signed index (signature member, then index member)', async () => {
+    const entries = await parseApkIndex(apkIndexFixture([
       ...BOOTSTRAP_STANZAS,
       { P: 'libcrypto3', V: '3.3.2-r1', A: 'aarch64', S: 2_345_678, C: 'Q1abcdefghijklmnopqrstuvwxyz0=', o: 'openssl', D: ['so:libc.so.6', 'ca-certificates>=2024'], p: ['so:libcrypto.so.3=3'] },
     ]));
@@ -23,23 +23,23 @@ describe('parseApkIndex', () => {
     });
   });
 
-  it('skips PAX headers and end-of-archive blocks between the members', () => {
-    const entries = parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { paxBeforeIndex: true, closedSignature: true }));
+  it('skips PAX headers and end-of-archive blocks between the members', async () => {
+    const entries = await parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { paxBeforeIndex: true, closedSignature: true }));
     expect(entries.map((e) => `${e.name}-${e.version}`)).toEqual(['kiln-baselayout-1.0-r0', 'busybox-1.35.0-r0']);
   });
 
-  it('rejects an archive without an APKINDEX file, and bytes that are not gzip', () => {
-    expect(() => parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { withoutIndex: true }))).toThrow(/no APKINDEX/);
-    expect(() => parseApkIndex(Buffer.from('<html>404 Not Found</html>'))).toThrow();
+  it('rejects an archive without an APKINDEX file, and bytes that are not gzip', async () => {
+    await expect(parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { withoutIndex: true }))).rejects.toThrow(/no APKINDEX/);
+    await expect(parseApkIndex(Buffer.from('<html>404 Not Found</html>'))).rejects.toMatchObject({ type: 'CorruptArtifact', nonRetryable: true });
   });
 
-  it('rejects a tar with no APKINDEX at all', () => {
-    expect(() => parseApkIndex(gzipSync(Buffer.alloc(1024)))).toThrow(/no APKINDEX/);
+  it('rejects a tar with no APKINDEX at all', async () => {
+    await expect(parseApkIndex(gzipSync(Buffer.alloc(1024)))).rejects.toThrow(/no APKINDEX/);
   });
 
   it('reads the index melange wrote for the bootstrap repository', async () => {
     const state = inject('kilnEnv').KILN_STATE;
-    const entries = parseApkIndex(await readFile(join(state, 'bootstrap', 'x86_64', 'APKINDEX.tar.gz')));
+    const entries = await parseApkIndex(await readFile(join(state, 'bootstrap', 'x86_64', 'APKINDEX.tar.gz')));
     const busybox = entries.find((e) => e.name === 'busybox');
     expect(busybox?.arch).toBe('x86_64');
     expect(busybox?.checksum).toMatch(/^Q1[A-Za-z0-9+/]{27}=$/);
@@ -56,8 +56,8 @@ describe('parseApkIndexText', () => {
 });
 
 describe('providedNames', () => {
-  it('lists package names and provides, without their versions', () => {
-    const names = providedNames(parseApkIndex(apkIndexFixture([...BOOTSTRAP_STANZAS, { P: 'libcrypto3', V: '3.3.2-r1', p: ['so:libcrypto.so.3=3', 'openssl-provider'] }])));
+  it('lists package names and provides, without their versions', async () => {
+    const names = providedNames(await parseApkIndex(apkIndexFixture([...BOOTSTRAP_STANZAS, { P: 'libcrypto3', V: '3.3.2-r1', p: ['so:libcrypto.so.3=3', 'openssl-provider'] }])));
     expect([...names].sort()).toEqual(['busybox', 'cmd:cat', 'cmd:grep', 'cmd:sh', 'kiln-baselayout', 'libcrypto3', 'openssl-provider', 'so:libcrypto.so.3']);
   });
 });

@@ -1,6 +1,6 @@
 // The offline bootstrap repository, checked byte by byte and then used by the real apko and
 // melange (bubblewrap runner), which is what the rest of kiln relies on.
-import { createHash, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitGzipMembers } from '../apk/writer.js';
 import { resolveTool, type ToolName } from '../adapters/toolchain.js';
+import { loadConfig } from '../config/config.js';
+import { sha1, sha256hex } from '../domain/digest.js';
 import { readTar, type TarFile } from '../domain/tar.js';
 import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../setup/bootstrap-repo.js';
 
@@ -17,6 +19,8 @@ import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../se
 const pemHeader = (label: string) => new RegExp(`^${'-'.repeat(5)}BEGIN ${label}${'-'.repeat(5)}`);
 
 const ARCH = 'x86_64';
+/** Where the tools are: the test's environment (KILN_<TOOL>, KILN_TOOLS_DIR), read through the config. */
+const config = loadConfig();
 let state: string;
 let repo: string;
 let lines: string[];
@@ -24,7 +28,7 @@ let lines: string[];
 beforeAll(async () => {
   state = await mkdtemp(join(tmpdir(), 'kiln-bootstrap-'));
   lines = [];
-  repo = await bootstrapRepository({ stateDir: state, arch: ARCH, log: (s) => lines.push(s) });
+  repo = await bootstrapRepository({ config, stateDir: state, arch: ARCH, log: (s) => lines.push(s) });
 });
 afterAll(async () => {
   if (!process.env.KILN_KEEP_TEST_STATE) await rm(state, { recursive: true, force: true });
@@ -36,7 +40,7 @@ const keys = () => join(state, 'keys');
 function tool(name: ToolName): string {
   let path: string;
   try {
-    path = resolveTool(name);
+    path = resolveTool(name, config.tools);
   } catch (err) {
     throw new Error(`${name} is required for this integration test and was not found: ${(err as Error).message}`);
   }
@@ -44,8 +48,8 @@ function tool(name: ToolName): string {
   return path;
 }
 
-function indexStanzas(indexGz: Buffer): Map<string, Map<string, string>> {
-  const text = readTar(gunzipSync(indexGz)).find((f) => f.path === 'APKINDEX')!.data.toString('utf8');
+async function indexStanzas(indexGz: Buffer): Promise<Map<string, Map<string, string>>> {
+  const text = (await readTar(gunzipSync(indexGz))).find((f) => f.path === 'APKINDEX')!.data.toString('utf8');
   const out = new Map<string, Map<string, string>>();
   for (const stanza of text.split(/\n\n+/)) {
     const fields = new Map<string, string>();
@@ -85,7 +89,7 @@ describe('bootstrapRepository', () => {
     expect((await readdir(repo)).sort()).toEqual(['.inputs', 'APKINDEX.tar.gz', `busybox-${upstreamVersion(debian)}-r0.apk`, 'kiln-baselayout-1.0-r0.apk']);
     expect(await readdir(join(state, 'bootstrap'))).toEqual([ARCH]);
     const inputs = await readFile(join(repo, '.inputs'), 'utf8');
-    const busyboxSha = createHash('sha256').update(await readFile('/bin/busybox')).digest('hex');
+    const busyboxSha = sha256hex(await readFile('/bin/busybox'));
     expect(inputs).toContain(`busybox sha256:${busyboxSha}`);
     expect(inputs).toMatch(/^format kiln-bootstrap\//m);
     expect(inputs).toMatch(/^public-key sha256:[0-9a-f]{64}$/m);
@@ -94,19 +98,19 @@ describe('bootstrapRepository', () => {
   it('signs the index with the kiln key over its second gzip member', async () => {
     const [sig, body, ...rest] = splitGzipMembers(await readFile(join(repo, 'APKINDEX.tar.gz')));
     expect(rest).toHaveLength(0);
-    const entries = readTar(gunzipSync(sig!));
+    const entries = await readTar(gunzipSync(sig!));
     expect(entries.map((e) => e.path)).toEqual(['.SIGN.RSA256.kiln.rsa.pub']);
     expect(verify('sha256', body!, await readFile(join(keys(), 'kiln.rsa.pub'), 'utf8'), entries[0]!.data)).toBe(true);
   });
 
   it('lists both packages with S: = file size and C: = Q1 + base64(sha1(control member))', async () => {
-    const stanzas = indexStanzas(await readFile(join(repo, 'APKINDEX.tar.gz')));
+    const stanzas = await indexStanzas(await readFile(join(repo, 'APKINDEX.tar.gz')));
     expect([...stanzas.keys()].sort()).toEqual(['busybox', 'kiln-baselayout']);
     for (const [name, f] of stanzas) {
       const apk = await readFile(join(repo, `${name}-${f.get('V')}.apk`));
       const [, control] = splitGzipMembers(apk);
       expect(f.get('S')).toBe(String(apk.length));
-      expect(f.get('C')).toBe(`Q1${createHash('sha1').update(control!).digest('base64')}`);
+      expect(f.get('C')).toBe(`Q1${sha1(control!).toString('base64')}`);
       expect(f.get('A')).toBe(ARCH);
     }
     const busybox = stanzas.get('busybox')!;
@@ -121,7 +125,7 @@ describe('bootstrapRepository', () => {
 
   it('packages busybox in /usr/bin with an applet list apko reads and a /bin/sh link', async () => {
     const file = (await readdir(repo)).find((f) => f.startsWith('busybox-'))!;
-    const data = readTar(gunzipSync(splitGzipMembers(await readFile(join(repo, file)))[2]!));
+    const data = await readTar(gunzipSync(splitGzipMembers(await readFile(join(repo, file)))[2]!));
     const byPath = new Map<string, TarFile>(data.map((e) => [e.path, e]));
     expect(byPath.get('usr/bin/busybox')!.data.equals(await readFile('/bin/busybox'))).toBe(true);
     expect(byPath.get('usr/bin/sh')).toMatchObject({ type: '2', linkname: 'busybox' });
@@ -132,7 +136,7 @@ describe('bootstrapRepository', () => {
   });
 
   it('packages the usrmerge layout', async () => {
-    const data = readTar(gunzipSync(splitGzipMembers(await readFile(join(repo, 'kiln-baselayout-1.0-r0.apk')))[2]!));
+    const data = await readTar(gunzipSync(splitGzipMembers(await readFile(join(repo, 'kiln-baselayout-1.0-r0.apk')))[2]!));
     const links = Object.fromEntries(data.filter((e) => e.type === '2').map((e) => [e.path, e.linkname]));
     expect(links).toEqual({ bin: 'usr/bin', sbin: 'usr/bin', lib: 'usr/lib', 'usr/sbin': 'bin' });
     const osRelease = data.find((e) => e.path === 'etc/os-release')!.data.toString();
@@ -144,13 +148,13 @@ describe('bootstrapRepository', () => {
     const index = join(repo, 'APKINDEX.tar.gz');
     const before = await readFile(index);
     const log: string[] = [];
-    await bootstrapRepository({ stateDir: state, arch: ARCH, log: (s) => log.push(s) });
+    await bootstrapRepository({ config, stateDir: state, arch: ARCH, log: (s) => log.push(s) });
     expect(log.join('\n')).toContain('bootstrap repository up to date');
     expect((await readFile(index)).equals(before)).toBe(true);
 
     await writeFile(join(repo, '.inputs'), 'stale\n');
     const again: string[] = [];
-    await bootstrapRepository({ stateDir: state, arch: ARCH, log: (s) => again.push(s) });
+    await bootstrapRepository({ config, stateDir: state, arch: ARCH, log: (s) => again.push(s) });
     expect(again.join('\n')).not.toContain('up to date');
     expect(await readFile(join(repo, '.inputs'), 'utf8')).not.toBe('stale\n');
     // same inputs, same package bytes (the index signature may differ only if RSA were randomised; it is not)
@@ -183,7 +187,7 @@ describe('the real tools use the bootstrap repository', () => {
       const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { config: { digest: string }; layers: { digest: string }[] };
       const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { config: { Entrypoint: string[] } };
       expect(config.config.Entrypoint).toEqual(['/bin/sh']);
-      const files = new Map(readTar(gunzipSync(await blob(manifest.layers[0]!.digest))).map((e) => [e.path.replace(/\/$/, ''), e]));
+      const files = new Map((await readTar(gunzipSync(await blob(manifest.layers[0]!.digest)))).map((e) => [e.path.replace(/\/$/, ''), e]));
       expect(files.get('bin')).toMatchObject({ type: '2', linkname: 'usr/bin' });
       expect(files.get('usr/bin/busybox')?.type).toBe('0');
       expect(files.get('usr/bin/sh')).toMatchObject({ type: '2', linkname: 'busybox' });
@@ -231,7 +235,7 @@ describe('the real tools use the bootstrap repository', () => {
       const apkFile = join(out, ARCH, 'kiln-hello-0.1.0-r0.apk');
       expect(existsSync(apkFile), r.all).toBe(true);
       const members = splitGzipMembers(await readFile(apkFile));
-      const data = readTar(gunzipSync(members[members.length - 1]!));
+      const data = await readTar(gunzipSync(members[members.length - 1]!));
       // melange runs steps under `set -eo pipefail`: this file proves the guest shell is busybox ash with pipefail on
       expect(data.find((e) => e.path === 'usr/share/kiln-hello/hello.txt')?.data.toString().trim()).toBe('sh=busybox pipefail on');
     } finally {

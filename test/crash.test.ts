@@ -1,24 +1,28 @@
 // A worker dies (SIGKILL) in the middle of a melange build; a new worker finishes the run, and
 // nothing that finished before the kill is built again.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../config/config.js';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { connectTemporal, kilnTestEnv, type TemporalHarness } from './harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 const taskQueue = `crash-${Date.now()}`;
 let temporal: TemporalHarness;
-const workers: ChildProcess[] = [];
+const workers: ResultPromise[] = [];
 
-/** A worker in its own process, as production runs it (node, not a wrapper that could outlive a kill). */
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', 'main.ts')], {
+/**
+ * A worker in its own process, as production runs it (node, not a wrapper that could outlive a
+ * kill), configured by its environment: this one's plus the test services' variables.
+ */
+function startWorker(): ResultPromise {
+  const child = execa(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', 'main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, KILN_TASK_QUEUE: taskQueue, KILN_LOG_LEVEL: 'WARN' },
+    env: { ...env, KILN_TASK_QUEUE: taskQueue, KILN_LOG_LEVEL: 'WARN' },
     stdio: ['ignore', 'inherit', 'inherit'],
+    reject: false,
   });
   workers.push(child);
   return child;
@@ -59,7 +63,7 @@ describe('a worker killed during a melange build', () => {
     await new Promise<void>((r) => (first.exitCode !== null || first.signalCode !== null ? r() : first.once('exit', () => r())));
     expect(first.signalCode).toBe('SIGKILL');
 
-    startWorker();
+    void startWorker(); // settles when the worker exits (reject: false); afterAll stops it
     const summary = await handle.result();
     expect(summary.ok, JSON.stringify(summary, null, 2)).toBe(true);
     expect(Object.fromEntries(summary.packages.map((p) => [p.name, p.status]))).toEqual({ 'crash-base': 'built', 'crash-slow': 'built' });

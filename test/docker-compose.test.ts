@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../config/config.js';
+import { toolsToBuild, WORKER_TOOLS } from '../setup/setup.js';
+import { KILN_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 interface Service {
   image?: string;
@@ -58,6 +60,26 @@ describe('docker-compose.yml', () => {
     const source = readFileSync(join(REPO_ROOT, 'workflows', 'search-attributes.ts'), 'utf8');
     const keys = [...source.matchAll(/defineSearchAttributeKey\('(\w+)'/g)].map((m) => m[1]!);
     expect(keys.length).toBeGreaterThan(0);
-    for (const k of keys) expect(command).toContain(k);
+    expect(KILN_SEARCH_ATTRIBUTES.map((k) => k.name).sort()).toEqual([...keys].sort());
+    for (const k of KILN_SEARCH_ATTRIBUTES) {
+      expect(command).toContain(k.name);
+      expect(k.type).toBe('KEYWORD'); // the admin tools create them as Keyword
+    }
+  });
+
+  it('keeps cosign, which only the tests run, out of the worker image', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const setups = [...dockerfile.matchAll(/scripts\/setup([^&"\n]*)/g)].map((m) => m[1]!.trim());
+    // At image build only the tools; at container start keys and the bootstrap repository, worker tools only.
+    expect(setups).toEqual(['--tools-only', '--worker']);
+    for (const flags of setups) {
+      const tools = toolsToBuild({ toolsOnly: flags.includes('--tools-only'), worker: flags.includes('--worker') });
+      expect(tools).toEqual([...WORKER_TOOLS]);
+      expect(tools).not.toContain('cosign');
+    }
+    // A development or CI machine (plain scripts/setup) builds cosign for the tests.
+    expect(toolsToBuild({})).toContain('cosign');
+    expect(toolsToBuild({ tools: 'melange,apko' })).toEqual(['melange', 'apko']);
+    expect(() => toolsToBuild({ tools: 'crane' })).toThrow(/unknown crane/);
   });
 });

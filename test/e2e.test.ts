@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { apkoBuild } from '../adapters/apko.js';
 import { execa } from 'execa';
 import { resolveTool } from '../adapters/toolchain.js';
+import { configWith } from '../config/config.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
@@ -16,6 +17,8 @@ import { installedPackages, registryGet, sha256, useKilnEnv, useTemporal } from 
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const env = useKilnEnv();
+// The worker's configuration, for the tools this file runs itself.
+const config = configWith({ ...env });
 const temporal = useTemporal(env);
 
 async function rebuild(taskQueue: string, workflowId: string, input: object): Promise<RebuildSummary> {
@@ -83,7 +86,7 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
   });
 
   it('signs and attests each image so that real cosign verifies it offline', async () => {
-    const cosign = resolveTool('cosign');
+    const cosign = resolveTool('cosign', config.tools);
     const key = join(env.KILN_STATE, 'keys', 'image-signing.pub');
     for (const image of first.images) {
       await execa(cosign, ['verify', '--key', key, '--insecure-ignore-tlog', image.reference!]);
@@ -113,7 +116,7 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
     const work = await mkdtemp(join(tmpdir(), 'kiln-http-repo-'));
     await writeFile(join(work, 'apko.yaml'), 'contents:\n  packages: [tiny-app]\nentrypoint:\n  command: /usr/bin/tiny-app\narchs: [x86_64]\n');
     await mkdir(join(work, 'layout'));
-    await apkoBuild({
+    await apkoBuild(config.tools, {
       config: join(work, 'apko.yaml'), tag: 'kiln.test/http-repo:1', layoutDir: join(work, 'layout'), sbomDir: work, arch: 'x86_64',
       repositories: [env.KILN_REPOSITORY_URL, join(env.KILN_STATE, 'bootstrap')],
       keyring: [join(env.KILN_STATE, 'keys', 'kiln.rsa.pub')],

@@ -63,7 +63,7 @@ describe('a run where one package and one image fail', () => {
   });
 
   it('leaves an index that names only files that exist, with their sizes', async () => {
-    const entries = parseApkIndex(await readFile(join(repo(), 'APKINDEX.tar.gz')));
+    const entries = await parseApkIndex(await readFile(join(repo(), 'APKINDEX.tar.gz')));
     expect(entries.map((e) => e.name)).toEqual(['iso-ok']);
     for (const e of entries) {
       const file = join(repo(), `${e.name}-${e.version}.apk`);

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { configWith } from '../config/config.js';
 import { servicesDown, servicesUp } from '../setup/services.js';
 import { ensureKeys } from '../setup/keys.js';
 import { bootstrapRepository } from '../setup/bootstrap-repo.js';
@@ -43,13 +44,13 @@ export default async function setup(project: TestProject) {
     KILN_REGISTRY: `127.0.0.1:${await freePort()}`,
     KILN_REPOSITORY_URL: `http://127.0.0.1:${await freePort()}`,
   };
-  const env = { ...process.env, ...kilnEnv };
+  const config = configWith({ ...kilnEnv });
   ensureKeys(state);
-  await bootstrapRepository({ stateDir: state, arch: 'x86_64', log: () => undefined });
-  await servicesUp(env, () => undefined);
+  await bootstrapRepository({ config, stateDir: state, arch: 'x86_64', log: () => undefined });
+  await servicesUp(config, () => undefined);
   project.provide('kilnEnv', kilnEnv);
   return async () => {
-    await servicesDown(env, () => undefined);
+    await servicesDown(config, () => undefined);
     if (!process.env.KILN_KEEP_TEST_STATE) await rm(state, { recursive: true, force: true });
   };
 }

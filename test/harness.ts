@@ -1,17 +1,32 @@
 // Shared by the pipeline tests: the real services from global-setup, a real worker, and plain
 // HTTP reads of the registry (what a person would check with curl).
-import { createHash } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../config/config.js';
+import { REPO_ROOT, configWith, type Environment, type KilnConfig } from '../config/config.js';
 import { gunzipSync } from 'node:zlib';
+import { readTar } from '../domain/tar.js';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
+import { connectClient, connectWorkerConnection } from '../client/connection.js';
+import { sha256digest } from '../domain/digest.js';
 import { createKilnWorker, WORKFLOWS_PATH } from '../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
 
-/** Points this test process (and the activities it runs) at the shared test services. */
+/** The shared test services' variables (test/global-setup.ts), leaving process.env alone. */
+export function kilnTestEnv(): KilnTestEnv {
+  return inject('kilnEnv');
+}
+
+/** A config pointed at the shared test services, with these variables set (or removed: undefined). */
+export function kilnTestConfig(env: KilnTestEnv, overrides: Environment = {}): KilnConfig {
+  return configWith({ ...env, ...overrides });
+}
+
+/**
+ * Points this test process at the shared test services by changing process.env, for tests whose
+ * code under test still reads the environment. New tests use kilnTestEnv() and kilnTestConfig().
+ */
 export function useKilnEnv(): KilnTestEnv {
   const env = inject('kilnEnv');
   Object.assign(process.env, env);
@@ -22,7 +37,8 @@ export interface TemporalHarness {
   client: Client;
   nativeConnection: NativeConnection;
   bundle: { code: string };
-  worker(taskQueue: string): Promise<Worker>;
+  /** A worker on this task queue; its activities get `config` (default: kilnTestConfig(env), made now). */
+  worker(taskQueue: string, config?: KilnConfig): Promise<Worker>;
   close(): Promise<void>;
 }
 
@@ -34,16 +50,18 @@ export async function connectTemporal(env: KilnTestEnv): Promise<TemporalHarness
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const config = kilnTestConfig(env);
+  const { client, close } = await connectClient(config);
+  const nativeConnection = await connectWorkerConnection(config);
   const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
   return {
-    client: new Client({ connection }),
+    client,
     nativeConnection,
     bundle,
-    worker: (taskQueue) => createKilnWorker({ connection: nativeConnection, namespace: 'default', taskQueue, workflowBundle: bundle }),
+    worker: (taskQueue, workerConfig = kilnTestConfig(env)) =>
+      createKilnWorker({ config: workerConfig, connection: nativeConnection, taskQueue, workflowBundle: bundle }),
     close: async () => {
-      await connection.close();
+      await close();
       await nativeConnection.close();
     },
   };
@@ -56,33 +74,13 @@ export async function registryGet(env: KilnTestEnv, path: string): Promise<{ sta
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
 }
 
-export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+/** `sha256:<hex>` of bytes (domain/digest.ts). */
+export const sha256 = sha256digest;
 
-/** Files of a (gzipped) tar layer, by path; enough of ustar + PAX to read apko's layers. */
-export function layerFiles(layerGz: Buffer): Map<string, Buffer> {
-  const tar = gunzipSync(layerGz);
-  const files = new Map<string, Buffer>();
-  let off = 0;
-  let paxPath: string | undefined;
-  while (off + 512 <= tar.length) {
-    const header = tar.subarray(off, off + 512);
-    if (header.every((b) => b === 0)) break;
-    const field = (start: number, len: number) => header.subarray(start, start + len).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(field(124, 12).trim() || '0', 8);
-    const type = field(156, 1);
-    const prefix = field(345, 155);
-    const name = paxPath ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-    const data = tar.subarray(off + 512, off + 512 + size);
-    paxPath = undefined;
-    if (type === 'x') {
-      const m = /\d+ path=([^\n]*)\n/.exec(data.toString('utf8'));
-      paxPath = m?.[1];
-    } else if (type === '0' || type === '') {
-      files.set(name.replace(/^\.\//, ''), Buffer.from(data));
-    }
-    off += 512 + Math.ceil(size / 512) * 512;
-  }
-  return files;
+/** Regular files of a (gzipped) tar layer, by path, read with the one tar reader. */
+export async function layerFiles(layerGz: Buffer): Promise<Map<string, Buffer>> {
+  const entries = await readTar(gunzipSync(layerGz), 'layer');
+  return new Map(entries.filter((e) => e.type === '0').map((e) => [e.path, e.data]));
 }
 
 /** Package names apk would report as installed in an image, from its layers. */
@@ -91,7 +89,7 @@ export async function installedPackages(env: KilnTestEnv, repository: string, ma
   const names: string[] = [];
   for (const layer of manifest.layers) {
     const blob = await registryGet(env, `${repository}/blobs/${layer.digest}`);
-    const db = layerFiles(blob.body).get('usr/lib/apk/db/installed');
+    const db = (await layerFiles(blob.body)).get('usr/lib/apk/db/installed');
     if (db) names.push(...[...db.toString().matchAll(/^P:(.+)$/gm)].map((m) => m[1]!));
   }
   return names.sort();

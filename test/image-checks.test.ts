@@ -11,23 +11,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { assembleImage, pushImage, tagImage, type AssembledImage } from '../activities/images.js';
-import {
-  compareWithPublished,
-  diffPackages,
-  failsPolicy,
-  scanImage,
-  testImage,
-  unpackLayers,
-  writeProvenance,
-  type ImageTestReport,
-} from '../activities/image-checks.js';
+import { assembleImage, type AssembledImage } from '../activities/image-assemble.js';
+import { compareWithPublished } from '../activities/image-compare.js';
+import { writeProvenance } from '../activities/image-provenance.js';
+import { pushImage, tagImage } from '../activities/image-publish.js';
+import { scanImage } from '../activities/image-scan.js';
+import { testImage, type ImageTestReport } from '../activities/image-test.js';
 import { snapshotCatalog, type CatalogSnapshot } from '../activities/snapshot.js';
+import { diffPackages, failsPolicy } from '../domain/image-verdicts.js';
 import { writeTar, type TarEntry } from '../domain/tar.js';
-import { useKilnEnv } from './harness.js';
+import { unpackLayers } from '../oci/rootfs.js';
+import { kilnTestConfig, kilnTestEnv } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-const env = useKilnEnv();
+const env = kilnTestEnv();
+const config = kilnTestConfig(env);
 // Failing activities are the point of several cases; their WARN lines would only be noise.
 const activities = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P): Promise<R> => activities.run(fn, ...args) as Promise<R>;
@@ -38,9 +36,9 @@ interface Built {
 }
 
 async function build(catalogDir: string): Promise<Built> {
-  const snapshot = await run(snapshotCatalog, { catalogDir });
+  const snapshot = await run(snapshotCatalog, config, { catalogDir });
   const images: Record<string, AssembledImage> = {};
-  for (const { name } of snapshot.plan.images) images[name] = await run(assembleImage, { snapshotDir: snapshot.dir, name });
+  for (const { name } of snapshot.plan.images) images[name] = await run(assembleImage, config, { snapshotDir: snapshot.dir, name });
   return { snapshot, images };
 }
 
@@ -53,7 +51,7 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
   return err as ApplicationFailure;
 }
 
-const check = (b: Built, name: string) => testImage({ snapshotDir: b.snapshot.dir, name, layoutDir: b.images[name]!.layoutDir });
+const check = (b: Built, name: string) => testImage(config, { snapshotDir: b.snapshot.dir, name, layoutDir: b.images[name]!.layoutDir });
 
 let pass: Built;
 let fail: Built;
@@ -129,7 +127,7 @@ describe('testImage', () => {
   it('stops a command at its timeout and says how to test an entrypoint that never exits', async () => {
     const slow = fail.images.slow!;
     const started = Date.now();
-    const err = await failure(run(testImage, { snapshotDir: fail.snapshot.dir, name: 'slow', layoutDir: slow.layoutDir, timeoutSeconds: 2 }));
+    const err = await failure(run(testImage, config, { snapshotDir: fail.snapshot.dir, name: 'slow', layoutDir: slow.layoutDir, timeoutSeconds: 2 }));
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(err.message).toContain('test "entrypoint": did not exit within 2s (a server? declare a test named "entrypoint" in image.yaml');
     expect((err.details![0] as ImageTestReport).tests[0]!.exitCode).toBeNull();
@@ -225,20 +223,20 @@ describe('compareWithPublished', () => {
   it('says so when nothing is published yet', async () => {
     const repository = `${env.KILN_REGISTRY}/imgchk/never-published-${Date.now()}`;
     const echo = pass.images.echo!;
-    expect(await run(compareWithPublished, { repository, digest: echo.digest, layoutDir: echo.layoutDir })).toEqual({ previous: null });
+    expect(await run(compareWithPublished, config, { repository, digest: echo.digest, layoutDir: echo.layoutDir })).toEqual({ previous: null });
   });
 
   it('lists added and removed packages and the size change against the tagged image', async () => {
     const echo = pass.images.echo!;
     const base = pass.images.base!;
     const publish = async (repository: string, img: AssembledImage) => {
-      await run(pushImage, { repository, layoutDir: img.layoutDir, digest: img.digest });
-      await run(tagImage, { repository, digest: img.digest, tags: ['latest'] });
+      await run(pushImage, config, { repository, layoutDir: img.layoutDir, digest: img.digest });
+      await run(tagImage, config, { repository, digest: img.digest, tags: ['latest'] });
     };
     // busybox added: base (baselayout only) was published, echo is next.
     const grow = `${env.KILN_REGISTRY}/imgchk/grow`;
     await publish(grow, base);
-    const up = await run(compareWithPublished, { repository: grow, digest: echo.digest, layoutDir: echo.layoutDir });
+    const up = await run(compareWithPublished, config, { repository: grow, digest: echo.digest, layoutDir: echo.layoutDir });
     expect(up.previous).toBe(base.digest);
     if (!up.previous) throw new Error('unreachable');
     expect(up.tag).toBe('latest');
@@ -250,9 +248,9 @@ describe('compareWithPublished', () => {
 
     // And the other way round, under the image's own tag when `latest` is not there.
     const shrink = `${env.KILN_REGISTRY}/imgchk/shrink`;
-    await run(pushImage, { repository: shrink, layoutDir: echo.layoutDir, digest: echo.digest });
-    await run(tagImage, { repository: shrink, digest: echo.digest, tags: ['1.0'] });
-    const down = await run(compareWithPublished, { repository: shrink, digest: base.digest, layoutDir: base.layoutDir, tags: ['1.0'] });
+    await run(pushImage, config, { repository: shrink, layoutDir: echo.layoutDir, digest: echo.digest });
+    await run(tagImage, config, { repository: shrink, digest: echo.digest, tags: ['1.0'] });
+    const down = await run(compareWithPublished, config, { repository: shrink, digest: base.digest, layoutDir: base.layoutDir, tags: ['1.0'] });
     if (!down.previous) throw new Error('expected a previous image');
     expect(down.tag).toBe('1.0');
     expect(down.removed).toEqual([{ name: 'busybox', version: '1.35.0-r0' }]);
@@ -260,7 +258,7 @@ describe('compareWithPublished', () => {
     expect(down.sizeChange.compressed.delta).toBeLessThan(0);
 
     // The same image again: nothing changed.
-    const same = await run(compareWithPublished, { repository: grow, digest: base.digest, layoutDir: base.layoutDir });
+    const same = await run(compareWithPublished, config, { repository: grow, digest: base.digest, layoutDir: base.layoutDir });
     expect(same).toMatchObject({ previous: base.digest, added: [], removed: [], changed: [] });
   });
 
@@ -282,7 +280,7 @@ describe('scanImage', () => {
 
   it('finds the feed\'s busybox CVEs and blocks under policy fail at or above high', async () => {
     const echo = pass.images.echo!;
-    const scan = await run(scanImage, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
+    const scan = await run(scanImage, config, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
     expect(scan.scanner).toBe('kiln-secdb');
     expect(scan.findings).toEqual(busyboxFindings);
     expect(scan.blocked).toBe(true);
@@ -302,16 +300,16 @@ describe('scanImage', () => {
   it('lists but does not block under policy report, with the same result digest', async () => {
     const report = await build(join(FIXTURES, 'imgchk-report'));
     const echo = report.images.echo!;
-    const scan = await run(scanImage, { snapshotDir: report.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
+    const scan = await run(scanImage, config, { snapshotDir: report.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
     expect(scan.findings).toEqual(busyboxFindings);
     expect(scan.blocked).toBe(false);
-    const strict = await run(scanImage, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: pass.images.echo!.layoutDir, digest: pass.images.echo!.digest });
+    const strict = await run(scanImage, config, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: pass.images.echo!.layoutDir, digest: pass.images.echo!.digest });
     expect(scan.resultDigest).toBe(strict.resultDigest);
   });
 
   it('notes that nothing was scanned when the catalog has no feed', async () => {
     const img = fail.images.badtest!;
-    const scan = await run(scanImage, { snapshotDir: fail.snapshot.dir, name: 'badtest', layoutDir: img.layoutDir, digest: img.digest });
+    const scan = await run(scanImage, config, { snapshotDir: fail.snapshot.dir, name: 'badtest', layoutDir: img.layoutDir, digest: img.digest });
     expect(scan).toMatchObject({ scanner: 'none', findings: [], blocked: false });
     expect(JSON.parse(await readFile(scan.predicateFile, 'utf8')).scanner.uri).toBe('none');
   });
@@ -328,7 +326,7 @@ describe('scanImage', () => {
 describe('writeProvenance', () => {
   it('writes SLSA v1 provenance naming the config, every package and the run', async () => {
     const echo = pass.images.echo!;
-    const { predicateFile } = await run(writeProvenance, {
+    const { predicateFile } = await run(writeProvenance, config, {
       snapshotDir: pass.snapshot.dir,
       name: 'echo',
       digest: echo.digest,

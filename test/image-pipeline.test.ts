@@ -6,18 +6,17 @@ import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
 import { catalogRebuild } from '../workflows/catalog-rebuild.js';
 import { formatSummary, type ImageOutcome, type RebuildSummary } from '../domain/summary.js';
 import { splitGzipMembers } from '../apk/writer.js';
-import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../activities/signing.js';
-import { resolveTool } from '../adapters/toolchain.js';
-import { registryGet, sha256, useKilnEnv, useTemporal } from './harness.js';
+import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../signing/statements.js';
+import { cosignVerify } from '../adapters/cosign.js';
+import { kilnTestConfig, kilnTestEnv, registryGet, sha256, useTemporal } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-const env = useKilnEnv();
+const env = kilnTestEnv();
 const temporal = useTemporal(env);
 
 async function copyFixture(name: string): Promise<string> {
@@ -204,12 +203,14 @@ describe('a catalog whose images change between two runs', () => {
     });
 
     it('verifies with real cosign: the signature and every attestation', async () => {
-      const cosign = resolveTool('cosign');
+      const { tools } = kilnTestConfig(env);
       const key = join(env.KILN_STATE, 'keys', 'image-signing.pub');
-      const ref = image(second, 'imgpipe-stable').reference!;
-      await execa(cosign, ['verify', '--key', key, '--insecure-ignore-tlog', ref]);
+      const reference = image(second, 'imgpipe-stable').reference!;
+      const signature = await cosignVerify(tools, { command: 'verify', reference, key });
+      expect(signature.ok, signature.stderr).toBe(true);
       for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
-        await execa(cosign, ['verify-attestation', '--key', key, '--insecure-ignore-tlog', '--type', type, ref]);
+        const attestation = await cosignVerify(tools, { command: 'verify-attestation', reference, key, extra: ['--type', type] });
+        expect(attestation.ok, attestation.stderr).toBe(true);
       }
     });
   });

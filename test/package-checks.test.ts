@@ -8,26 +8,31 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { splitGzipMembers, writeApk, type ApkFile } from '../apk/writer.js';
-import { checkPackage, readApk, testPackage } from '../activities/package-checks.js';
-import { buildPackage, publishPackage, type PackageBuildResult } from '../activities/packages.js';
+import { writeApk, type ApkFile } from '../apk/writer.js';
+import { readApk, splitGzipMembers } from '../apk/reader.js';
+import { buildPackage, type PackageBuildResult } from '../activities/package-build.js';
+import { testPackage } from '../activities/package-test.js';
+import { checkPackage } from '../activities/package-check.js';
+import { publishPackage } from '../activities/package-publish.js';
 import { snapshotCatalog } from '../activities/snapshot.js';
+import { configWith, type KilnConfig } from '../config/config.js';
 import { parseApkIndex } from '../domain/apkindex.js';
 import { readTar } from '../domain/tar.js';
-import { useKilnEnv } from './harness.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 // Debian's zlib (soname libz.so.1) and bzip2 (libbz2.so.1.0) shared objects, whatever their patch level.
 const ZLIB = realpathSync('/usr/lib/x86_64-linux-gnu/libz.so.1');
 const BZIP2 = realpathSync('/usr/lib/x86_64-linux-gnu/libbz2.so.1.0');
-const env = useKilnEnv();
+// The shared test services' settings, as the worker's configuration: activities get it, process.env is left alone.
+const env = inject('kilnEnv');
+const config = configWith({ ...env });
 // Failing activities are the point of several cases; their WARN lines would only be noise.
 const activities = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P): Promise<R> => activities.run(fn, ...args) as Promise<R>;
+const run = <I, R>(fn: (config: KilnConfig, input: I) => Promise<R>, input: I): Promise<R> => activities.run(fn, config, input) as Promise<R>;
 
 // One scratch dir for this file, removed at the end. It is also the tools' TMPDIR: melange test
 // (0.58) leaves each bubblewrap guest rootfs in $TMPDIR.
@@ -82,7 +87,7 @@ function withSoname(elf: Buffer, soname: string): Buffer {
 async function tampered(b: PackageBuildResult, signingKeyPath: string, edit: (files: ApkFile[]) => ApkFile[]): Promise<PackageBuildResult> {
   const file = `${b.name}-${b.version}-r${b.epoch}.apk`;
   const members = splitGzipMembers(await readFile(join(b.buildDir, file)));
-  const files: ApkFile[] = readTar(gunzipSync(members[members.length - 1]!))
+  const files: ApkFile[] = (await readTar(gunzipSync(members[members.length - 1]!)))
     .filter((e) => e.type === '0')
     .map((e) => ({ path: e.path, type: 'file', mode: e.path.startsWith('usr/bin/') ? 0o755 : 0o644, content: e.data }));
   const dir = await temp('tampered');
@@ -250,7 +255,7 @@ describe('ABI guard with real shared objects', () => {
     const app = await build(snap, 'chk-app');
     await run(checkPackage, { snapshotDir: snap, build: app });
     await run(publishPackage, { snapshotDir: snap, build: app });
-    const index = parseApkIndex(await readFile(join(env.KILN_STATE, 'repo-checks-abi', 'x86_64', 'APKINDEX.tar.gz')));
+    const index = await parseApkIndex(await readFile(join(env.KILN_STATE, 'repo-checks-abi', 'x86_64', 'APKINDEX.tar.gz')));
     expect(index.find((e) => e.name === 'chk-app')?.dependencies).toEqual(['busybox', 'so:libz.so.1']);
   });
 

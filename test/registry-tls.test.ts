@@ -1,7 +1,7 @@
 // Publishing to a registry that wants TLS with a private CA and a password, as a production one
 // does: a real docker-registry (Distribution) on a free loopback port with a certificate from a CA
 // made here by openssl and an htpasswd (bcrypt) file; the registry activities run as on a worker,
-// with the credentials and CA only in the environment.
+// with the credentials and CA only in their configuration (as a worker reads them from its environment).
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -12,13 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { assembleImage, pushImage, tagImage, type AssembledImage } from '../activities/images.js';
-import { attestImage, signImage, verifyImage } from '../activities/signing.js';
+import { assembleImage, type AssembledImage } from '../activities/image-assemble.js';
+import { pushImage, tagImage } from '../activities/image-publish.js';
+import { attestImage, signImage } from '../activities/image-sign.js';
+import { verifyImage } from '../activities/image-verify.js';
 import { snapshotCatalog } from '../activities/snapshot.js';
-import { sha256, useKilnEnv } from './harness.js';
+import type { KilnConfig } from '../config/config.js';
+import { kilnTestConfig, kilnTestEnv, sha256 } from './harness.js';
 import { freePort } from './global-setup.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 // Failing activities are the point of several cases; their WARN lines would only be noise.
 const activities = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P): Promise<R> => activities.run(fn, ...args) as Promise<R>;
@@ -26,14 +29,12 @@ const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P)
 const USER = 'kiln-ci';
 const PASSWORD = randomBytes(12).toString('hex');
 const ENV_KEYS = ['KILN_REGISTRY_USERNAME', 'KILN_REGISTRY_PASSWORD', 'KILN_REGISTRY_CA', 'KILN_REGISTRY_INSECURE'] as const;
-const savedEnv = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
 
 let dir: string;
 let host: string;
 let registry: ChildProcess | undefined;
 let registryLog = '';
 let image: AssembledImage;
-
 
 const openssl = (...args: string[]) => execa('openssl', args, { cwd: dir });
 
@@ -77,10 +78,11 @@ async function registryGet(path: string, credentials: boolean): Promise<{ status
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-function useRegistry(settings: Partial<Record<(typeof ENV_KEYS)[number], string>>): void {
-  for (const k of ENV_KEYS) delete process.env[k];
+/** A worker's configuration with exactly these registry settings. */
+function useRegistry(settings: Partial<Record<(typeof ENV_KEYS)[number], string>>): KilnConfig {
+  const unset = Object.fromEntries(ENV_KEYS.map((k) => [k, undefined]));
   // The registry is on loopback, where plain HTTP is the default: say that it speaks TLS.
-  Object.assign(process.env, { KILN_REGISTRY_INSECURE: 'false', ...settings });
+  return kilnTestConfig(env, { ...unset, KILN_REGISTRY_INSECURE: 'false', ...settings });
 }
 
 async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
@@ -118,13 +120,12 @@ beforeAll(async () => {
   for (const stream of [registry.stdout!, registry.stderr!]) stream.on('data', (d: Buffer) => { registryLog = (registryLog + d.toString()).slice(-5000); });
   await waitForRegistry(`https://${host}/v2/`, await readFile(join(dir, 'ca.pem')));
 
-  const snapshot = await run(snapshotCatalog, { catalogDir: join(import.meta.dirname, 'fixtures', 'imgpipe-tls') });
-  image = await run(assembleImage, { snapshotDir: snapshot.dir, name: 'imgpipe-tls' });
+  const config = kilnTestConfig(env);
+  const snapshot = await run(snapshotCatalog, config, { catalogDir: join(import.meta.dirname, 'fixtures', 'imgpipe-tls') });
+  image = await run(assembleImage, config, { snapshotDir: snapshot.dir, name: 'imgpipe-tls' });
 });
 
 afterAll(async () => {
-  Object.assign(process.env, savedEnv);
-  for (const k of ENV_KEYS) if (savedEnv[k] === undefined) delete process.env[k];
   if (registry && registry.exitCode === null) {
     const exited = new Promise((done) => registry!.once('exit', done));
     registry.kill('SIGTERM');
@@ -135,17 +136,17 @@ afterAll(async () => {
 describe('a registry with TLS from a private CA and htpasswd auth', () => {
   const repository = () => `${host}/imgpipe/tls`;
 
-  it('takes a push, signature, attestation and tag with the credentials and CA from the environment', async () => {
-    useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'ca.pem') });
+  it('takes a push, signature, attestation and tag with the credentials and CA from the configuration', async () => {
+    const config = useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'ca.pem') });
     const base = { repository: repository(), digest: image.digest };
-    expect(await run(pushImage, { ...base, layoutDir: image.layoutDir })).toEqual({ reference: `${repository()}@${image.digest}`, pushed: true });
-    expect((await run(signImage, { ...base, annotations: { 'dev.kiln/image': 'imgpipe-tls' } })).signed).toBe(true);
-    expect(await run(attestImage, { ...base, predicateType: 'spdxjson', predicateFile: image.sbomFile })).toEqual({ attested: true });
-    expect(await run(tagImage, { ...base, tags: ['latest'] })).toEqual({ moved: ['latest'], unchanged: [] });
-    expect(await run(verifyImage, { ...base, predicateTypes: ['spdxjson'] })).toEqual({ signature: true, attestations: { spdxjson: true } });
+    expect(await run(pushImage, config, { ...base, layoutDir: image.layoutDir })).toEqual({ reference: `${repository()}@${image.digest}`, pushed: true });
+    expect((await run(signImage, config, { ...base, annotations: { 'dev.kiln/image': 'imgpipe-tls' } })).signed).toBe(true);
+    expect(await run(attestImage, config, { ...base, predicateType: 'spdxjson', predicateFile: image.sbomFile })).toEqual({ attested: true });
+    expect(await run(tagImage, config, { ...base, tags: ['latest'] })).toEqual({ moved: ['latest'], unchanged: [] });
+    expect(await run(verifyImage, config, { ...base, predicateTypes: ['spdxjson'] })).toEqual({ signature: true, attestations: { spdxjson: true } });
     // And again: everything is already there.
-    expect((await run(pushImage, { ...base, layoutDir: image.layoutDir })).pushed).toBe(false);
-    expect((await run(signImage, { ...base, annotations: { 'dev.kiln/image': 'imgpipe-tls' } })).signed).toBe(false);
+    expect((await run(pushImage, config, { ...base, layoutDir: image.layoutDir })).pushed).toBe(false);
+    expect((await run(signImage, config, { ...base, annotations: { 'dev.kiln/image': 'imgpipe-tls' } })).signed).toBe(false);
   });
 
   it('serves the tag at the pushed digest to whoever has the password, and to nobody else', async () => {
@@ -156,35 +157,35 @@ describe('a registry with TLS from a private CA and htpasswd auth', () => {
   });
 
   it('refuses a push without credentials, non-retryably, saying which variables to set', async () => {
-    useRegistry({ KILN_REGISTRY_CA: join(dir, 'ca.pem') });
-    const err = await failure(run(pushImage, { repository: `${host}/imgpipe/tls-anonymous`, layoutDir: image.layoutDir, digest: image.digest }));
+    const anonymous = useRegistry({ KILN_REGISTRY_CA: join(dir, 'ca.pem') });
+    const err = await failure(run(pushImage, anonymous, { repository: `${host}/imgpipe/tls-anonymous`, layoutDir: image.layoutDir, digest: image.digest }));
     expect(err.nonRetryable).toBe(true);
     expect(err.message).toMatch(/: 401 /);
     expect(err.message).toContain('fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD');
 
-    useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: 'not-the-password', KILN_REGISTRY_CA: join(dir, 'ca.pem') });
-    const wrong = await failure(run(pushImage, { repository: `${host}/imgpipe/tls-anonymous`, layoutDir: image.layoutDir, digest: image.digest }));
+    const wrongPassword = useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: 'not-the-password', KILN_REGISTRY_CA: join(dir, 'ca.pem') });
+    const wrong = await failure(run(pushImage, wrongPassword, { repository: `${host}/imgpipe/tls-anonymous`, layoutDir: image.layoutDir, digest: image.digest }));
     expect(wrong.nonRetryable).toBe(true);
     expect(wrong.message).toContain(`fix: check KILN_REGISTRY_USERNAME (${USER}) and KILN_REGISTRY_PASSWORD`);
     expect((await registryGet('imgpipe/tls-anonymous/tags/list', true)).status).toBe(404);
   });
 
   it('refuses a registry whose certificate another CA issued, naming the certificate problem and the variable', async () => {
-    useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'other-ca.pem') });
-    const err = await failure(run(pushImage, { repository: repository(), layoutDir: image.layoutDir, digest: image.digest }));
+    const otherCa = useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'other-ca.pem') });
+    const err = await failure(run(pushImage, otherCa, { repository: repository(), layoutDir: image.layoutDir, digest: image.digest }));
     expect(err.type).toBe('RegistryUntrusted');
     expect(err.nonRetryable).toBe(true);
     expect(err.message).toMatch(new RegExp(`registry ${host} presented a certificate this worker does not trust: .*certificate`));
     expect(err.message).toContain(`KILN_REGISTRY_CA ${join(dir, 'other-ca.pem')} is not the CA that issued it`);
 
     // No CA at all: the system roots do not know the private CA either.
-    useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD });
-    const none = await failure(run(tagImage, { repository: repository(), digest: image.digest, tags: ['latest'] }));
+    const noCa = useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD });
+    const none = await failure(run(tagImage, noCa, { repository: repository(), digest: image.digest, tags: ['latest'] }));
     expect(none.nonRetryable).toBe(true);
     expect(none.message).toContain('fix: set KILN_REGISTRY_CA to the PEM file of the CA that issued it');
 
-    useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'missing.pem') });
-    const missing = await failure(run(tagImage, { repository: repository(), digest: image.digest, tags: ['latest'] }));
+    const missingCa = useRegistry({ KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD, KILN_REGISTRY_CA: join(dir, 'missing.pem') });
+    const missing = await failure(run(tagImage, missingCa, { repository: repository(), digest: image.digest, tags: ['latest'] }));
     expect(missing.nonRetryable).toBe(true);
     expect(missing.message).toContain(`KILN_REGISTRY_CA ${join(dir, 'missing.pem')} cannot be read`);
   });

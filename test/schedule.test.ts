@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../config/config.js';
 import type { ScheduleSettings } from '../domain/catalog.js';
 import type { RebuildSummary } from '../domain/summary.js';
-import { applySchedule, applyWatchSchedule, describeSchedule } from '../cli/schedule.js';
-import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
+import { applySchedule, applyWatchSchedule, describeSchedule } from '../client/schedules.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from './harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 let temporal: TemporalHarness;
 const scheduleId = `kiln-nightly-test-${Date.now()}`;
 const taskQueue = `schedule-${Date.now()}`;

@@ -6,19 +6,21 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { execa } from 'execa';
 import { apkoBuild } from '../adapters/apko.js';
-import { kilnPaths } from '../config/config.js';
-import { RegistryClient, parseImageRef, pushLayout, referrersTag, type ReferrerDescriptor } from '../oci/registry.js';
-import { PREDICATE_TYPES, SIGNATURE_PREDICATE, attestImage, signImage, verifyImage } from '../activities/signing.js';
-import { resolveTool } from '../adapters/toolchain.js';
+import { cosignVerify } from '../adapters/cosign.js';
+import { configWith } from '../config/config.js';
+import { RegistryClient, parseImageRef, pushLayout } from '../oci/registry.js';
+import { listReferrers, putReferrer, referrersTag, updateReferrersTag, type ReferrerDescriptor } from '../oci/referrers.js';
+import { PREDICATE_TYPES, SIGNATURE_PREDICATE } from '../signing/statements.js';
+import { attestImage, signImage } from '../activities/image-sign.js';
+import { verifyImage } from '../activities/image-verify.js';
 
 // The run's shared registry and state (keys, bootstrap repository) from global-setup. Not through
 // harness.ts, which loads the whole worker: these activities need none of it.
 const env = inject('kilnEnv');
-Object.assign(process.env, env);
+const config = configWith({ ...env });
 const repository = `${env.KILN_REGISTRY}/kiln-test/signing-${process.pid}`;
-const client = new RegistryClient(parseImageRef(repository));
+const client = new RegistryClient(parseImageRef(repository), config.registryAuth);
 let work: string;
 let imageA: string;
 let imageB: string;
@@ -30,8 +32,8 @@ async function buildAndPush(name: string): Promise<string> {
   await mkdir(join(dir, 'sbom'), { recursive: true });
   // The environment variable only makes the two images differ.
   await writeFile(join(dir, 'apko.yaml'), `contents:\n  packages: [busybox]\nentrypoint:\n  command: /bin/sh\nenvironment:\n  KILN_TEST_IMAGE: ${name}\narchs: [x86_64]\n`);
-  const paths = kilnPaths();
-  await apkoBuild({
+  const { paths } = config;
+  await apkoBuild(config.tools, {
     config: join(dir, 'apko.yaml'),
     tag: `${repository}:${name}`,
     layoutDir: join(dir, 'layout'),
@@ -46,18 +48,15 @@ async function buildAndPush(name: string): Promise<string> {
 }
 
 /** Real cosign, offline: the key, no Rekor (no TUF is fetched then), plain HTTP to the registry. */
-async function cosign(command: 'verify' | 'verify-attestation', digest: string, ...extra: string[]) {
-  const r = await execa(
-    resolveTool('cosign'),
-    [command, '--key', kilnPaths().imageSigningPub, '--insecure-ignore-tlog', '--allow-http-registry', ...extra, `${repository}@${digest}`],
-    { reject: false, timeout: 60_000, env: { HOME: work } },
-  );
-  return {
-    ok: r.exitCode === 0,
-    stderr: r.stderr,
-    // verify prints one JSON array, verify-attestation one envelope per line.
-    payloads: r.exitCode === 0 ? r.stdout.trim().split('\n').filter(Boolean).flatMap((l) => JSON.parse(l) as unknown) : [],
-  };
+function cosign(command: 'verify' | 'verify-attestation', digest: string, ...extra: string[]) {
+  return cosignVerify(config.tools, {
+    command,
+    reference: `${repository}@${digest}`,
+    key: config.paths.imageSigningPub,
+    extra,
+    allowHttpRegistry: true,
+    home: work,
+  });
 }
 
 /** The in-toto statements cosign verify-attestation printed. */
@@ -94,15 +93,15 @@ afterAll(async () => {
 
 describe('signImage and attestImage', () => {
   it('write what the real cosign verifies offline', async () => {
-    const signed = await signImage({ repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } });
+    const signed = await signImage(config, { repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } });
     expect(signed.signed).toBe(true);
     expect(signed.reference).toMatch(new RegExp(`^${repository}@sha256:[0-9a-f]{64}$`));
     const files = predicateFiles();
     // At once, as a workflow may run them: all three must land in the one referrers index.
     expect(await Promise.all([
-      attestImage({ repository, digest: imageA, predicateType: PREDICATE_TYPES.spdxjson, predicateFile: files.spdx }),
-      attestImage({ repository, digest: imageA, predicateType: 'vuln', predicateFile: files.vuln }),
-      attestImage({ repository, digest: imageA, predicateType: PREDICATE_TYPES.slsaprovenance1, predicateFile: files.slsa }),
+      attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.spdxjson, predicateFile: files.spdx }),
+      attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: files.vuln }),
+      attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.slsaprovenance1, predicateFile: files.slsa }),
     ])).toEqual([{ attested: true }, { attested: true }, { attested: true }]);
 
     const [sig, spdx, vuln, slsa] = await Promise.all([
@@ -128,36 +127,36 @@ describe('signImage and attestImage', () => {
   });
 
   it('add nothing when run again', async () => {
-    const before = await client.referrers(imageA);
+    const before = await listReferrers(client, imageA);
     expect(before.source).toBe('tag'); // Distribution 2.8: no referrers API
     expect(before.manifests).toHaveLength(4);
     const first = before.manifests.find((m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === SIGNATURE_PREDICATE)!;
-    expect(await signImage({ repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } })).toEqual({ signed: false, reference: `${repository}@${first.digest}` });
+    expect(await signImage(config, { repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } })).toEqual({ signed: false, reference: `${repository}@${first.digest}` });
     const files = predicateFiles();
-    expect(await attestImage({ repository, digest: imageA, predicateType: 'spdxjson', predicateFile: files.spdx })).toEqual({ attested: false });
-    expect(await attestImage({ repository, digest: imageA, predicateType: PREDICATE_TYPES.vuln, predicateFile: files.vuln })).toEqual({ attested: false });
-    expect(await attestImage({ repository, digest: imageA, predicateType: 'slsaprovenance1', predicateFile: files.slsa })).toEqual({ attested: false });
-    expect((await client.referrers(imageA)).manifests.map((m) => m.digest)).toEqual(before.manifests.map((m) => m.digest));
+    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'spdxjson', predicateFile: files.spdx })).toEqual({ attested: false });
+    expect(await attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.vuln, predicateFile: files.vuln })).toEqual({ attested: false });
+    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'slsaprovenance1', predicateFile: files.slsa })).toEqual({ attested: false });
+    expect((await listReferrers(client, imageA)).manifests.map((m) => m.digest)).toEqual(before.manifests.map((m) => m.digest));
     // One storage format: only the referrers index tag, no legacy .sig/.att tags.
     expect(await client.listTags()).toEqual([referrersTag(imageA)]);
   });
 
   it('pass kiln verifyImage', async () => {
-    expect(await verifyImage({ repository, digest: imageA, predicateTypes: Object.values(PREDICATE_TYPES) })).toEqual({
+    expect(await verifyImage(config, { repository, digest: imageA, predicateTypes: Object.values(PREDICATE_TYPES) })).toEqual({
       signature: true,
       attestations: Object.fromEntries(Object.values(PREDICATE_TYPES).map((t) => [t, true])),
     });
-    await expect(verifyImage({ repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
+    await expect(verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
       nonRetryable: true, type: 'ImageVerificationFailed', message: expect.stringMatching(/no signature signed by key/),
     });
   });
 
   it('replace a vulnerability scan when its predicate changes', async () => {
     const isVuln = (m: ReferrerDescriptor) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln;
-    const earlier = (await client.referrers(imageA)).manifests.find(isVuln)!;
+    const earlier = (await listReferrers(client, imageA)).manifests.find(isVuln)!;
     await writeFile(predicateFiles().vuln, vulnScan('2026-01-02', ['CVE-2026-0001', 'CVE-2026-0002']));
-    expect(await attestImage({ repository, digest: imageA, predicateType: 'vuln', predicateFile: predicateFiles().vuln })).toEqual({ attested: true });
-    const listed = (await client.referrers(imageA)).manifests;
+    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: predicateFiles().vuln })).toEqual({ attested: true });
+    const listed = (await listReferrers(client, imageA)).manifests;
     // Replaced, not added: off the referrers index and deleted from the registry.
     expect(listed.find(isVuln)!.digest).not.toBe(earlier.digest);
     expect(await client.getManifest(earlier.digest)).toBeUndefined();
@@ -167,24 +166,20 @@ describe('signImage and attestImage', () => {
     expect(statements(vuln.payloads).map((s) => s.predicate.scanner)).toEqual([expect.objectContaining({
       db: { uri: 'secdb', version: '2026-01-02' }, result: { matches: ['CVE-2026-0001', 'CVE-2026-0002'] },
     })]);
-    await verifyImage({ repository, digest: imageA, predicateTypes: ['vuln'] });
+    await verifyImage(config, { repository, digest: imageA, predicateTypes: ['vuln'] });
   });
 
   it('reject bad input without retrying', async () => {
-    await expect(attestImage({ repository, digest: imageA, predicateType: 'https://openvex.dev/ns', predicateFile: predicateFiles().vuln }))
+    await expect(attestImage(config, { repository, digest: imageA, predicateType: 'https://openvex.dev/ns', predicateFile: predicateFiles().vuln }))
       .rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
-    await expect(attestImage({ repository, digest: imageA, predicateType: 'vuln', predicateFile: join(work, 'missing.json') }))
+    await expect(attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: join(work, 'missing.json') }))
       .rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
-    await expect(signImage({ repository, digest: 'sha256:abc' })).rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
+    await expect(signImage(config, { repository, digest: 'sha256:abc' })).rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
     // Keyless signing needs Fulcio, Rekor and an OIDC token (not reachable here): only its configuration check runs.
-    process.env.KILN_SIGNING = 'keyless';
-    try {
-      await expect(signImage({ repository, digest: imageA })).rejects.toMatchObject({
-        nonRetryable: true, type: 'SigningMisconfigured', message: expect.stringContaining('KILN_FULCIO_URL'),
-      });
-    } finally {
-      delete process.env.KILN_SIGNING;
-    }
+    const keyless = configWith({ ...env, KILN_SIGNING: 'keyless' });
+    await expect(signImage(keyless, { repository, digest: imageA })).rejects.toMatchObject({
+      nonRetryable: true, type: 'SigningMisconfigured', message: expect.stringContaining('KILN_FULCIO_URL'),
+    });
   });
 });
 
@@ -192,13 +187,9 @@ describe('verifyImage', () => {
   it('fails when the only signature was made by another key, and signImage still signs', async () => {
     const other = join(work, 'other.key');
     await writeFile(other, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    process.env.KILN_IMAGE_SIGNING_KEY = other;
-    try {
-      expect((await signImage({ repository, digest: imageB })).signed).toBe(true);
-    } finally {
-      delete process.env.KILN_IMAGE_SIGNING_KEY;
-    }
-    await expect(verifyImage({ repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
+    const otherKey = configWith({ ...env, KILN_IMAGE_SIGNING_KEY: other });
+    expect((await signImage(otherKey, { repository, digest: imageB })).signed).toBe(true);
+    await expect(verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
       nonRetryable: true, message: expect.stringMatching(/no signature signed by key .*rejected sha256:[0-9a-f]{64}: signed by another key/),
     });
     const foreign = await cosign('verify', imageB);
@@ -206,22 +197,22 @@ describe('verifyImage', () => {
     expect(foreign.stderr).toMatch(/accepted signatures do not match threshold, Found: 0/);
 
     // A signature by someone else does not count as kiln's own.
-    expect((await signImage({ repository, digest: imageB })).signed).toBe(true);
-    expect(await verifyImage({ repository, digest: imageB, predicateTypes: [] })).toEqual({ signature: true, attestations: {} });
+    expect((await signImage(config, { repository, digest: imageB })).signed).toBe(true);
+    expect(await verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).toEqual({ signature: true, attestations: {} });
     expect((await cosign('verify', imageB)).ok).toBe(true);
   });
 
   it('fails when an attestation is about another digest', async () => {
     // Replay: image A's (validly signed) scan attached to image B as a referrer of B.
-    const fromA = (await client.referrers(imageA)).manifests.find((m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln)!;
+    const fromA = (await listReferrers(client, imageA)).manifests.find((m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln)!;
     const manifest = JSON.parse((await client.getManifest(fromA.digest))!.body.toString('utf8')) as { subject: object };
     const image = (await client.getManifest(imageB))!;
     manifest.subject = { mediaType: image.mediaType, digest: imageB, size: image.body.length };
     const body = Buffer.from(JSON.stringify(manifest));
-    const put = await client.putReferrer(fromA.mediaType, body);
-    await client.updateReferrersTag(imageB, { add: [{ ...fromA, digest: put.digest, size: body.length }] });
+    const put = await putReferrer(client, fromA.mediaType, body);
+    await updateReferrersTag(client, imageB, { add: [{ ...fromA, digest: put.digest, size: body.length }] });
 
-    await expect(verifyImage({ repository, digest: imageB, predicateTypes: ['vuln'] })).rejects.toMatchObject({
+    await expect(verifyImage(config, { repository, digest: imageB, predicateTypes: ['vuln'] })).rejects.toMatchObject({
       nonRetryable: true,
       type: 'ImageVerificationFailed',
       message: expect.stringContaining(`is about ${imageA}, not ${imageB}`),

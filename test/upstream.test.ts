@@ -10,10 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
 import type { RebuildSummary } from '../domain/summary.js';
 import { proposeUpdate } from '../activities/upstream.js';
+import { configWith, type KilnConfig } from '../config/config.js';
 import { upstreamWatch, type UpstreamWatchResult } from '../workflows/upstream-watch.js';
 import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
 
 const env = useKilnEnv();
+// The worker's configuration, for the activity this file calls directly.
+const config: KilnConfig = configWith({ ...env });
 let temporal: TemporalHarness;
 let worker: Worker;
 let workerDone: Promise<void>;
@@ -181,7 +184,7 @@ describe('proposeUpdate refreshes the pins a config has', () => {
 
   // v1.1.0 was tagged upstream by the watcher tests above.
   it('sets expected-commit to the commit the release tag points at', async () => {
-    const proposed = await proposeUpdate({ catalogDir: dir, name: 'src-pkg', version: '1.1.0' });
+    const proposed = await proposeUpdate(config, { catalogDir: dir, name: 'src-pkg', version: '1.1.0' });
     expect(proposed).toMatchObject({ branch: 'kiln/update/src-pkg-1.1.0', created: true });
     const tagged = (await sh(upstream, 'rev-parse', 'v1.1.0^{commit}')).stdout;
     const text = (await sh(repo, 'show', 'kiln/update/src-pkg-1.1.0:catalog/packages/src-pkg.yaml')).stdout;
@@ -190,19 +193,19 @@ describe('proposeUpdate refreshes the pins a config has', () => {
   });
 
   it('leaves a clear error and no branch while the tarball is not published, then pins its sha256', async () => {
-    await expect(proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' }))
+    await expect(proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' }))
       .rejects.toThrow(/tarball\.yaml pipeline\[0\] \(fetch\): cannot refresh expected-sha256: http:\/\/127\.0\.0\.1:\d+\/dl\/tarball-2_0_1\.tar\.gz answered HTTP 404/);
     expect((await sh(repo, 'branch', '--list', 'kiln/update/*')).stdout).not.toContain('tarball');
 
     const bytes = Buffer.from('pretend this is a release tarball');
     releases['/dl/tarball-2_0_1.tar.gz'] = bytes.toString();
-    const proposed = await proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' });
+    const proposed = await proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' });
     expect(proposed.created).toBe(true);
     const text = (await sh(repo, 'show', 'kiln/update/tarball-2.0.1:catalog/packages/tarball.yaml')).stdout;
     expect(text).toContain(`expected-sha256: ${createHash('sha256').update(bytes).digest('hex')}`);
     expect(text).toContain(`uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`);
     // asking again is a no-op: no download, no commit
     delete releases['/dl/tarball-2_0_1.tar.gz'];
-    expect(await proposeUpdate({ catalogDir: dir, name: 'tarball', version: '2.0.1' })).toMatchObject({ created: false, commit: proposed.commit });
+    expect(await proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' })).toMatchObject({ created: false, commit: proposed.commit });
   });
 });

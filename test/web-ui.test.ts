@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
 import type { RebuildSummary } from '../domain/summary.js';
-import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from './harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 let temporal: TemporalHarness;
 let browser: BrowserContext;
 let work: string;

@@ -1,22 +1,19 @@
-// The kiln worker process: `npm run worker`. Configured by environment only (see README):
-// TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, KILN_TASK_QUEUE, KILN_STATE, KILN_WORKFLOW_BUNDLE,
+// The kiln worker process: `npm run worker`. Configured by environment only, read once by
+// loadConfig (config/config.ts; the README's table lists every variable): the Temporal connection
+// (TEMPORAL_*, envconfig: TLS, mTLS, API keys), KILN_TASK_QUEUE, KILN_STATE, KILN_WORKFLOW_BUNDLE,
 // KILN_MAX_ACTIVITIES, KILN_LOG_LEVEL, and the registry credentials. Secrets stay here, never in workflow data.
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
-import { temporalTarget } from '../config/config.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connectWorkerConnection } from '../client/connection.js';
+import { loadConfig } from '../config/config.js';
 import { createKilnWorker } from './worker.js';
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger((process.env.KILN_LOG_LEVEL ?? 'INFO') as LogLevel) });
-  const target = temporalTarget();
-  const connection = await NativeConnection.connect({ address: target.address });
-  const worker = await createKilnWorker({
-    connection,
-    namespace: target.namespace,
-    taskQueue: target.taskQueue,
-    workflowBundlePath: process.env.KILN_WORKFLOW_BUNDLE,
-    maxConcurrentActivities: process.env.KILN_MAX_ACTIVITIES ? Number(process.env.KILN_MAX_ACTIVITIES) : undefined,
-  });
-  console.log(`kiln worker polling task queue "${target.taskQueue}" on ${target.address} (namespace ${target.namespace})`);
+  const config = loadConfig();
+  Runtime.install({ logger: new DefaultLogger(config.worker.logLevel) });
+  const { temporal } = config;
+  const connection = await connectWorkerConnection(config);
+  const worker = await createKilnWorker({ config, connection });
+  console.log(`kiln worker polling task queue "${temporal.taskQueue}" on ${temporal.connection.address} (namespace ${temporal.namespace})`);
   await worker.run();
   await connection.close();
 }

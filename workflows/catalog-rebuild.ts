@@ -1,6 +1,9 @@
-import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { KilnActivities } from '../activities/index.js';
-import type { CatalogSnapshot } from '../activities/index.js';
+// Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
+// catalogRebuild, the nightly run: snapshot and validate the catalog, build its packages in
+// dependency order (a packageBuild child each), then its images (an imageBuild child each).
+import { defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CatalogSnapshot, KilnActivities } from '../activities/index.js';
+import { catalogInvalid, invalidInput } from '../domain/failures.js';
 import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
 import { selectWork, type Selection } from '../domain/selection.js';
 import { runDag } from './dag.js';
@@ -38,7 +41,7 @@ function hasType(value: unknown, want: 'string' | 'boolean' | 'string[]'): boole
 function validateInput(input: unknown): RebuildInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw ApplicationFailure.nonRetryable('catalogRebuild input must be a JSON object such as {} or {"images": ["hello"]}', 'InvalidInput');
+    throw invalidInput('catalogRebuild input must be a JSON object such as {} or {"images": ["hello"]}');
   }
   const problems: string[] = [];
   for (const [key, value] of Object.entries(input)) {
@@ -46,7 +49,7 @@ function validateInput(input: unknown): RebuildInput {
     if (!want) problems.push(`${key}: unknown field (fix: use one of ${Object.keys(INPUT_FIELDS).join(', ')})`);
     else if (!hasType(value, want)) problems.push(`${key}: must be a ${want === 'string[]' ? 'list of names' : want}, got ${JSON.stringify(value)}`);
   }
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid catalogRebuild input:\n${problems.join('\n')}`, 'InvalidInput');
+  if (problems.length) throw invalidInput(`invalid catalogRebuild input:\n${problems.join('\n')}`);
   return input as RebuildInput;
 }
 
@@ -75,7 +78,7 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'snapshot' }]);
   // An invalid catalog fails the run itself, with the loader's list of problems as its message.
   const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir }).catch((err: unknown) => {
-    throw ApplicationFailure.nonRetryable(failureMessage(err), 'CatalogInvalid');
+    throw catalogInvalid(failureMessage(err));
   });
   upsertMemo({ catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit ?? null });
   const work = await selectedWork(snapshot, input);
@@ -160,9 +163,8 @@ async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Pro
   }
   const work = selectWork(snapshot.plan, selection);
   if (work.unknown.length) {
-    throw ApplicationFailure.nonRetryable(
+    throw invalidInput(
       `invalid catalogRebuild input:\n${work.unknown.map((u) => `${u.field}: "${u.name}" is not in the catalog (fix: use one of ${(u.field === 'packages' ? snapshot.plan.packages : snapshot.plan.images).map((x) => x.name).join(', ')})`).join('\n')}`,
-      'InvalidInput',
     );
   }
   return work;

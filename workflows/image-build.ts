@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { KilnActivities } from '../activities/index.js';
-import type { ImageDiff, ScanFinding } from '../activities/image-checks.js';
+import type { ImageDiff, ScanFinding } from '../activities/index.js';
 import { KILN_IMAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface ImageBuildWorkflowInput {

@@ -1,7 +1,7 @@
+// Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
+// packageBuild: build, test, check and publish one package for every arch.
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { KilnActivities } from '../activities/index.js';
-import type { PackageBuildResult } from '../activities/index.js';
-import type { PackageChecks } from '../activities/package-checks.js';
+import type { KilnActivities, PackageBuildResult, PackageChecks } from '../activities/index.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface PackageBuildWorkflowInput {

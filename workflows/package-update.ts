@@ -1,4 +1,7 @@
-import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+// Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
+// packageUpdate: rebuild an upstream update from its branch (a catalogRebuild child).
+import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { invalidInput } from '../domain/failures.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { catalogRebuild } from './catalog-rebuild.js';
 
@@ -22,7 +25,7 @@ function validateInput(input: unknown): PackageUpdateInput {
         ...FIELDS.filter((k) => typeof given[k] !== 'string' || !given[k]).map((k) => `${k}: required, a non-empty string`),
       ]
     : [`must be a JSON object with ${FIELDS.join(', ')} (upstreamWatch starts it)`];
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid packageUpdate input:\n${problems.join('\n')}`, 'InvalidInput');
+  if (problems.length) throw invalidInput(`invalid packageUpdate input:\n${problems.join('\n')}`);
   return given as unknown as PackageUpdateInput;
 }
 

@@ -1,5 +1,8 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+// Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
+// upstreamWatch: poll watched packages' upstreams; a new release becomes a branch and a packageUpdate.
+import { proxyActivities } from '@temporalio/workflow';
 import type { KilnActivities } from '../activities/index.js';
+import { invalidInput } from '../domain/failures.js';
 import { failureMessage } from './failure.js';
 
 /** The one input object; `{}` watches the worker's default catalog. */
@@ -35,13 +38,13 @@ export interface UpstreamWatchResult {
 function validateInput(input: unknown): UpstreamWatchInput {
   if (input === null || input === undefined) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw ApplicationFailure.nonRetryable('upstreamWatch input must be a JSON object such as {} or {"catalogDir": "/path/to/catalog"}', 'InvalidInput');
+    throw invalidInput('upstreamWatch input must be a JSON object such as {} or {"catalogDir": "/path/to/catalog"}');
   }
   const problems = Object.entries(input).flatMap(([key, value]) =>
     key !== 'catalogDir'
       ? [`${key}: unknown field (fix: use catalogDir)`]
       : typeof value !== 'string' ? [`catalogDir: must be a string, got ${JSON.stringify(value)}`] : []);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`invalid upstreamWatch input:\n${problems.join('\n')}`, 'InvalidInput');
+  if (problems.length) throw invalidInput(`invalid upstreamWatch input:\n${problems.join('\n')}`);
   return input as UpstreamWatchInput;
 }
 

@@ -1,0 +1,123 @@
+// The signed APK repository kiln publishes into: `<repo>/<arch>/` holds the APKs and the signed
+// APKINDEX.tar.gz, and `<repo>/<arch>/.kiln/` what kiln remembers about each published package
+// (the inputs it was built from) and the lock publishers take.
+import { existsSync } from 'node:fs';
+import { copyFile, link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { archDir, melangeIndex } from '../adapters/melange.js';
+import type { ToolsConfig } from '../adapters/toolchain.js';
+import { parseApkIndex, type ApkIndexEntry } from '../domain/apkindex.js';
+import { sha256hex } from '../domain/digest.js';
+import { corruptArtifact } from '../domain/failures.js';
+import { withDirLock } from '../io/lock.js';
+
+export interface BuiltApk {
+  file: string;
+  sha256: string;
+}
+
+/** What the repository remembers about a published package, beside its APKs. */
+export interface PublishRecord {
+  name: string;
+  version: string;
+  epoch: number;
+  inputDigest: string;
+  ownDigest: string;
+  apks: BuiltApk[];
+  publishedAt: string;
+}
+
+/** A build to publish: its identity, the digests it was built from, and where its APKs are. */
+export interface BuildToPublish {
+  name: string;
+  version: string;
+  epoch: number;
+  arch: string;
+  inputDigest: string;
+  ownDigest: string;
+  status: 'built' | 'up-to-date';
+  buildDir: string;
+  apks: BuiltApk[];
+}
+
+const indexPath = (repo: string, arch: string) => join(archDir(repo, arch), 'APKINDEX.tar.gz');
+
+const recordPath = (repo: string, arch: string, spec: { name: string; version: string; epoch: number }) =>
+  join(archDir(repo, arch), '.kiln', `${spec.name}-${spec.version}-r${spec.epoch}.json`);
+
+/** The record of a package published at this version and epoch, if any. */
+export async function publishedRecord(repo: string, arch: string, spec: { name: string; version: string; epoch: number }): Promise<PublishRecord | undefined> {
+  const path = recordPath(repo, arch, spec);
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(await readFile(path, 'utf8')) as PublishRecord;
+}
+
+/** The entries of the repository's index for an arch; none before the first publish. */
+export async function publishedIndex(repo: string, arch: string): Promise<ApkIndexEntry[]> {
+  const index = indexPath(repo, arch);
+  return existsSync(index) ? await parseApkIndex(await readFile(index)) : [];
+}
+
+/**
+ * Copies the APKs into the repository and regenerates the signed APKINDEX. The index is written
+ * beside the live one and renamed over it, so readers only ever see a complete, signed index that
+ * names files already in place. Publishers of one arch take turns (a directory lock); publishing
+ * what the repository already holds from the same inputs changes nothing.
+ */
+export async function publishBuild(tools: ToolsConfig, o: { repository: string; build: BuildToPublish; signingKey: string; logFile: string }): Promise<{ index: string; apks: number }> {
+  const { build } = o;
+  const repoArch = archDir(o.repository, build.arch);
+  await mkdir(join(repoArch, '.kiln'), { recursive: true });
+  return withDirLock(join(repoArch, '.kiln', 'lock'), async () => {
+    const record = recordPath(o.repository, build.arch, build);
+    const index = indexPath(o.repository, build.arch);
+    const existing = await publishedRecord(o.repository, build.arch, build);
+    if (build.status === 'up-to-date' || existing?.inputDigest === build.inputDigest) {
+      return { index, apks: build.apks.length };
+    }
+    for (const apk of build.apks) {
+      const bytes = await readFile(join(build.buildDir, apk.file));
+      if (sha256hex(bytes) !== apk.sha256) {
+        throw corruptArtifact(`${apk.file} in ${build.buildDir} does not match the digest recorded at build time`);
+      }
+      const tmp = join(repoArch, `.${apk.file}.tmp`);
+      await copyFile(join(build.buildDir, apk.file), tmp);
+      await rename(tmp, join(repoArch, apk.file));
+    }
+    const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${process.pid}.tar.gz`);
+    await melangeIndex(tools, {
+      output: tmpIndex,
+      arch: build.arch,
+      apks: build.apks.map((a) => join(repoArch, a.file)),
+      mergeFrom: existsSync(index) ? index : undefined,
+      signingKey: o.signingKey,
+      logFile: o.logFile,
+    });
+    await rename(tmpIndex, index);
+    const rec: PublishRecord = {
+      name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, ownDigest: build.ownDigest, apks: build.apks, publishedAt: new Date().toISOString(),
+    };
+    await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
+    await rename(`${record}.tmp`, record);
+    return { index, apks: build.apks.length };
+  });
+}
+
+/**
+ * A throwaway repository at `dir` holding just these APKs (hard-linked when possible) and a
+ * signed index: what `melange test` installs a just-built, unpublished package from.
+ */
+export async function stageRepository(tools: ToolsConfig, o: { dir: string; arch: string; buildDir: string; apks: BuiltApk[]; signingKey: string; logFile: string }): Promise<void> {
+  const repoArch = archDir(o.dir, o.arch);
+  await mkdir(repoArch, { recursive: true });
+  for (const apk of o.apks) {
+    await link(join(o.buildDir, apk.file), join(repoArch, apk.file)).catch(() => copyFile(join(o.buildDir, apk.file), join(repoArch, apk.file)));
+  }
+  await melangeIndex(tools, {
+    output: indexPath(o.dir, o.arch),
+    arch: o.arch,
+    apks: o.apks.map((a) => join(repoArch, a.file)),
+    signingKey: o.signingKey,
+    logFile: o.logFile,
+  });
+}
