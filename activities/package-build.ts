@@ -9,7 +9,7 @@ import type { PackageSpec } from '../domain/catalog.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { MELANGE_VERSION, apkFileName, archDir, melangeBuild } from '../adapters/melange.js';
-import { publishedRecord, type BuiltApk } from '../apk/repository.js';
+import { publishedRecord, type BuildToPublish } from '../apk/repository.js';
 import { readSnapshot, snapshotPackage } from '../io/catalog-snapshot.js';
 
 export interface PackageBuildInput {
@@ -21,19 +21,8 @@ export interface PackageBuildInput {
   force?: boolean;
 }
 
-export interface PackageBuildResult {
-  name: string;
-  version: string;
-  epoch: number;
-  arch: string;
-  inputDigest: string;
-  /** Digest of the package's own inputs (config, sources, melange version, arch). */
-  ownDigest: string;
-  /** "built" by this call, or "up-to-date": the repository already holds it from the same inputs. */
-  status: 'built' | 'up-to-date';
-  /** Directory holding the built APKs (main package and subpackages). */
-  buildDir: string;
-  apks: BuiltApk[];
+/** A build as buildPackage reports it: what publishing needs, and how long melange took. */
+export interface PackageBuildResult extends BuildToPublish {
   durationMs: number;
 }
 

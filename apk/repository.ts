@@ -34,8 +34,11 @@ export interface BuildToPublish {
   epoch: number;
   arch: string;
   inputDigest: string;
+  /** Digest of the package's own inputs (config, sources, melange version, arch). */
   ownDigest: string;
+  /** "built" by this call, or "up-to-date": the repository already holds it from the same inputs. */
   status: 'built' | 'up-to-date';
+  /** Directory holding the built APKs (main package and subpackages). */
   buildDir: string;
   apks: BuiltApk[];
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { planBuild } from '../domain/plan.js';
-import { loadCatalogOrReport } from './catalog-report.js';
+import { loadCatalogOrReport, registerCatalogCommand } from './catalog-report.js';
 
 export async function plan(opts: { catalog?: string }): Promise<number> {
   const config = loadConfig();
@@ -21,11 +21,5 @@ export async function plan(opts: { catalog?: string }): Promise<number> {
 }
 
 export function registerPlan(program: Command): void {
-  program
-    .command('plan')
-    .description("package build order by level, and what each image needs")
-    .option('--catalog <dir>', 'catalog directory (default: KILN_CATALOG, else catalog/)')
-    .action(async (opts: { catalog?: string }) => {
-      process.exitCode = await plan(opts);
-    });
+  registerCatalogCommand(program, 'plan', "package build order by level, and what each image needs", plan);
 }

@@ -1,7 +1,7 @@
 // `kiln validate [--catalog DIR]`: check a catalog; every problem at once with file, field and fix.
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
-import { loadCatalogOrReport } from './catalog-report.js';
+import { loadCatalogOrReport, registerCatalogCommand } from './catalog-report.js';
 
 export async function validate(opts: { catalog?: string }): Promise<number> {
   const config = loadConfig();
@@ -13,11 +13,5 @@ export async function validate(opts: { catalog?: string }): Promise<number> {
 }
 
 export function registerValidate(program: Command): void {
-  program
-    .command('validate')
-    .description('check a catalog: every problem at once, each with file, field and fix')
-    .option('--catalog <dir>', 'catalog directory (default: KILN_CATALOG, else catalog/)')
-    .action(async (opts: { catalog?: string }) => {
-      process.exitCode = await validate(opts);
-    });
+  registerCatalogCommand(program, 'validate', 'check a catalog: every problem at once, each with file, field and fix', validate);
 }
