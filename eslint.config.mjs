@@ -24,17 +24,29 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: builtinModules.flatMap((m) => [m, `node:${m}`]).map((name) => ({
-            name,
-            message: 'Workflow code runs in a deterministic sandbox: no Node built-ins (do it in an activity).',
-          })),
+          paths: builtinModules
+            .flatMap((m) => [m, `node:${m}`])
+            .map((name) => ({
+              name,
+              message: 'Workflow code runs in a deterministic sandbox: no Node built-ins (do it in an activity).',
+            })),
           patterns: [
             {
               group: ['../activities/*', '!../activities/index.js'],
-              message: 'Workflows use activities through proxyActivities<KilnActivities>: import types from activities/index.js only.',
+              message:
+                'Workflows use activities through proxyActivities<KilnActivities>: import types from activities/index.js only.',
             },
             {
-              group: ['../activities/*', '../adapters/*', '../oci/*', '../io/*', '../apk/*', '../config/*', '../setup/*', '../cli/*'],
+              group: [
+                '../activities/*',
+                '../adapters/*',
+                '../oci/*',
+                '../io/*',
+                '../apk/*',
+                '../config/*',
+                '../setup/*',
+                '../cli/*',
+              ],
               allowTypeImports: true,
               message: 'Workflow code may import only types from activity-side modules.',
             },

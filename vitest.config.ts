@@ -1,23 +1,9 @@
-import { configDefaults, defineConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config';
 
 // Two projects. `unit`: no services, seconds (`npm run test:unit`): pure domain code, parsers,
 // and the workflows' orchestration logic on Temporal's local test server with fake activities.
-// `pipeline`: real Temporal, tools and registry, started once by test/global-setup.ts
+// `pipeline`: real Temporal, tools and registry, started once by test/pipeline/global-setup.ts
 // (`npm run test:pipeline`). `vitest run` (scripts/test) runs both.
-
-/** Service-free tests still at the top of test/ (until they move to test/unit/). */
-const UNIT_FILES = [
-  'test/apk-version.test.ts',
-  'test/apk-writer.test.ts',
-  'test/catalog-loader.test.ts',
-  'test/config/config.test.ts',
-  'test/docker-compose.test.ts',
-  'test/plan.test.ts',
-  'test/secdb.test.ts',
-  'test/selection.test.ts',
-  'test/upstream-logic.test.ts',
-];
-const UNIT = ['test/unit/**/*.test.ts', ...UNIT_FILES];
 
 export default defineConfig({
   test: {
@@ -25,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: UNIT,
+          include: ['test/unit/**/*.test.ts'],
           // The Temporal native runtime is per process: forks, not threads. Both cores: the workflow
           // tests wait on the local Temporal server most of the time, the other files fill the gap.
           pool: 'forks',
@@ -41,10 +27,9 @@ export default defineConfig({
       {
         test: {
           name: 'pipeline',
-          include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...UNIT],
-          // One Temporal dev server and one registry for the whole run (test/global-setup.ts).
-          globalSetup: ['test/global-setup.ts'],
+          include: ['test/pipeline/**/*.test.ts'],
+          // One Temporal dev server and one registry for the whole run (test/pipeline/global-setup.ts).
+          globalSetup: ['test/pipeline/global-setup.ts'],
           // Files run one at a time because they share the embedded services and a 2-core machine.
           pool: 'forks',
           fileParallelism: false,

@@ -31,7 +31,12 @@ export interface AssembledImage {
 }
 
 /** An image's bytes depend on its apko config and the repositories' current indexes. */
-async function imageInputDigest(config: string, arch: string, repositories: string[], keyring: string[]): Promise<string> {
+async function imageInputDigest(
+  config: string,
+  arch: string,
+  repositories: string[],
+  keyring: string[],
+): Promise<string> {
   const hash = sha256stream();
   hash.update(`apko ${TOOLS.apko.version}\narch ${arch}\nconfig ${sha256hex(await readFile(config))}\n`);
   for (const repo of repositories) {

@@ -4,7 +4,14 @@ import type { KilnConfig } from '../config/config.js';
 import { sha256digest } from '../domain/digest.js';
 import { corruptArtifact } from '../domain/failures.js';
 import { diffPackages, type PackageChange } from '../domain/image-verdicts.js';
-import { imageFacts, layoutImages, layoutSource, pickImage, platformImages, registrySource } from '../oci/image-reader.js';
+import {
+  imageFacts,
+  layoutImages,
+  layoutSource,
+  pickImage,
+  platformImages,
+  registrySource,
+} from '../oci/image-reader.js';
 import { RegistryClient, parseImageRef } from '../oci/registry.js';
 
 export type { PackageChange };
@@ -57,14 +64,21 @@ export async function compareWithPublished(config: KilnConfig, input: CompareInp
   let before = after;
   if (previous !== input.digest) {
     const source = registrySource(client);
-    const old = pickImage(await platformImages(source, { mediaType: found.mediaType, body: found.body, digest: previous }));
-    before = old ? await imageFacts(source, old, `${input.repository}:${found.tag}`) : { packages: [], compressedBytes: 0, uncompressedBytes: 0 };
+    const old = pickImage(
+      await platformImages(source, { mediaType: found.mediaType, body: found.body, digest: previous }),
+    );
+    before = old
+      ? await imageFacts(source, old, `${input.repository}:${found.tag}`)
+      : { packages: [], compressedBytes: 0, uncompressedBytes: 0 };
   }
   const delta = (b: number, a: number): SizeDelta => ({ before: b, after: a, delta: a - b });
   return {
     previous,
     tag: found.tag,
-    sizeChange: { compressed: delta(before.compressedBytes, after.compressedBytes), uncompressed: delta(before.uncompressedBytes, after.uncompressedBytes) },
+    sizeChange: {
+      compressed: delta(before.compressedBytes, after.compressedBytes),
+      uncompressed: delta(before.uncompressedBytes, after.uncompressedBytes),
+    },
     ...diffPackages(before.packages, after.packages),
   };
 }

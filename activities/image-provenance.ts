@@ -55,18 +55,27 @@ export async function writeProvenance(config: KilnConfig, input: ProvenanceInput
   const repositories = [settings.packageRepository, ...settings.repositories];
   const apkoConfig = await readFile(join(input.snapshotDir, spec.file));
   const indexes = new Map<string, Map<string, string>[]>();
-  const deps: ResourceDescriptor[] = [{ name: spec.file, digest: { sha256: sha256hex(apkoConfig) }, annotations: { role: 'apko-config' } }];
+  const deps: ResourceDescriptor[] = [
+    { name: spec.file, digest: { sha256: sha256hex(apkoConfig) }, annotations: { role: 'apko-config' } },
+  ];
   for (const p of await layoutPackages(input.layoutDir)) {
     const arch = p.arch ?? settings.archs[0] ?? 'x86_64';
     if (!indexes.has(arch)) indexes.set(arch, await Promise.all(repositories.map((r) => localIndex(r, arch))));
-    const at = indexes.get(arch)!.findIndex((ix) => p.checksum !== undefined && ix.get(`${p.name}-${p.version}`) === p.checksum);
+    const at = indexes
+      .get(arch)!
+      .findIndex((ix) => p.checksum !== undefined && ix.get(`${p.name}-${p.version}`) === p.checksum);
     const apk = at >= 0 ? join(repositories[at]!, arch, `${p.name}-${p.version}.apk`) : undefined;
     const digest = apk && existsSync(apk) ? { sha256: sha256hex(await readFile(apk)) } : undefined;
     deps.push({
       uri: `pkg:apk/${encodeURIComponent(settings.namespace)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(arch)}`,
       name: p.name,
       ...(digest ? { digest } : {}),
-      annotations: { version: p.version, arch, ...(p.checksum ? { 'apk.checksum': p.checksum } : {}), ...(at >= 0 ? { repository: repositories[at]! } : {}) },
+      annotations: {
+        version: p.version,
+        arch,
+        ...(p.checksum ? { 'apk.checksum': p.checksum } : {}),
+        ...(at >= 0 ? { repository: repositories[at]! } : {}),
+      },
     });
   }
   const catalogDigest = basename(input.snapshotDir); // snapshots are named by their content digest
@@ -89,7 +98,11 @@ export async function writeProvenance(config: KilnConfig, input: ProvenanceInput
     },
     runDetails: {
       builder: { id: config.builderId, version: { apko: TOOLS.apko.version } },
-      metadata: { invocationId: `${input.workflowId}/${input.runId}`, startedOn: input.startedOn, finishedOn: input.finishedOn },
+      metadata: {
+        invocationId: `${input.workflowId}/${input.runId}`,
+        startedOn: input.startedOn,
+        finishedOn: input.finishedOn,
+      },
     },
   };
   return { predicateFile: await writePredicateFile(config.paths, input.digest, 'slsa-provenance', predicate) };

@@ -22,7 +22,8 @@ export async function pushImage(config: KilnConfig, input: PushInput): Promise<{
   const reference = `${input.repository}@${input.digest}`;
   if (await client.getManifest(input.digest)) return { reference, pushed: false };
   const index = await readLayoutIndex(input.layoutDir);
-  if (index.digest !== input.digest) throw corruptArtifact(`layout ${input.layoutDir} holds ${index.digest}, not ${input.digest}`);
+  if (index.digest !== input.digest)
+    throw corruptArtifact(`layout ${input.layoutDir} holds ${index.digest}, not ${input.digest}`);
   await pushLayout(client, input.layoutDir);
   return { reference, pushed: true };
 }
@@ -37,7 +38,8 @@ export interface TagInput {
 export async function tagImage(config: KilnConfig, input: TagInput): Promise<{ moved: string[]; unchanged: string[] }> {
   const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
   const manifest = await client.getManifest(input.digest);
-  if (!manifest) throw failure('RegistryRejected', `${input.repository}@${input.digest} is not in the registry; push it first`);
+  if (!manifest)
+    throw failure('RegistryRejected', `${input.repository}@${input.digest} is not in the registry; push it first`);
   const moved: string[] = [];
   const unchanged: string[] = [];
   for (const tag of input.tags) {

@@ -57,17 +57,32 @@ export async function scanImage(config: KilnConfig, input: ScanInput): Promise<S
     const unique = new Map(packages.map((p) => [`${p.name}\0${p.version}`, p]));
     for (const p of unique.values()) {
       for (const v of vulnerabilities(loaded.feed, p.name, p.version)) {
-        findings.push({ package: p.name, version: p.version, id: v.id, fixedIn: v.fixedIn, severity: severityOf(loaded.feed, v.id) });
+        findings.push({
+          package: p.name,
+          version: p.version,
+          id: v.id,
+          fixedIn: v.fixedIn,
+          severity: severityOf(loaded.feed, v.id),
+        });
       }
     }
   }
   findings.sort((a, b) => (`${a.package}\0${a.id}` < `${b.package}\0${b.id}` ? -1 : 1));
-  const blockedBy = policy?.policy === 'fail' ? [...new Set(findings.filter((f) => failsPolicy(f.severity, policy.failOn)).map((f) => f.id))] : [];
+  const blockedBy =
+    policy?.policy === 'fail'
+      ? [...new Set(findings.filter((f) => failsPolicy(f.severity, policy.failOn)).map((f) => f.id))]
+      : [];
   const resultDigest = sha256digest(JSON.stringify(findings));
   const run = asyncLocalStorage.getStore()?.info.workflowExecution;
   const predicate = {
     invocation: {
-      parameters: { image: input.name, digest: input.digest, feed: policy?.feed ?? null, policy: policy?.policy ?? null, failOn: policy?.failOn ?? null },
+      parameters: {
+        image: input.name,
+        digest: input.digest,
+        feed: policy?.feed ?? null,
+        policy: policy?.policy ?? null,
+        failOn: policy?.failOn ?? null,
+      },
       uri: SCANNER_URI,
       event_id: run ? `${run.workflowId}/${run.runId}` : '',
       'builder.id': config.builderId,
@@ -90,5 +105,12 @@ export async function scanImage(config: KilnConfig, input: ScanInput): Promise<S
     metadata: { scanStartedOn, scanFinishedOn: new Date().toISOString() },
   };
   const predicateFile = await writePredicateFile(config.paths, input.digest, 'vuln', predicate);
-  return { predicateFile, scanner: loaded ? 'kiln-secdb' : 'none', findings, blocked: blockedBy.length > 0, blockedBy, resultDigest };
+  return {
+    predicateFile,
+    scanner: loaded ? 'kiln-secdb' : 'none',
+    findings,
+    blocked: blockedBy.length > 0,
+    blockedBy,
+    resultDigest,
+  };
 }

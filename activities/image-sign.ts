@@ -32,7 +32,10 @@ export interface SignImageInput {
  * by the same key over the same digest, carrying at least these annotations, is kept and nothing is
  * added (`signed: false`). `reference` is where the signature lives: `repository@<referrer digest>`.
  */
-export async function signImage(config: KilnConfig, input: SignImageInput): Promise<{ signed: boolean; reference: string }> {
+export async function signImage(
+  config: KilnConfig,
+  input: SignImageInput,
+): Promise<{ signed: boolean; reference: string }> {
   const hex = checkDigest(input.digest);
   const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
   const mode = await signingMode(config.signing);
@@ -87,13 +90,24 @@ export async function attestImage(config: KilnConfig, input: AttestImageInput): 
   };
   const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
   const mode = await signingMode(config.signing);
-  const sameType = (await attachedBundles(client, input.digest, mode.ours)).filter((a) => a.trusted && a.statement!.predicateType === predicateType);
+  const sameType = (await attachedBundles(client, input.digest, mode.ours)).filter(
+    (a) => a.trusted && a.statement!.predicateType === predicateType,
+  );
   const want = canonical(statement);
   const { sameWhen } = input;
   const same = sameWhen
-    ? (a: Attached) => coversDigest(a.statement!, hex) && canonical(valueAt(a.statement!.predicate, sameWhen)) === canonical(valueAt(predicate, sameWhen))
+    ? (a: Attached) =>
+        coversDigest(a.statement!, hex) &&
+        canonical(valueAt(a.statement!.predicate, sameWhen)) === canonical(valueAt(predicate, sameWhen))
     : (a: Attached) => canonical(a.statement) === want;
   if (sameType.some(same)) return { attested: false };
-  await attach(client, input.repository, input.digest, mode, statement, sameType.map((a) => a.descriptor.digest));
+  await attach(
+    client,
+    input.repository,
+    input.digest,
+    mode,
+    statement,
+    sameType.map((a) => a.descriptor.digest),
+  );
   return { attested: true };
 }

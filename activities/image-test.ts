@@ -7,8 +7,24 @@ import type { KilnConfig } from '../config/config.js';
 import type { ImageSpec } from '../domain/catalog.js';
 import { failure } from '../domain/failures.js';
 import { checkSandbox, runInSandbox, sandboxConfig } from '../adapters/bubblewrap.js';
-import { INSTALLED_DB, isAmd64, layoutImages, layoutSource, parseInstalledDb, readImageConfig, type ImageConfig } from '../oci/image-reader.js';
-import { ensureDir, existsInRoot, readInRoot, remapAndMeasure, resolveUser, unpackLayers, type Identity } from '../oci/rootfs.js';
+import {
+  INSTALLED_DB,
+  isAmd64,
+  layoutImages,
+  layoutSource,
+  parseInstalledDb,
+  readImageConfig,
+  type ImageConfig,
+} from '../oci/image-reader.js';
+import {
+  ensureDir,
+  existsInRoot,
+  readInRoot,
+  remapAndMeasure,
+  resolveUser,
+  unpackLayers,
+  type Identity,
+} from '../oci/rootfs.js';
 import { readSnapshot } from '../io/catalog-snapshot.js';
 
 export interface ImageTestResult {
@@ -85,13 +101,21 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
   const work = await mkdtemp(join(paths.images, `${WORK_PREFIX}${spec.name}-`));
   try {
     const image = (await layoutImages(input.layoutDir)).find(isAmd64);
-    if (!image) throw failure('UnsupportedImage', `image ${spec.name} has no linux/amd64 image in ${input.layoutDir}; kiln tests x86_64 only`);
+    if (!image)
+      throw failure(
+        'UnsupportedImage',
+        `image ${spec.name} has no linux/amd64 image in ${input.layoutDir}; kiln tests x86_64 only`,
+      );
     const source = layoutSource(input.layoutDir);
     const imageConfig = await readImageConfig(source, image);
     const root = join(work, 'rootfs');
     await mkdir(root, { mode: 0o755 });
     asyncLocalStorage.getStore()?.heartbeat({ step: 'unpack', image: spec.name });
-    await unpackLayers(root, image.manifest.layers.map((l) => source.stream(l.digest)), `image ${spec.name}`);
+    await unpackLayers(
+      root,
+      image.manifest.layers.map((l) => source.stream(l.digest)),
+      `image ${spec.name}`,
+    );
 
     const c = imageConfig.config ?? {};
     const env = new Map<string, string>();
@@ -105,7 +129,11 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
     try {
       identity = await resolveUser(root, c.User ?? '');
     } catch (err) {
-      expectations.push({ check: 'user resolves', passed: false, detail: `${(err as Error).message} (config User "${c.User}")` });
+      expectations.push({
+        check: 'user resolves',
+        passed: false,
+        detail: `${(err as Error).message} (config User "${c.User}")`,
+      });
     }
     const sizeBytes = await remapAndMeasure(root, identity ?? { uid: 0, gid: 0 });
     const dbText = (await readInRoot(root, INSTALLED_DB[0]!)) ?? (await readInRoot(root, INSTALLED_DB[1]!)) ?? '';
@@ -122,9 +150,25 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
       // Docker creates a missing working directory; so do the mount points bwrap needs.
       for (const dir of [workdir, 'proc', 'dev', 'tmp']) await ensureDir(root, dir);
       const run = async (name: string, command: string[], expected: { exitCode: number; output?: string }) =>
-        judge(name, expected, timeoutMs, await runInSandbox(sandbox, { root, name, command, env, uid: user.uid, gid: user.gid, workdir, timeoutMs, logFile }));
+        judge(
+          name,
+          expected,
+          timeoutMs,
+          await runInSandbox(sandbox, {
+            root,
+            name,
+            command,
+            env,
+            uid: user.uid,
+            gid: user.gid,
+            workdir,
+            timeoutMs,
+            logFile,
+          }),
+        );
       const entry = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
-      if (!spec.tests.some((t) => t.name === ENTRYPOINT_TEST) && entry.length) tests.push(await run(ENTRYPOINT_TEST, entry, { exitCode: 0 }));
+      if (!spec.tests.some((t) => t.name === ENTRYPOINT_TEST) && entry.length)
+        tests.push(await run(ENTRYPOINT_TEST, entry, { exitCode: 0 }));
       for (const t of spec.tests) tests.push(await run(t.name, t.command, t));
     }
     const report: ImageTestReport = { tests, expectations, sizeBytes, packages };
@@ -146,13 +190,27 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
 }
 
 /** A sandbox run against what the test expected: exit code, then output. */
-function judge(name: string, expected: { exitCode: number; output?: string }, timeoutMs: number, r: { exitCode: number | null; signal?: string; timedOut: boolean; output: string }): ImageTestResult {
+function judge(
+  name: string,
+  expected: { exitCode: number; output?: string },
+  timeoutMs: number,
+  r: { exitCode: number | null; signal?: string; timedOut: boolean; output: string },
+): ImageTestResult {
   let why: string | undefined;
-  if (r.timedOut) why = `did not exit within ${timeoutMs / 1000}s${name === ENTRYPOINT_TEST ? ` (a server? declare a test named "${ENTRYPOINT_TEST}" in image.yaml that checks it instead)` : ''}`;
-  else if (r.exitCode !== expected.exitCode) why = `expected exit code ${expected.exitCode}, got ${r.exitCode ?? r.signal}`;
-  else if (expected.output !== undefined && !new RegExp(expected.output, 'm').test(r.output)) why = `expected output matching /${expected.output}/`;
+  if (r.timedOut)
+    why = `did not exit within ${timeoutMs / 1000}s${name === ENTRYPOINT_TEST ? ` (a server? declare a test named "${ENTRYPOINT_TEST}" in image.yaml that checks it instead)` : ''}`;
+  else if (r.exitCode !== expected.exitCode)
+    why = `expected exit code ${expected.exitCode}, got ${r.exitCode ?? r.signal}`;
+  else if (expected.output !== undefined && !new RegExp(expected.output, 'm').test(r.output))
+    why = `expected output matching /${expected.output}/`;
   if (why) why += `; output: ${JSON.stringify(r.output.slice(-300))}`;
-  return { name, passed: !why, exitCode: r.exitCode, output: r.output.slice(-OUTPUT_KEEP), ...(why ? { failure: why } : {}) };
+  return {
+    name,
+    passed: !why,
+    exitCode: r.exitCode,
+    output: r.output.slice(-OUTPUT_KEEP),
+    ...(why ? { failure: why } : {}),
+  };
 }
 
 async function checkExpectations(
@@ -168,36 +226,64 @@ async function checkExpectations(
   const json = JSON.stringify;
   if (x.entrypoint) {
     const got = c.Entrypoint ?? [];
-    out.push({ check: 'entrypoint', passed: json(got) === json(x.entrypoint), detail: `expected ${json(x.entrypoint)}, got ${json(got)}` });
+    out.push({
+      check: 'entrypoint',
+      passed: json(got) === json(x.entrypoint),
+      detail: `expected ${json(x.entrypoint)}, got ${json(got)}`,
+    });
   }
   const user = c.User ?? '';
   const who = identity ? `"${user}" (uid ${identity.uid}${identity.name ? `, ${identity.name}` : ''})` : `"${user}"`;
   if (x.nonRoot) {
     const root0 = user === '' || user === 'root' || user.split(':')[0] === '0' || identity?.uid === 0;
-    out.push({ check: 'nonRoot', passed: !root0, detail: root0 ? `expected a non-root user, got ${user === '' ? 'none (root)' : who}` : `runs as ${who}` });
+    out.push({
+      check: 'nonRoot',
+      passed: !root0,
+      detail: root0 ? `expected a non-root user, got ${user === '' ? 'none (root)' : who}` : `runs as ${who}`,
+    });
   }
   if (x.user !== undefined) {
     // "app" and "10001" name the same user when the image's passwd says so.
     const wanted = x.user;
     let same = wanted === user;
-    if (!same && identity) same = await resolveUser(root, wanted).then((e) => e.uid === identity.uid && (!wanted.includes(':') || e.gid === identity.gid), () => false);
+    if (!same && identity)
+      same = await resolveUser(root, wanted).then(
+        (e) => e.uid === identity.uid && (!wanted.includes(':') || e.gid === identity.gid),
+        () => false,
+      );
     out.push({ check: 'user', passed: same, detail: `expected "${wanted}", got ${who}` });
   }
   for (const [k, v] of Object.entries(x.environment ?? {})) {
     const got = env.get(k);
-    out.push({ check: `environment ${k}`, passed: got === v, detail: `expected ${json(v)}, got ${got === undefined ? 'unset' : json(got)}` });
+    out.push({
+      check: `environment ${k}`,
+      passed: got === v,
+      detail: `expected ${json(v)}, got ${got === undefined ? 'unset' : json(got)}`,
+    });
   }
   for (const p of x.filesPresent ?? []) {
     const ok = await existsInRoot(root, p);
-    out.push({ check: `filesPresent ${p}`, passed: ok, detail: ok ? 'present' : 'expected present, but it is missing' });
+    out.push({
+      check: `filesPresent ${p}`,
+      passed: ok,
+      detail: ok ? 'present' : 'expected present, but it is missing',
+    });
   }
   for (const p of x.filesAbsent ?? []) {
     const present = await existsInRoot(root, p);
-    out.push({ check: `filesAbsent ${p}`, passed: !present, detail: present ? 'expected absent, but the image has it' : 'absent' });
+    out.push({
+      check: `filesAbsent ${p}`,
+      passed: !present,
+      detail: present ? 'expected absent, but the image has it' : 'absent',
+    });
   }
   if (x.maxSizeMiB !== undefined) {
     const mib = sizeBytes / (1024 * 1024);
-    out.push({ check: 'maxSizeMiB', passed: mib <= x.maxSizeMiB, detail: `expected at most ${x.maxSizeMiB} MiB, got ${mib.toFixed(2)} MiB` });
+    out.push({
+      check: 'maxSizeMiB',
+      passed: mib <= x.maxSizeMiB,
+      detail: `expected at most ${x.maxSizeMiB} MiB, got ${mib.toFixed(2)} MiB`,
+    });
   }
   return out;
 }

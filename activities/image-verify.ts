@@ -21,10 +21,16 @@ export interface VerifyImageInput {
  * statement signed by the key must be about `digest` (one about another image, copied onto this
  * one, fails the check). Bundles by other keys are ignored, as cosign ignores them.
  */
-export async function verifyImage(config: KilnConfig, input: VerifyImageInput): Promise<{ signature: true; attestations: Record<string, true> }> {
+export async function verifyImage(
+  config: KilnConfig,
+  input: VerifyImageInput,
+): Promise<{ signature: true; attestations: Record<string, true> }> {
   const hex = checkDigest(input.digest);
   if (config.signing.mode !== 'key') {
-    throw failure('SigningMisconfigured', 'verifyImage checks key-signed images; keyless signatures are verified with cosign verify --certificate-identity against the Sigstore trust root');
+    throw failure(
+      'SigningMisconfigured',
+      'verifyImage checks key-signed images; keyless signatures are verified with cosign verify --certificate-identity against the Sigstore trust root',
+    );
   }
   const types = input.predicateTypes.map((t) => [t, predicateUri(t)] as const);
   const publicKey = createPublicKey(await readKeyFile(config.paths.imageSigningPub, 'image signing public key'));
@@ -36,15 +42,22 @@ export async function verifyImage(config: KilnConfig, input: VerifyImageInput): 
   for (const a of attached) {
     if (a.trusted && !coversDigest(a.statement!, hex)) {
       const subjects = a.statement!.subject.map((s) => `sha256:${s.digest?.sha256 ?? '?'}`).join(', ');
-      problems.push(`${a.statement!.predicateType} statement ${a.descriptor.digest} is about ${subjects}, not ${input.digest}`);
+      problems.push(
+        `${a.statement!.predicateType} statement ${a.descriptor.digest} is about ${subjects}, not ${input.digest}`,
+      );
     }
   }
-  const valid = (uri: string) => attached.some((a) => a.trusted && a.statement!.predicateType === uri && coversDigest(a.statement!, hex));
+  const valid = (uri: string) =>
+    attached.some((a) => a.trusted && a.statement!.predicateType === uri && coversDigest(a.statement!, hex));
   const rejected = (uri: string) =>
-    attached.filter((a) => !a.trusted && (a.statement?.predicateType ?? uri) === uri).map((a) => `${a.descriptor.digest}: ${a.problem}`);
+    attached
+      .filter((a) => !a.trusted && (a.statement?.predicateType ?? uri) === uri)
+      .map((a) => `${a.descriptor.digest}: ${a.problem}`);
   const missing = (what: string, uri: string) => {
     const others = rejected(uri);
-    problems.push(`no ${what} signed by key ${keyHint(publicKey)}${others.length ? ` (rejected ${others.join('; ')})` : ''}`);
+    problems.push(
+      `no ${what} signed by key ${keyHint(publicKey)}${others.length ? ` (rejected ${others.join('; ')})` : ''}`,
+    );
   };
   if (!valid(SIGNATURE_PREDICATE)) missing('signature', SIGNATURE_PREDICATE);
   for (const [name, uri] of types) if (!valid(uri)) missing(`${name} attestation`, uri);

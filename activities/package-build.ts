@@ -29,7 +29,10 @@ export interface PackageBuildResult extends BuildToPublish {
 async function filesUnder(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 /** A package's own sources live beside its config in packages/<name>/. */
@@ -43,12 +46,18 @@ function sourceDir(catalogDir: string, spec: PackageSpec): string {
  * A changed `own` at the same version and epoch needs an epoch bump; a changed dependency alone
  * is rebuilt in place.
  */
-export async function packageInputDigest(catalogDir: string, spec: PackageSpec, arch: string, deps: Record<string, string>): Promise<{ own: string; input: string }> {
+export async function packageInputDigest(
+  catalogDir: string,
+  spec: PackageSpec,
+  arch: string,
+  deps: Record<string, string>,
+): Promise<{ own: string; input: string }> {
   const own = sha256stream();
   own.update(`melange ${MELANGE_VERSION}\narch ${arch}\n`);
   own.update(`config ${sha256hex(await readFile(join(catalogDir, spec.file)))}\n`);
   const sources = sourceDir(catalogDir, spec);
-  for (const f of await filesUnder(sources)) own.update(`source ${f.slice(sources.length)} ${sha256hex(await readFile(f))}\n`);
+  for (const f of await filesUnder(sources))
+    own.update(`source ${f.slice(sources.length)} ${sha256hex(await readFile(f))}\n`);
   const ownDigest = own.digest('hex');
   const input = sha256stream().update(`own ${ownDigest}\n`);
   for (const name of Object.keys(deps).sort()) input.update(`dep ${name} ${deps[name]}\n`);
@@ -62,25 +71,43 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
   const { settings } = catalog;
   const digests = await packageInputDigest(input.snapshotDir, spec, input.arch, input.dependencyDigests);
   const inputDigest = digests.input;
-  const base = { name: spec.name, version: spec.version, epoch: spec.epoch, arch: input.arch, inputDigest, ownDigest: digests.own };
+  const base = {
+    name: spec.name,
+    version: spec.version,
+    epoch: spec.epoch,
+    arch: input.arch,
+    inputDigest,
+    ownDigest: digests.own,
+  };
 
   const published = await publishedRecord(settings.packageRepository, input.arch, spec);
   if (published && !input.force) {
     if (published.inputDigest === inputDigest) {
-      return { ...base, status: 'up-to-date', buildDir: archDir(settings.packageRepository, input.arch), apks: published.apks, durationMs: Date.now() - started };
+      return {
+        ...base,
+        status: 'up-to-date',
+        buildDir: archDir(settings.packageRepository, input.arch),
+        apks: published.apks,
+        durationMs: Date.now() - started,
+      };
     }
-    if (published.ownDigest !== digests.own) throw failure(
-      'EpochNotBumped',
-      `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published, built from a different config or sources ` +
-        `(fix: bump package.epoch to ${spec.epoch + 1}, or start the run with force: true to replace it)`,
-    );
+    if (published.ownDigest !== digests.own)
+      throw failure(
+        'EpochNotBumped',
+        `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published, built from a different config or sources ` +
+          `(fix: bump package.epoch to ${spec.epoch + 1}, or start the run with force: true to replace it)`,
+      );
   }
 
   const { paths } = config;
   const buildDir = join(paths.builds, input.arch, `${spec.name}-${inputDigest.slice(0, 16)}`);
   const resultFile = join(buildDir, 'result.json');
   // An earlier attempt (or a crashed worker) may have finished the build but not reported it.
-  if (existsSync(resultFile)) return { ...(JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult), durationMs: Date.now() - started };
+  if (existsSync(resultFile))
+    return {
+      ...(JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult),
+      durationMs: Date.now() - started,
+    };
 
   const attempt = `${buildDir}.attempt-${Context.current().info.attempt}-${process.pid}`;
   await rm(attempt, { recursive: true, force: true });
@@ -106,11 +133,22 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
   });
   const apkFiles = (await filesUnder(join(attempt, 'out', input.arch))).filter((f) => f.endsWith('.apk'));
   if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {
-    throw failure('ToolFailed', `melange build of ${spec.file} produced no ${apkFileName(spec.name, spec.version, spec.epoch)}`);
+    throw failure(
+      'ToolFailed',
+      `melange build of ${spec.file} produced no ${apkFileName(spec.name, spec.version, spec.epoch)}`,
+    );
   }
-  const apks = await Promise.all(apkFiles.map(async (f) => ({ file: basename(f), sha256: sha256hex(await readFile(f)) })));
+  const apks = await Promise.all(
+    apkFiles.map(async (f) => ({ file: basename(f), sha256: sha256hex(await readFile(f)) })),
+  );
   await rm(join(attempt, 'workspace'), { recursive: true, force: true });
-  const result: PackageBuildResult = { ...base, status: 'built', buildDir: join(buildDir, 'out', input.arch), apks, durationMs: 0 };
+  const result: PackageBuildResult = {
+    ...base,
+    status: 'built',
+    buildDir: join(buildDir, 'out', input.arch),
+    apks,
+    durationMs: 0,
+  };
   await writeFile(join(attempt, 'result.json'), JSON.stringify(result, null, 2));
   await rm(buildDir, { recursive: true, force: true });
   await rename(attempt, buildDir);

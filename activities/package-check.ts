@@ -54,9 +54,10 @@ export async function checkPackage(_config: KilnConfig, input: PackageCheckInput
     if (file === mainFile) [signature, sbom] = [sig, doc];
     apks.push({ name, provides: contents.pkginfo.get('provides') ?? [] });
   }
-  const abi: AbiVerdict = build.status === 'up-to-date'
-    ? { verdict: 'compatible', removed: [], added: [], rebuild: [] }
-    : abiVerdict(build, apks, await publishedIndex(settings.packageRepository, build.arch), catalog);
+  const abi: AbiVerdict =
+    build.status === 'up-to-date'
+      ? { verdict: 'compatible', removed: [], added: [], rebuild: [] }
+      : abiVerdict(build, apks, await publishedIndex(settings.packageRepository, build.arch), catalog);
   const checks = { signature: signature!, sbom: sbom!, abi };
   if (!settings.vulnerabilities) return { ...checks, cves: [], cvePolicy: 'none' };
   const { feed } = settings.vulnerabilities;

@@ -11,7 +11,10 @@ export interface PublishInput {
   build: PackageBuildResult;
 }
 
-export async function publishPackage(config: KilnConfig, input: PublishInput): Promise<{ index: string; apks: number }> {
+export async function publishPackage(
+  config: KilnConfig,
+  input: PublishInput,
+): Promise<{ index: string; apks: number }> {
   const catalog = await readSnapshot(input.snapshotDir);
   return publishBuild(config.tools, {
     repository: catalog.settings.packageRepository,

@@ -22,7 +22,10 @@ export interface PackageCheckInput {
  * They are not published yet, so a throwaway repository `<tmp>/<arch>/` with a signed index serves
  * them, ahead of the published repository (for the rest of the test environment).
  */
-export async function testPackage(config: KilnConfig, input: PackageCheckInput): Promise<{ tested: boolean; logFile?: string }> {
+export async function testPackage(
+  config: KilnConfig,
+  input: PackageCheckInput,
+): Promise<{ tested: boolean; logFile?: string }> {
   const { build } = input;
   const catalog = await readSnapshot(input.snapshotDir);
   const spec = snapshotPackage(catalog, build.name, input.snapshotDir);

@@ -11,13 +11,18 @@ export interface PreviousFailures {
   images: string[];
 }
 
-export async function previousRunFailures(_config: KilnConfig, input: { workflowId: string }): Promise<PreviousFailures> {
+export async function previousRunFailures(
+  _config: KilnConfig,
+  input: { workflowId: string },
+): Promise<PreviousFailures> {
   const handle = getClient().workflow.getHandle(input.workflowId);
   let status: string;
   try {
     status = (await handle.describe()).status.name;
   } catch (err) {
-    throw invalidInput(`rerunFailedOf: no run with workflow id "${input.workflowId}" (${(err as Error).message}); fix: copy the id from the Web UI's workflow list`);
+    throw invalidInput(
+      `rerunFailedOf: no run with workflow id "${input.workflowId}" (${(err as Error).message}); fix: copy the id from the Web UI's workflow list`,
+    );
   }
   if (status === 'RUNNING') {
     throw invalidInput(`rerunFailedOf: run "${input.workflowId}" is still running; wait for it to finish`);

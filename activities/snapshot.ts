@@ -32,7 +32,9 @@ export interface CatalogSnapshot {
 export async function snapshotCatalog(config: KilnConfig, input: { catalogDir?: string }): Promise<CatalogSnapshot> {
   const source = resolve(input.catalogDir ?? config.catalogDir);
   if (!existsSync(join(source, 'catalog.yaml'))) {
-    throw catalogInvalid(`${join(source, 'catalog.yaml')}: no catalog here (fix: pass catalogDir pointing at a directory with catalog.yaml)`);
+    throw catalogInvalid(
+      `${join(source, 'catalog.yaml')}: no catalog here (fix: pass catalogDir pointing at a directory with catalog.yaml)`,
+    );
   }
   const digest = await catalogDigest(source);
   const dir = join(config.paths.snapshots, digest);

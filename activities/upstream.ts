@@ -11,7 +11,15 @@ import type { KilnConfig } from '../config/config.js';
 import type { Catalog } from '../domain/catalog.js';
 import { compareApkVersions } from '../domain/apk-version.js';
 import { catalogInvalid, failure } from '../domain/failures.js';
-import { bumpMelangeConfig, melangeSubstitutions, newestRelease, scalar, substitute, updateConfig, upstreamSource } from '../domain/upstream.js';
+import {
+  bumpMelangeConfig,
+  melangeSubstitutions,
+  newestRelease,
+  scalar,
+  substitute,
+  updateConfig,
+  upstreamSource,
+} from '../domain/upstream.js';
 import { gitOk, refExists, remoteTags, repositoryRoot, showFile } from '../adapters/git.js';
 import { loadCatalog } from '../io/catalog-loader.js';
 import { downloadDigest, githubTags } from '../io/upstream.js';
@@ -27,7 +35,10 @@ export interface WatchedPackage {
   source: string;
 }
 
-export async function listWatchedPackages(config: KilnConfig, input: { catalogDir?: string }): Promise<WatchedPackage[]> {
+export async function listWatchedPackages(
+  config: KilnConfig,
+  input: { catalogDir?: string },
+): Promise<WatchedPackage[]> {
   const dir = resolve(input.catalogDir ?? config.catalogDir);
   const catalog = await loadCatalog(dir, { env: config.catalogEnv });
   const out: WatchedPackage[] = [];
@@ -35,7 +46,12 @@ export async function listWatchedPackages(config: KilnConfig, input: { catalogDi
     const doc = parse(await readFile(join(dir, spec.file), 'utf8')) as unknown;
     if (!updateConfig(doc)) continue;
     const source = upstreamSource(doc, spec.name, catalog.settings.updates);
-    out.push({ name: spec.name, file: spec.file, version: spec.version, source: source ? `${source.kind} ${source.url}` : '(none configured)' });
+    out.push({
+      name: spec.name,
+      file: spec.file,
+      version: spec.version,
+      source: source ? `${source.kind} ${source.url}` : '(none configured)',
+    });
   }
   return out;
 }
@@ -47,7 +63,11 @@ export interface UpstreamCheck {
   newer: boolean;
 }
 
-async function watchedSpec(config: KilnConfig, dir: string, name: string): Promise<{ catalog: Catalog; file: string; version: string; doc: unknown }> {
+async function watchedSpec(
+  config: KilnConfig,
+  dir: string,
+  name: string,
+): Promise<{ catalog: Catalog; file: string; version: string; doc: unknown }> {
   const catalog = await loadCatalog(dir, { env: config.catalogEnv });
   const spec = catalog.packages.find((p) => p.name === name);
   if (!spec) throw catalogInvalid(`package ${name} is not in ${dir}`);
@@ -55,23 +75,30 @@ async function watchedSpec(config: KilnConfig, dir: string, name: string): Promi
 }
 
 /** The newest upstream release of one watched package, compared with the catalog's version. */
-export async function checkUpstream(config: KilnConfig, input: { catalogDir?: string; name: string }): Promise<UpstreamCheck> {
+export async function checkUpstream(
+  config: KilnConfig,
+  input: { catalogDir?: string; name: string },
+): Promise<UpstreamCheck> {
   const dir = resolve(input.catalogDir ?? config.catalogDir);
   const { catalog, file, version, doc } = await watchedSpec(config, dir, input.name);
   const cfg = updateConfig(doc);
   if (!cfg) throw catalogInvalid(`${file}: no enabled update: block`);
   const source = upstreamSource(doc, input.name, catalog.settings.updates);
   if (!source) {
-    throw catalogInvalid(cfg.backend === 'github'
-      ? `${file}: update.github.identifier: missing (fix: set it to org/repo)`
-      : `${file}: update.git: no upstream repository (fix: add a git-checkout step with 'repository', or catalog.yaml updates.repositories.${input.name})`);
+    throw catalogInvalid(
+      cfg.backend === 'github'
+        ? `${file}: update.github.identifier: missing (fix: set it to org/repo)`
+        : `${file}: update.git: no upstream repository (fix: add a git-checkout step with 'repository', or catalog.yaml updates.repositories.${input.name})`,
+    );
   }
   const tags = source.kind === 'github' ? await githubTags(source.url, source.useTag) : await remoteTags(source.url);
   const latest = newestRelease(tags, cfg);
   return {
     name: input.name,
     current: version,
-    ...(latest ? { latest: { version: latest.version, tag: latest.tag, ...(latest.commit ? { commit: latest.commit } : {}) } } : {}),
+    ...(latest
+      ? { latest: { version: latest.version, tag: latest.tag, ...(latest.commit ? { commit: latest.commit } : {}) } }
+      : {}),
     newer: Boolean(latest && compareApkVersions(latest.version, version) > 0),
   };
 }
@@ -79,7 +106,11 @@ export async function checkUpstream(config: KilnConfig, input: { catalogDir?: st
 async function remoteTagCommit(repository: string, tag: string, where: string): Promise<string> {
   const tags = await remoteTags(repository, [`refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
   const commit = tags.find((t) => t.tag === tag)?.commit;
-  if (!commit) throw failure('UpstreamUnavailable', `${where}: cannot refresh expected-commit: tag ${tag} not found in ${repository}`);
+  if (!commit)
+    throw failure(
+      'UpstreamUnavailable',
+      `${where}: cannot refresh expected-commit: tag ${tag} not found in ${repository}`,
+    );
   return commit;
 }
 
@@ -88,7 +119,12 @@ async function remoteTagCommit(repository: string, tag: string, where: string): 
  * commit the release tag points at) and `expected-sha256`/`-sha512` of fetch steps (by
  * downloading the tarball). Only pins the config already has are refreshed.
  */
-async function refreshedPins(doc: unknown, version: string, commit: string | undefined, file: string): Promise<{ path: (string | number)[]; value: string }[]> {
+async function refreshedPins(
+  doc: unknown,
+  version: string,
+  commit: string | undefined,
+  file: string,
+): Promise<{ path: (string | number)[]; value: string }[]> {
   const subs = melangeSubstitutions(doc, version);
   const steps = Array.isArray(obj(doc).pipeline) ? (obj(doc).pipeline as unknown[]).map(obj) : [];
   const pins: { path: (string | number)[]; value: string }[] = [];
@@ -97,16 +133,27 @@ async function refreshedPins(doc: unknown, version: string, commit: string | und
     const where = `${file} pipeline[${i}] (${scalar(step.uses)})`;
     if (step.uses === 'git-checkout' && 'expected-commit' in w) {
       const tag = substitute(scalar(w.tag), subs);
-      const value = commit ?? (tag && scalar(w.repository) ? await remoteTagCommit(substitute(scalar(w.repository), subs), tag, where) : undefined);
+      const value =
+        commit ??
+        (tag && scalar(w.repository)
+          ? await remoteTagCommit(substitute(scalar(w.repository), subs), tag, where)
+          : undefined);
       if (!value) {
-        throw failure('UpstreamUnavailable', `${where}: cannot refresh expected-commit: the step names no tag and the upstream gave no commit (fix: update it by hand)`, { retryable: false });
+        throw failure(
+          'UpstreamUnavailable',
+          `${where}: cannot refresh expected-commit: the step names no tag and the upstream gave no commit (fix: update it by hand)`,
+          { retryable: false },
+        );
       }
       pins.push({ path: ['pipeline', i, 'with', 'expected-commit'], value });
     }
     if (step.uses === 'fetch') {
       for (const algorithm of ['sha256', 'sha512'] as const) {
         if (!(`expected-${algorithm}` in w)) continue;
-        pins.push({ path: ['pipeline', i, 'with', `expected-${algorithm}`], value: await downloadDigest(substitute(scalar(w.uri), subs), algorithm, where) });
+        pins.push({
+          path: ['pipeline', i, 'with', `expected-${algorithm}`],
+          value: await downloadDigest(substitute(scalar(w.uri), subs), algorithm, where),
+        });
       }
     }
   }
@@ -129,18 +176,33 @@ export interface ProposedUpdate {
  * and merge). Checksums are computed before any branch exists, so an unreachable tarball leaves
  * no half-made branch behind.
  */
-export async function proposeUpdate(config: KilnConfig, input: { catalogDir?: string; name: string; version: string; commit?: string }): Promise<ProposedUpdate> {
+export async function proposeUpdate(
+  config: KilnConfig,
+  input: { catalogDir?: string; name: string; version: string; commit?: string },
+): Promise<ProposedUpdate> {
   const dir = resolve(input.catalogDir ?? config.catalogDir);
   const { catalog, file: specFile, doc } = await watchedSpec(config, dir, input.name);
   const top = await repositoryRoot(dir);
-  if (!top) throw failure('GitFailed', `${dir} is not in a git repository: kiln commits updates to the catalog's repository (fix: git init and commit the catalog)`);
+  if (!top)
+    throw failure(
+      'GitFailed',
+      `${dir} is not in a git repository: kiln commits updates to the catalog's repository (fix: git init and commit the catalog)`,
+    );
   const sub = relative(top, dir);
   const { updates } = catalog.settings;
   const worktrees = join(config.paths.state, 'worktrees');
-  const branch = updates.onMainBranch ? await gitOk(top, ['rev-parse', '--abbrev-ref', 'HEAD']) : `${updates.branchPrefix}${input.name}-${input.version}`;
-  const work = updates.onMainBranch ? top : join(worktrees, `${basename(top)}-${branch.replace(/[^A-Za-z0-9._-]/g, '-')}`);
-  const result = async (created: boolean): Promise<ProposedUpdate> =>
-    ({ branch, catalogDir: join(work, sub), commit: await gitOk(work, ['rev-parse', 'HEAD']), created });
+  const branch = updates.onMainBranch
+    ? await gitOk(top, ['rev-parse', '--abbrev-ref', 'HEAD'])
+    : `${updates.branchPrefix}${input.name}-${input.version}`;
+  const work = updates.onMainBranch
+    ? top
+    : join(worktrees, `${basename(top)}-${branch.replace(/[^A-Za-z0-9._-]/g, '-')}`);
+  const result = async (created: boolean): Promise<ProposedUpdate> => ({
+    branch,
+    catalogDir: join(work, sub),
+    commit: await gitOk(work, ['rev-parse', 'HEAD']),
+    created,
+  });
 
   const branchExists = await refExists(top, `refs/heads/${branch}`);
   if (!updates.onMainBranch && branchExists) {
@@ -165,12 +227,19 @@ export async function proposeUpdate(config: KilnConfig, input: { catalogDir?: st
   if (before === after) return result(false);
   await writeFile(file, after);
   await gitOk(work, ['add', join(sub, specFile)]);
-  await gitOk(work, ['commit', '-m', `${input.name}: update to ${input.version}\n\nDetected upstream by kiln's upstreamWatch.`]);
+  await gitOk(work, [
+    'commit',
+    '-m',
+    `${input.name}: update to ${input.version}\n\nDetected upstream by kiln's upstreamWatch.`,
+  ]);
   return result(true);
 }
 
 /** Starts packageUpdate once per package and upstream version: the id is derived from both. */
-export async function startPackageUpdate(_config: KilnConfig, input: { name: string; version: string; branch: string; catalogDir: string }): Promise<{ workflowId: string; started: boolean }> {
+export async function startPackageUpdate(
+  _config: KilnConfig,
+  input: { name: string; version: string; branch: string; catalogDir: string },
+): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = `package-update/${input.name}/${input.version}`;
   try {
     await getClient().workflow.start('packageUpdate', {

@@ -13,12 +13,18 @@ export interface SandboxConfig {
   searchPath: string;
 }
 
-export const sandboxConfig = (config: KilnConfig): SandboxConfig => ({ bwrap: config.imageTest.bwrap, searchPath: config.tools.searchPath });
+export const sandboxConfig = (config: KilnConfig): SandboxConfig => ({
+  bwrap: config.imageTest.bwrap,
+  searchPath: config.tools.searchPath,
+});
 
 /** A worker without bubblewrap cannot test images: SandboxUnavailable, never retried. */
 export function checkSandbox(sandbox: SandboxConfig): void {
   if (!existsSync(sandbox.bwrap)) {
-    throw failure('SandboxUnavailable', `bubblewrap is not installed at ${sandbox.bwrap} (fix: apt-get install bubblewrap on the worker, or set KILN_BWRAP)`);
+    throw failure(
+      'SandboxUnavailable',
+      `bubblewrap is not installed at ${sandbox.bwrap} (fix: apt-get install bubblewrap on the worker, or set KILN_BWRAP)`,
+    );
   }
 }
 
@@ -57,21 +63,33 @@ export async function runInSandbox(sandbox: SandboxConfig, r: SandboxRun): Promi
     '--unshare-all', // user, pid, net (loopback only), ipc, uts, cgroup
     '--die-with-parent',
     '--new-session',
-    '--bind', r.root, '/',
-    '--proc', '/proc',
-    '--dev', '/dev',
-    '--perms', '1777', '--tmpfs', '/tmp',
+    '--bind',
+    r.root,
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--perms',
+    '1777',
+    '--tmpfs',
+    '/tmp',
     '--clearenv',
     ...[...r.env].flatMap(([k, v]) => ['--setenv', k, v]),
-    '--uid', String(r.uid),
-    '--gid', String(r.gid),
-    '--chdir', r.workdir,
+    '--uid',
+    String(r.uid),
+    '--gid',
+    String(r.gid),
+    '--chdir',
+    r.workdir,
     '--',
     ...r.command,
   ];
   const ctx = asyncLocalStorage.getStore();
   const started = Date.now();
-  const beat = ctx ? setInterval(() => ctx.heartbeat({ test: r.name, seconds: Math.round((Date.now() - started) / 1000) }), 5_000) : undefined;
+  const beat = ctx
+    ? setInterval(() => ctx.heartbeat({ test: r.name, seconds: Math.round((Date.now() - started) / 1000) }), 5_000)
+    : undefined;
   const result = await execa(sandbox.bwrap, args, {
     all: true,
     reject: false,
@@ -84,12 +102,20 @@ export async function runInSandbox(sandbox: SandboxConfig, r: SandboxRun): Promi
     extendEnv: false,
   }).finally(() => beat && clearInterval(beat));
   const output = String(result.all ?? '');
-  await writeFile(r.logFile, `$ [${r.name}] ${r.command.join(' ')}\n${output}\n[exit ${result.exitCode ?? result.signal}]\n\n`, { flag: 'a' });
+  await writeFile(
+    r.logFile,
+    `$ [${r.name}] ${r.command.join(' ')}\n${output}\n[exit ${result.exitCode ?? result.signal}]\n\n`,
+    { flag: 'a' },
+  );
   if (result.isCanceled) throw failure('Cancelled', `image test ${r.name} was cancelled`);
   const setup = result.exitCode === 1 && !result.timedOut ? BWRAP_SETUP_ERROR.exec(output) : null;
   if (setup) {
     // Retried: another worker (or this one, fixed) may have user namespaces.
-    throw failure('SandboxUnavailable', `bubblewrap could not set up the test sandbox on this worker: ${setup[1]} (fix: the worker needs user namespaces, e.g. a privileged container)`, { retryable: true });
+    throw failure(
+      'SandboxUnavailable',
+      `bubblewrap could not set up the test sandbox on this worker: ${setup[1]} (fix: the worker needs user namespaces, e.g. a privileged container)`,
+      { retryable: true },
+    );
   }
   return {
     exitCode: result.timedOut ? null : (result.exitCode ?? null),

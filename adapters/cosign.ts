@@ -30,7 +30,15 @@ export async function cosignVerify(tools: ToolsConfig, v: CosignVerify): Promise
   const r = await captureTool({
     label: `cosign ${v.command}`,
     command: resolveTool('cosign', tools),
-    args: [v.command, '--key', v.key, '--insecure-ignore-tlog', ...(v.allowHttpRegistry ? ['--allow-http-registry'] : []), ...(v.extra ?? []), v.reference],
+    args: [
+      v.command,
+      '--key',
+      v.key,
+      '--insecure-ignore-tlog',
+      ...(v.allowHttpRegistry ? ['--allow-http-registry'] : []),
+      ...(v.extra ?? []),
+      v.reference,
+    ],
     timeoutMs: 60_000,
     ...(v.home ? { env: { HOME: v.home } } : {}),
   });
@@ -38,6 +46,12 @@ export async function cosignVerify(tools: ToolsConfig, v: CosignVerify): Promise
   return {
     ok,
     stderr: r.stderr || r.reason || '',
-    payloads: ok ? r.stdout.trim().split('\n').filter(Boolean).flatMap((l) => JSON.parse(l) as unknown) : [],
+    payloads: ok
+      ? r.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((l) => JSON.parse(l) as unknown)
+      : [],
   };
 }

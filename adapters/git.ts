@@ -8,8 +8,18 @@ const IDENTITY = ['-c', 'user.name=kiln', '-c', 'user.email=kiln@localhost'];
 const REMOTE_TIMEOUT_MS = 60_000;
 
 /** Runs git in `cwd`; the exit code is the caller's to read (`rev-parse --verify` answers with it). */
-export function git(cwd: string | undefined, args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CapturedRun> {
-  return captureTool({ label: `git ${args[0] ?? ''}`.trim(), command: 'git', args: [...IDENTITY, ...args], cwd, ...options });
+export function git(
+  cwd: string | undefined,
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CapturedRun> {
+  return captureTool({
+    label: `git ${args[0] ?? ''}`.trim(),
+    command: 'git',
+    args: [...IDENTITY, ...args],
+    cwd,
+    ...options,
+  });
 }
 
 /** Runs git in `cwd` and returns its trimmed output; a non-zero exit is GitFailed. */
@@ -45,7 +55,11 @@ export async function showFile(cwd: string, rev: string, path: string): Promise<
  * for credentials. An unreachable remote is UpstreamUnavailable (retried).
  */
 export async function remoteTags(url: string, refs: string[] = []): Promise<UpstreamTag[]> {
-  const r = await git(undefined, ['ls-remote', '--tags', url, ...refs], { timeoutMs: REMOTE_TIMEOUT_MS, env: { GIT_TERMINAL_PROMPT: '0' } });
-  if (r.exitCode !== 0) throw failure('UpstreamUnavailable', `git ls-remote ${url} failed: ${r.stderr.trim().split('\n').pop()}`);
+  const r = await git(undefined, ['ls-remote', '--tags', url, ...refs], {
+    timeoutMs: REMOTE_TIMEOUT_MS,
+    env: { GIT_TERMINAL_PROMPT: '0' },
+  });
+  if (r.exitCode !== 0)
+    throw failure('UpstreamUnavailable', `git ls-remote ${url} failed: ${r.stderr.trim().split('\n').pop()}`);
   return parseLsRemote(r.stdout);
 }

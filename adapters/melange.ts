@@ -31,19 +31,29 @@ export async function melangeBuild(tools: ToolsConfig, b: MelangeBuild): Promise
     label: 'melange build',
     command: resolveTool('melange', tools),
     args: [
-      'build', b.config,
-      '--runner', 'bubblewrap',
-      '--arch', b.arch,
-      '--source-dir', b.sourceDir,
-      '--out-dir', b.outDir,
-      '--workspace-dir', b.workspaceDir,
-      '--cache-dir', b.cacheDir,
-      '--signing-key', b.signingKey,
-      '--namespace', b.namespace,
+      'build',
+      b.config,
+      '--runner',
+      'bubblewrap',
+      '--arch',
+      b.arch,
+      '--source-dir',
+      b.sourceDir,
+      '--out-dir',
+      b.outDir,
+      '--workspace-dir',
+      b.workspaceDir,
+      '--cache-dir',
+      b.cacheDir,
+      '--signing-key',
+      b.signingKey,
+      '--namespace',
+      b.namespace,
       // kiln publishes and indexes itself, atomically, after the whole build succeeded.
       '--generate-index=false',
       // Explicit, or melange records whatever git checkout it finds around the snapshot.
-      '--git-commit', b.gitCommit,
+      '--git-commit',
+      b.gitCommit,
       ...repoFlags(b.repositories, b.keyring),
     ],
     // Reproducible timestamps: the same inputs give the same APK bytes.
@@ -57,26 +67,56 @@ export async function melangeBuild(tools: ToolsConfig, b: MelangeBuild): Promise
  * Writes a signed APKINDEX.tar.gz for the given APKs; with `mergeFrom`, the entries of that index
  * are kept and the given APKs added or replaced (so publishing one package reads one package).
  */
-export async function melangeIndex(tools: ToolsConfig, i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string; mergeFrom?: string }): Promise<ToolResult> {
+export async function melangeIndex(
+  tools: ToolsConfig,
+  i: { output: string; arch: string; apks: string[]; signingKey: string; logFile: string; mergeFrom?: string },
+): Promise<ToolResult> {
   return runTool({
     label: 'melange index',
     command: resolveTool('melange', tools),
-    args: ['index', '-o', i.output, '-a', i.arch, '--signing-key', i.signingKey, ...(i.mergeFrom ? ['-m', '-s', i.mergeFrom] : []), ...i.apks],
+    args: [
+      'index',
+      '-o',
+      i.output,
+      '-a',
+      i.arch,
+      '--signing-key',
+      i.signingKey,
+      ...(i.mergeFrom ? ['-m', '-s', i.mergeFrom] : []),
+      ...i.apks,
+    ],
     logFile: i.logFile,
   });
 }
 
 /** `tmpDir`: melange test leaves its guest behind in TMPDIR, so each test gets one to clean. */
-export async function melangeTest(tools: ToolsConfig, t: { config: string; arch: string; sourceDir: string; workspaceDir: string; repositories: string[]; keyring: string[]; logFile: string; tmpDir: string }): Promise<ToolResult> {
+export async function melangeTest(
+  tools: ToolsConfig,
+  t: {
+    config: string;
+    arch: string;
+    sourceDir: string;
+    workspaceDir: string;
+    repositories: string[];
+    keyring: string[];
+    logFile: string;
+    tmpDir: string;
+  },
+): Promise<ToolResult> {
   return runTool({
     label: 'melange test',
     command: resolveTool('melange', tools),
     args: [
-      'test', t.config,
-      '--runner', 'bubblewrap',
-      '--arch', t.arch,
-      '--source-dir', t.sourceDir,
-      '--workspace-dir', t.workspaceDir,
+      'test',
+      t.config,
+      '--runner',
+      'bubblewrap',
+      '--arch',
+      t.arch,
+      '--source-dir',
+      t.sourceDir,
+      '--workspace-dir',
+      t.workspaceDir,
       ...repoFlags(t.repositories, t.keyring),
     ],
     env: { TMPDIR: t.tmpDir },

@@ -57,7 +57,9 @@ export async function logTail(logFile: string, lines = 25): Promise<string> {
 }
 
 /** Runs the process with heartbeats and cancellation; only a cancellation throws. */
-async function execute(run: Omit<ToolRun, 'logFile'> & { logFile?: string }): Promise<CapturedRun & { signal?: string }> {
+async function execute(
+  run: Omit<ToolRun, 'logFile'> & { logFile?: string },
+): Promise<CapturedRun & { signal?: string }> {
   let log: WriteStream | undefined;
   if (run.logFile) {
     await mkdir(dirname(run.logFile), { recursive: true });
@@ -78,7 +80,13 @@ async function execute(run: Omit<ToolRun, 'logFile'> & { logFile?: string }): Pr
   });
   if (log) child.all?.pipe(log, { end: false });
   const beat = ctx
-    ? setInterval(() => ctx.heartbeat(run.heartbeatDetails ?? { tool: run.label, seconds: Math.round((Date.now() - started) / 1000) }), HEARTBEAT_EVERY_MS)
+    ? setInterval(
+        () =>
+          ctx.heartbeat(
+            run.heartbeatDetails ?? { tool: run.label, seconds: Math.round((Date.now() - started) / 1000) },
+          ),
+        HEARTBEAT_EVERY_MS,
+      )
     : undefined;
   const result = await child;
   if (beat) clearInterval(beat);

@@ -37,7 +37,13 @@ export const TOOLS: Record<ToolName, ToolPin> = {
   // Wanted melange v0.59.1 and apko v1.2.39; the Go module proxy reachable here refuses some of
   // their dependencies (chainguard.dev/sdk v0.1.164-v0.1.184, a go-erofs pseudo-version), so these
   // are the nearest older tags whose whole module graph is served (README, "Toolchain pins").
-  melange: { name: 'melange', version: '0.58.0', module: 'chainguard.dev/melange', goFlags: [], versionArgs: ['version'] },
+  melange: {
+    name: 'melange',
+    version: '0.58.0',
+    module: 'chainguard.dev/melange',
+    goFlags: [],
+    versionArgs: ['version'],
+  },
   apko: { name: 'apko', version: '1.2.31', module: 'chainguard.dev/apko', goFlags: [], versionArgs: ['version'] },
   cosign: {
     name: 'cosign',
@@ -57,7 +63,11 @@ export function cachedToolPath(tool: ToolPin, toolsDir: string): string {
 /** The version a binary reports, or undefined when it cannot be run. */
 export function reportedVersion(path: string, tool: ToolPin): string | undefined {
   try {
-    return execFileSync(path, tool.versionArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    return execFileSync(path, tool.versionArgs, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 20_000,
+    });
   } catch {
     return undefined;
   }

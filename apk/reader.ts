@@ -28,7 +28,8 @@ export function splitGzipMembers(buf: Buffer): Buffer[] {
   const members: Buffer[] = [];
   let off = 0;
   while (off < buf.length) {
-    if (buf[off] !== 0x1f || buf[off + 1] !== 0x8b || buf[off + 2] !== 8) throw corruptArtifact(`no gzip member at byte ${off}`);
+    if (buf[off] !== 0x1f || buf[off + 1] !== 0x8b || buf[off + 2] !== 8)
+      throw corruptArtifact(`no gzip member at byte ${off}`);
     const flags = buf[off + 3]!;
     let p = off + 10;
     if (flags & 4) p += 2 + buf.readUInt16LE(p); // FEXTRA
@@ -36,7 +37,9 @@ export function splitGzipMembers(buf: Buffer): Buffer[] {
     if (flags & 16) p = buf.indexOf(0, p) + 1; // FCOMMENT
     if (flags & 2) p += 2; // FHCRC
     // inflateRaw stops at the end of the deflate stream and reports how much input it consumed.
-    const { engine } = inflateRawSync(buf.subarray(p), { info: true }) as unknown as { engine: { bytesWritten: number } };
+    const { engine } = inflateRawSync(buf.subarray(p), { info: true }) as unknown as {
+      engine: { bytesWritten: number };
+    };
     const end = p + engine.bytesWritten + 8; // CRC32 + ISIZE trailer
     members.push(buf.subarray(off, end));
     off = end;

@@ -49,7 +49,11 @@ const recordPath = (repo: string, arch: string, spec: { name: string; version: s
   join(archDir(repo, arch), '.kiln', `${spec.name}-${spec.version}-r${spec.epoch}.json`);
 
 /** The record of a package published at this version and epoch, if any. */
-export async function publishedRecord(repo: string, arch: string, spec: { name: string; version: string; epoch: number }): Promise<PublishRecord | undefined> {
+export async function publishedRecord(
+  repo: string,
+  arch: string,
+  spec: { name: string; version: string; epoch: number },
+): Promise<PublishRecord | undefined> {
   const path = recordPath(repo, arch, spec);
   if (!existsSync(path)) return undefined;
   return JSON.parse(await readFile(path, 'utf8')) as PublishRecord;
@@ -67,7 +71,10 @@ export async function publishedIndex(repo: string, arch: string): Promise<ApkInd
  * names files already in place. Publishers of one arch take turns (a directory lock); publishing
  * what the repository already holds from the same inputs changes nothing.
  */
-export async function publishBuild(tools: ToolsConfig, o: { repository: string; build: BuildToPublish; signingKey: string; logFile: string }): Promise<{ index: string; apks: number }> {
+export async function publishBuild(
+  tools: ToolsConfig,
+  o: { repository: string; build: BuildToPublish; signingKey: string; logFile: string },
+): Promise<{ index: string; apks: number }> {
   const { build } = o;
   const repoArch = archDir(o.repository, build.arch);
   await mkdir(join(repoArch, '.kiln'), { recursive: true });
@@ -98,7 +105,13 @@ export async function publishBuild(tools: ToolsConfig, o: { repository: string; 
     });
     await rename(tmpIndex, index);
     const rec: PublishRecord = {
-      name: build.name, version: build.version, epoch: build.epoch, inputDigest: build.inputDigest, ownDigest: build.ownDigest, apks: build.apks, publishedAt: new Date().toISOString(),
+      name: build.name,
+      version: build.version,
+      epoch: build.epoch,
+      inputDigest: build.inputDigest,
+      ownDigest: build.ownDigest,
+      apks: build.apks,
+      publishedAt: new Date().toISOString(),
     };
     await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
     await rename(`${record}.tmp`, record);
@@ -110,11 +123,16 @@ export async function publishBuild(tools: ToolsConfig, o: { repository: string; 
  * A throwaway repository at `dir` holding just these APKs (hard-linked when possible) and a
  * signed index: what `melange test` installs a just-built, unpublished package from.
  */
-export async function stageRepository(tools: ToolsConfig, o: { dir: string; arch: string; buildDir: string; apks: BuiltApk[]; signingKey: string; logFile: string }): Promise<void> {
+export async function stageRepository(
+  tools: ToolsConfig,
+  o: { dir: string; arch: string; buildDir: string; apks: BuiltApk[]; signingKey: string; logFile: string },
+): Promise<void> {
   const repoArch = archDir(o.dir, o.arch);
   await mkdir(repoArch, { recursive: true });
   for (const apk of o.apks) {
-    await link(join(o.buildDir, apk.file), join(repoArch, apk.file)).catch(() => copyFile(join(o.buildDir, apk.file), join(repoArch, apk.file)));
+    await link(join(o.buildDir, apk.file), join(repoArch, apk.file)).catch(() =>
+      copyFile(join(o.buildDir, apk.file), join(repoArch, apk.file)),
+    );
   }
   await melangeIndex(tools, {
     output: indexPath(o.dir, o.arch),

@@ -19,7 +19,12 @@ import { ensureKeys } from '../setup/keys.js';
 import { servicesDown, servicesUp } from '../setup/services.js';
 
 const { values } = parseArgs({
-  options: { count: { type: 'string', default: '60' }, depth: { type: 'string', default: '10' }, jobs: { type: 'string', default: '2' }, keep: { type: 'boolean' } },
+  options: {
+    count: { type: 'string', default: '60' },
+    depth: { type: 'string', default: '10' },
+    jobs: { type: 'string', default: '2' },
+    keep: { type: 'boolean' },
+  },
 });
 const count = Number(values.count);
 const depth = Number(values.depth);
@@ -49,17 +54,34 @@ console.log(`bench: ${count} packages in ${depth} layers, ${jobs} at a time (wor
 const melange = resolveTool('melange', config.tools);
 const repo = join(work, 'make-repo');
 await mkdir(join(repo, 'x86_64'), { recursive: true });
-const flags = ['--runner', 'bubblewrap', '--arch', 'x86_64', '--generate-index=false', '--signing-key', paths.packageSigningKey,
-  '-r', repo, '-r', join(state, 'bootstrap'), '-k', paths.packageSigningPub, '--namespace', 'kiln'].join(' ');
+const flags = [
+  '--runner',
+  'bubblewrap',
+  '--arch',
+  'x86_64',
+  '--generate-index=false',
+  '--signing-key',
+  paths.packageSigningKey,
+  '-r',
+  repo,
+  '-r',
+  join(state, 'bootstrap'),
+  '-k',
+  paths.packageSigningPub,
+  '--namespace',
+  'kiln',
+].join(' ');
 const makefile = [
   `all: ${catalog.packages.map((p) => p.name).join(' ')}`,
-  ...catalog.packages.map((p) => [
-    `${p.name}: ${p.dependsOn.join(' ')}`,
-    `\tmkdir -p ${work}/make-ws/${p.name} ${work}/make-out/${p.name}`,
-    `\t${melange} build ${catalog.dir}/packages/${p.name}.yaml ${flags} --workspace-dir ${work}/make-ws/${p.name} --source-dir ${work}/make-ws/${p.name} --out-dir ${work}/make-out/${p.name} > ${work}/make-out/${p.name}.log 2>&1`,
-    `\tcp ${work}/make-out/${p.name}/x86_64/*.apk ${repo}/x86_64/`,
-    `\tflock ${repo}/.lock sh -c '${melange} index -o ${repo}/x86_64/APKINDEX.tmp.tar.gz -a x86_64 --signing-key ${paths.packageSigningKey} ${repo}/x86_64/*.apk >/dev/null 2>&1 && mv ${repo}/x86_64/APKINDEX.tmp.tar.gz ${repo}/x86_64/APKINDEX.tar.gz'`,
-  ].join('\n')),
+  ...catalog.packages.map((p) =>
+    [
+      `${p.name}: ${p.dependsOn.join(' ')}`,
+      `\tmkdir -p ${work}/make-ws/${p.name} ${work}/make-out/${p.name}`,
+      `\t${melange} build ${catalog.dir}/packages/${p.name}.yaml ${flags} --workspace-dir ${work}/make-ws/${p.name} --source-dir ${work}/make-ws/${p.name} --out-dir ${work}/make-out/${p.name} > ${work}/make-out/${p.name}.log 2>&1`,
+      `\tcp ${work}/make-out/${p.name}/x86_64/*.apk ${repo}/x86_64/`,
+      `\tflock ${repo}/.lock sh -c '${melange} index -o ${repo}/x86_64/APKINDEX.tmp.tar.gz -a x86_64 --signing-key ${paths.packageSigningKey} ${repo}/x86_64/*.apk >/dev/null 2>&1 && mv ${repo}/x86_64/APKINDEX.tmp.tar.gz ${repo}/x86_64/APKINDEX.tar.gz'`,
+    ].join('\n'),
+  ),
   '.PHONY: all ' + catalog.packages.map((p) => p.name).join(' '),
   '',
 ].join('\n');
@@ -77,7 +99,13 @@ const { client, close } = await connectClient(config);
 const worker = await createKilnWorker({ config, connection: nativeConnection });
 const { taskQueue } = config.temporal;
 t = Date.now();
-const summary = await worker.runUntil(client.workflow.execute(catalogRebuild, { taskQueue, workflowId: `bench-${Date.now()}`, args: [{ catalogDir: catalog.dir }] }));
+const summary = await worker.runUntil(
+  client.workflow.execute(catalogRebuild, {
+    taskQueue,
+    workflowId: `bench-${Date.now()}`,
+    args: [{ catalogDir: catalog.dir }],
+  }),
+);
 const kilnMs = Date.now() - t;
 const kilnPackagesMs = kilnMs;
 const built = summary.packages.filter((p) => p.status === 'built').length;

@@ -22,6 +22,7 @@ export function registerDev(program: Command): void {
     .command('status')
     .description('each service: running, stopped or external, and where to look')
     .action(async () => {
-      for (const s of await servicesStatus(loadConfig())) console.log(`  ${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.url}${s.pid ? ` (pid ${s.pid})` : ''}`);
+      for (const s of await servicesStatus(loadConfig()))
+        console.log(`  ${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.url}${s.pid ? ` (pid ${s.pid})` : ''}`);
     });
 }

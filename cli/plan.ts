@@ -13,13 +13,18 @@ export async function plan(opts: { catalog?: string }): Promise<number> {
   const after = (n: string) => deps.get(n) ?? [];
   console.log(`Packages (${p.packages.length}), built level by level; a level's packages run in parallel:`);
   p.levels.forEach((level, i) => {
-    console.log(`  level ${i}: ${level.map((n) => (after(n).length ? `${n} (after ${after(n).join(', ')})` : n)).join(', ')}`);
+    console.log(
+      `  level ${i}: ${level.map((n) => (after(n).length ? `${n} (after ${after(n).join(', ')})` : n)).join(', ')}`,
+    );
   });
   console.log(`Images (${p.images.length}):`);
-  for (const img of p.images) console.log(`  ${img.name} [${img.tags.join(', ')}]: ${img.packages.length ? img.packages.join(', ') : '(repository packages only)'}`);
+  for (const img of p.images)
+    console.log(
+      `  ${img.name} [${img.tags.join(', ')}]: ${img.packages.length ? img.packages.join(', ') : '(repository packages only)'}`,
+    );
   return 0;
 }
 
 export function registerPlan(program: Command): void {
-  registerCatalogCommand(program, 'plan', "package build order by level, and what each image needs", plan);
+  registerCatalogCommand(program, 'plan', 'package build order by level, and what each image needs', plan);
 }

@@ -46,10 +46,13 @@ export async function rebuild(o: RebuildOptions): Promise<number> {
     startAndFollowRebuild(client, temporal.taskQueue, rebuildInput(o), {
       onStart: (workflowId) => {
         console.log(`==> catalogRebuild ${workflowId} (state ${config.paths.state})`);
-        console.log(`    follow it in the Web UI: ${temporal.webUi}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`);
+        console.log(
+          `    follow it in the Web UI: ${temporal.webUi}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`,
+        );
       },
       onProgress: (p) => {
-        for (const [item, state] of progressChanges(p, last)) if (state !== 'waiting') console.log(`    ${item}: ${state}`);
+        for (const [item, state] of progressChanges(p, last))
+          if (state !== 'waiting') console.log(`    ${item}: ${state}`);
       },
     }),
   );

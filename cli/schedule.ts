@@ -23,16 +23,28 @@ export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?:
         if (!catalog) return 1;
         // Scheduled runs read the catalog on the worker: pass the directory only when one was named.
         const input = opts.catalog ? { catalogDir: catalog.dir } : {};
-        const nightly = await applySchedule(client, catalog.settings.schedule, { scheduleId: nightlyId, taskQueue, input });
+        const nightly = await applySchedule(client, catalog.settings.schedule, {
+          scheduleId: nightlyId,
+          taskQueue,
+          input,
+        });
         console.log(`schedule ${nightlyId}: ${nightly}`);
         // The watcher's own activity lists the watched packages (loaded for `apply` only).
         const { createActivities } = await import('../activities/index.js');
         const watched = await createActivities(config).listWatchedPackages({ catalogDir: catalog.dir });
         if (watched.length) {
-          const watch = await applyWatchSchedule(client, catalog.settings.updates, { scheduleId: watchId, taskQueue, input });
-          console.log(`schedule ${watchId}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`);
+          const watch = await applyWatchSchedule(client, catalog.settings.updates, {
+            scheduleId: watchId,
+            taskQueue,
+            input,
+          });
+          console.log(
+            `schedule ${watchId}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`,
+          );
         } else if (await exists(watchId)) {
-          console.log(`schedule ${watchId}: left as is, though no package has an update: block any more (delete it in the Web UI if unwanted)`);
+          console.log(
+            `schedule ${watchId}: left as is, though no package has an update: block any more (delete it in the Web UI if unwanted)`,
+          );
         }
         break;
       }
@@ -68,7 +80,10 @@ export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?:
 }
 
 const SUBCOMMANDS: [ScheduleSubcommand, string][] = [
-  ['apply', "create or update the nightly Schedule (and the upstream watch) from catalog.yaml's schedule: and updates:"],
+  [
+    'apply',
+    "create or update the nightly Schedule (and the upstream watch) from catalog.yaml's schedule: and updates:",
+  ],
   ['describe', 'the spec, the next three run times, the recent runs with their workflow ids and status'],
   ['trigger', 'one nightly run now'],
   ['pause', 'stop automatic runs (the upstream watch too)'],
@@ -76,10 +91,16 @@ const SUBCOMMANDS: [ScheduleSubcommand, string][] = [
 ];
 
 export function registerSchedule(program: Command): void {
-  const schedule = program.command('schedule').description('the nightly Temporal Schedule from catalog.yaml: apply | describe | trigger | pause | unpause');
+  const schedule = program
+    .command('schedule')
+    .description('the nightly Temporal Schedule from catalog.yaml: apply | describe | trigger | pause | unpause');
   for (const [sub, description] of SUBCOMMANDS) {
     const cmd = schedule.command(sub).description(description);
-    if (sub === 'apply') cmd.option('--catalog <dir>', 'catalog directory; scheduled runs then get {"catalogDir": DIR} (default: the worker\'s own)');
+    if (sub === 'apply')
+      cmd.option(
+        '--catalog <dir>',
+        'catalog directory; scheduled runs then get {"catalogDir": DIR} (default: the worker\'s own)',
+      );
     cmd.action(async (opts: { catalog?: string }) => {
       process.exitCode = await scheduleCommand(sub, opts);
     });

@@ -13,5 +13,10 @@ export async function validate(opts: { catalog?: string }): Promise<number> {
 }
 
 export function registerValidate(program: Command): void {
-  registerCatalogCommand(program, 'validate', 'check a catalog: every problem at once, each with file, field and fix', validate);
+  registerCatalogCommand(
+    program,
+    'validate',
+    'check a catalog: every problem at once, each with file, field and fix',
+    validate,
+  );
 }

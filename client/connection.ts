@@ -18,7 +18,11 @@ export interface KilnClient {
 export async function connectClient(config: KilnConfig): Promise<KilnClient> {
   const { address, tls, apiKey, metadata } = config.temporal.connection;
   const connection = await Connection.connect({ address, tls, apiKey, metadata });
-  return { client: new Client({ connection, namespace: config.temporal.namespace }), connection, close: () => connection.close() };
+  return {
+    client: new Client({ connection, namespace: config.temporal.namespace }),
+    connection,
+    close: () => connection.close(),
+  };
 }
 
 /** The native connection a worker polls through (workers/, `kiln rebuild`, the benchmark, tests). */

@@ -2,7 +2,12 @@
 // every two seconds while it runs, then its summary, or why it failed before building anything.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { RebuildSummary } from '../domain/summary.js';
-import { catalogRebuild, progressQuery, type RebuildInput, type RebuildProgress } from '../workflows/catalog-rebuild.js';
+import {
+  catalogRebuild,
+  progressQuery,
+  type RebuildInput,
+  type RebuildProgress,
+} from '../workflows/catalog-rebuild.js';
 
 export type RebuildOutcome = { summary: RebuildSummary; error?: undefined } | { summary?: undefined; error: string };
 
@@ -22,7 +27,12 @@ export function rebuildWorkflowId(now = new Date()): string {
 }
 
 /** Starts catalogRebuild with this input and waits for it; a run that fails gives its cause's message. */
-export async function startAndFollowRebuild(client: Client, taskQueue: string, input: RebuildInput, o: FollowOptions = {}): Promise<RebuildOutcome> {
+export async function startAndFollowRebuild(
+  client: Client,
+  taskQueue: string,
+  input: RebuildInput,
+  o: FollowOptions = {},
+): Promise<RebuildOutcome> {
   const workflowId = o.workflowId ?? rebuildWorkflowId();
   const handle = await client.workflow.start(catalogRebuild, { workflowId, taskQueue, args: [input] });
   o.onStart?.(workflowId);

@@ -72,8 +72,12 @@ function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
       scheduleId: target.scheduleId,
       spec: { intervals: [{ every: updates.every }] },
       action: {
-        type: 'startWorkflow', workflowType: 'upstreamWatch', taskQueue: target.taskQueue, args: [target.input],
-        workflowId: 'upstream-watch', memo: { kilnSchedule: fingerprint },
+        type: 'startWorkflow',
+        workflowType: 'upstreamWatch',
+        taskQueue: target.taskQueue,
+        args: [target.input],
+        workflowId: 'upstream-watch',
+        memo: { kilnSchedule: fingerprint },
       },
       // A slow poll must not pile up behind itself.
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
@@ -99,11 +103,24 @@ export async function scheduleExists(client: Client, id: string): Promise<boolea
 function sameAsApplied(current: ScheduleDescription, wanted: Wanted): boolean {
   const a = current.action;
   const w = wanted.options.action;
-  if (a.type !== 'startWorkflow' || (a.memo as Record<string, unknown> | undefined)?.kilnSchedule !== wanted.fingerprint) return false;
-  if (a.workflowType !== w.workflowType || a.taskQueue !== w.taskQueue || JSON.stringify(a.args) !== JSON.stringify(w.args)) return false;
+  if (
+    a.type !== 'startWorkflow' ||
+    (a.memo as Record<string, unknown> | undefined)?.kilnSchedule !== wanted.fingerprint
+  )
+    return false;
+  if (
+    a.workflowType !== w.workflowType ||
+    a.taskQueue !== w.taskQueue ||
+    JSON.stringify(a.args) !== JSON.stringify(w.args)
+  )
+    return false;
   if (current.policies.overlap !== (wanted.options.policies?.overlap ?? ScheduleOverlapPolicy.SKIP)) return false;
   if (wanted.catchupWindowMs !== undefined && current.policies.catchupWindow !== wanted.catchupWindowMs) return false;
-  if (wanted.intervalMs !== undefined && (current.spec.intervals?.length !== 1 || current.spec.intervals[0]!.every !== wanted.intervalMs)) return false;
+  if (
+    wanted.intervalMs !== undefined &&
+    (current.spec.intervals?.length !== 1 || current.spec.intervals[0]!.every !== wanted.intervalMs)
+  )
+    return false;
   return true;
 }
 
@@ -117,18 +134,29 @@ async function apply(client: Client, wanted: Wanted): Promise<ApplyOutcome> {
   if (sameAsApplied(current, wanted)) return 'unchanged';
   // Update in place (same id): its paused state, notes and recent runs stay.
   await client.schedule.getHandle(id).update((prev) => ({
-    ...prev, spec: wanted.options.spec, action: wanted.options.action, policies: wanted.options.policies,
+    ...prev,
+    spec: wanted.options.spec,
+    action: wanted.options.action,
+    policies: wanted.options.policies,
   }));
   return 'updated';
 }
 
 /** Creates or updates the nightly catalogRebuild Schedule from catalog.yaml's `schedule:` block. */
-export function applySchedule(client: Client, settings: ScheduleSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
+export function applySchedule(
+  client: Client,
+  settings: ScheduleSettings,
+  target: ScheduleTarget,
+): Promise<ApplyOutcome> {
   return apply(client, nightlyWanted(settings, target));
 }
 
 /** Creates or updates the upstreamWatch Schedule: every `updates.every`, never two polls at once. */
-export function applyWatchSchedule(client: Client, updates: UpdateSettings, target: ScheduleTarget): Promise<ApplyOutcome> {
+export function applyWatchSchedule(
+  client: Client,
+  updates: UpdateSettings,
+  target: ScheduleTarget,
+): Promise<ApplyOutcome> {
   return apply(client, watchWanted(updates, target));
 }
 
@@ -137,7 +165,9 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
   const d = await describeOrUndefined(client, id);
   if (!d) return `no schedule "${id}" (run: npm run kiln -- schedule apply)`;
   const memo = d.action.type === 'startWorkflow' ? (d.action.memo as { kilnSchedule?: string } | undefined) : undefined;
-  const applied = memo?.kilnSchedule ? (JSON.parse(memo.kilnSchedule) as Partial<ScheduleSettings & UpdateSettings>) : {};
+  const applied = memo?.kilnSchedule
+    ? (JSON.parse(memo.kilnSchedule) as Partial<ScheduleSettings & UpdateSettings>)
+    : {};
   const when = applied.cron
     ? `cron "${applied.cron}" ${applied.timezone}, overlap ${applied.overlap}, catch-up window ${applied.catchupWindow}`
     : applied.every
@@ -147,7 +177,14 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
     `schedule ${id}: ${d.state.paused ? `PAUSED${d.state.note ? ` (${d.state.note})` : ''}` : 'active'}`,
     `  ${when}`,
     `  starts ${d.action.workflowType} on task queue ${d.action.taskQueue} with ${JSON.stringify(d.action.args?.[0] ?? {})}`,
-    `  next runs: ${d.state.paused ? '(none while paused)' : d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '(none)'}`,
+    `  next runs: ${
+      d.state.paused
+        ? '(none while paused)'
+        : d.info.nextActionTimes
+            .slice(0, 3)
+            .map((t) => t.toISOString())
+            .join(', ') || '(none)'
+    }`,
     '  recent runs:',
   ];
   const recent = d.info.recentActions.slice(-5);
@@ -155,7 +192,13 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
   for (const a of recent) {
     const wf = a.action.workflow;
     // The Schedule only remembers what it started; the outcome is the run's own status.
-    const status = await client.workflow.getHandle(wf.workflowId, wf.firstExecutionRunId).describe().then((x) => x.status.name, () => 'UNKNOWN');
+    const status = await client.workflow
+      .getHandle(wf.workflowId, wf.firstExecutionRunId)
+      .describe()
+      .then(
+        (x) => x.status.name,
+        () => 'UNKNOWN',
+      );
     lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}`);
   }
   return lines.join('\n');

@@ -17,7 +17,10 @@ export type Environment = Record<string, string | undefined>;
 export const ENVIRONMENT = {
   KILN_STATE: ['keys, repositories, builds, logs, service data', '`<repo>/.kiln`'],
   KILN_CATALOG: ['default catalog directory', '`<repo>/catalog`'],
-  KILN_REGISTRY: ['registry host the example catalog publishes to (`${KILN_REGISTRY}` in catalog.yaml)', '`127.0.0.1:5000`'],
+  KILN_REGISTRY: [
+    'registry host the example catalog publishes to (`${KILN_REGISTRY}` in catalog.yaml)',
+    '`127.0.0.1:5000`',
+  ],
   KILN_REGISTRY_USERNAME: ['registry user (Basic or token auth)', 'none'],
   KILN_REGISTRY_PASSWORD: ['registry password or token', 'none'],
   KILN_REGISTRY_CA: ['PEM CA bundle for a registry with a private CA (implies TLS)', 'system CAs'],
@@ -140,7 +143,9 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     if ((allowed as readonly string[]).includes(raw)) return raw as T;
-    problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')} (fix: set one of them, or unset it for ${fallback})`);
+    problems.push(
+      `${name}=${raw}: expected one of ${allowed.join(', ')} (fix: set one of them, or unset it for ${fallback})`,
+    );
     return fallback;
   };
 
@@ -203,7 +208,10 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
       maxConcurrentActivities: positive('KILN_MAX_ACTIVITIES', 2),
       logLevel: oneOf('KILN_LOG_LEVEL', LOG_LEVELS, 'INFO'),
     },
-    imageTest: { timeoutSeconds: positive('KILN_IMAGE_TEST_TIMEOUT_SECONDS', 60), bwrap: env.KILN_BWRAP ?? '/usr/bin/bwrap' },
+    imageTest: {
+      timeoutSeconds: positive('KILN_IMAGE_TEST_TIMEOUT_SECONDS', 60),
+      bwrap: env.KILN_BWRAP ?? '/usr/bin/bwrap',
+    },
     tools: {
       dir: env.KILN_TOOLS_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kiln', 'tools'),
       overrides: Object.fromEntries(
@@ -234,7 +242,9 @@ function temporalConnection(env: Environment, problems: string[]): Pick<Temporal
       namespace: profile.namespace ?? 'default',
     };
   } catch (err) {
-    problems.push(`Temporal client configuration: ${(err as Error).message} (fix: check TEMPORAL_* and TEMPORAL_CONFIG_FILE)`);
+    problems.push(
+      `Temporal client configuration: ${(err as Error).message} (fix: check TEMPORAL_* and TEMPORAL_CONFIG_FILE)`,
+    );
     return { connection: { address: '127.0.0.1:7233' }, namespace: 'default' };
   }
 }

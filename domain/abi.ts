@@ -46,7 +46,12 @@ export function latestByName(entries: ApkIndexEntry[]): Map<string, ApkIndexEntr
  * between subpackages is no break; one that disappears or changes name is (AbiBreak, unless
  * catalog.yaml abi.allowedBreaks names it).
  */
-export function abiVerdict(build: AbiBuild, apks: { name: string; provides: string[] }[], index: ApkIndexEntry[], catalog: Catalog): AbiVerdict {
+export function abiVerdict(
+  build: AbiBuild,
+  apks: { name: string; provides: string[] }[],
+  index: ApkIndexEntry[],
+  catalog: Catalog,
+): AbiVerdict {
   const latest = latestByName(index);
   const ours = new Set(apks.map((a) => a.name));
   const isOurs = (e: ApkIndexEntry) => ours.has(e.name) || (e.origin ?? e.name) === build.name;
@@ -63,9 +68,13 @@ export function abiVerdict(build: AbiBuild, apks: { name: string; provides: stri
     ...[...latest.values()].filter((e) => !isOurs(e) && needsRemoved(e.dependencies)).map((e) => e.origin ?? e.name),
     ...catalog.packages.filter((p) => p.name !== build.name && needsRemoved(p.runtimeDependencies)).map((p) => p.name),
   ]);
-  const allowed = catalog.settings.abi.allowedBreaks.find((b) => (b.package === build.name || ours.has(b.package)) && b.version === build.version);
+  const allowed = catalog.settings.abi.allowedBreaks.find(
+    (b) => (b.package === build.name || ours.has(b.package)) && b.version === build.version,
+  );
   if (allowed) return { verdict: 'break-allowed', removed, added, rebuild, reason: allowed.reason };
-  const had = published.filter((e) => sonames(e.provides).some((s) => removed.includes(s))).map((e) => `${e.name} ${e.version}`);
+  const had = published
+    .filter((e) => sonames(e.provides).some((s) => removed.includes(s)))
+    .map((e) => `${e.name} ${e.version}`);
   throw failure(
     'AbiBreak',
     `ABI break in ${build.name} ${fullVersion(build)} (${build.arch}): no longer provides ${removed.join(', ')} (published ${had.join(', ')} did)` +

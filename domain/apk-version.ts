@@ -6,13 +6,27 @@
 
 // Token kinds, in the order that decides a tie: when one version runs on past the other, the one
 // whose next token kind is greater (END is greatest) is the older.
-const enum T { InitialDigit, Digit, Letter, Suffix, SuffixNo, CommitHash, Revision, End, Invalid }
+const enum T {
+  InitialDigit,
+  Digit,
+  Letter,
+  Suffix,
+  SuffixNo,
+  CommitHash,
+  Revision,
+  End,
+  Invalid,
+}
 
 /** Suffix ranks; 5 is "no suffix". Pre-release words rank below it, post-release above. */
 const SUFFIX_RANK: Record<string, number> = { alpha: 1, beta: 2, pre: 3, rc: 4, cvs: 6, svn: 7, git: 8, hg: 9, p: 10 };
 const NO_SUFFIX = 5;
 
-interface Token { kind: T; text: string; rank: number }
+interface Token {
+  kind: T;
+  text: string;
+  rank: number;
+}
 
 /** Splits a version into apk's tokens; an ill-formed tail becomes one Invalid token. */
 function tokenize(v: string): Token[] {
@@ -30,12 +44,26 @@ function tokenize(v: string): Token[] {
     let text = '';
     let rank = 0;
     if (m) {
-      if (m[1] !== undefined && last === T.Suffix) { kind = T.SuffixNo; text = m[1]; }
-      else if (m[2] !== undefined && last <= T.Digit) { kind = T.Digit; text = m[2]; }
-      else if (m[3] !== undefined && last <= T.Digit) { kind = T.Letter; text = m[3]; }
-      else if (m[4] !== undefined && last <= T.SuffixNo && SUFFIX_RANK[m[4]] !== undefined) { kind = T.Suffix; text = m[4]; rank = SUFFIX_RANK[m[4]]!; }
-      else if (m[5] !== undefined && last < T.CommitHash) { kind = T.CommitHash; text = m[5]; }
-      else if (m[6] !== undefined && last < T.Revision) { kind = T.Revision; text = m[6]; }
+      if (m[1] !== undefined && last === T.Suffix) {
+        kind = T.SuffixNo;
+        text = m[1];
+      } else if (m[2] !== undefined && last <= T.Digit) {
+        kind = T.Digit;
+        text = m[2];
+      } else if (m[3] !== undefined && last <= T.Digit) {
+        kind = T.Letter;
+        text = m[3];
+      } else if (m[4] !== undefined && last <= T.SuffixNo && SUFFIX_RANK[m[4]] !== undefined) {
+        kind = T.Suffix;
+        text = m[4];
+        rank = SUFFIX_RANK[m[4]]!;
+      } else if (m[5] !== undefined && last < T.CommitHash) {
+        kind = T.CommitHash;
+        text = m[5];
+      } else if (m[6] !== undefined && last < T.Revision) {
+        kind = T.Revision;
+        text = m[6];
+      }
     }
     if (kind === T.Invalid) return [...out, { kind, text: rest, rank: 0 }];
     out.push({ kind, text, rank });
@@ -55,8 +83,7 @@ function compareTokens(a: Token, b: Token): -1 | 0 | 1 {
     case T.Digit:
     case T.InitialDigit:
     case T.SuffixNo:
-    case T.Revision:
-    {
+    case T.Revision: {
       const d = BigInt(a.text) - BigInt(b.text); // versions may carry dates longer than 2^53
       return d < 0n ? -1 : d > 0n ? 1 : 0;
     }

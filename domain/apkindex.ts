@@ -63,7 +63,9 @@ export async function parseApkIndex(buf: Buffer): Promise<ApkIndexEntry[]> {
   } catch (err) {
     throw corruptArtifact(`not an APKINDEX.tar.gz: ${(err as Error).message}`, err);
   }
-  const index = (await readTar(tar, 'APKINDEX.tar.gz')).find((f) => f.path === 'APKINDEX' && (f.type === '0' || f.type === '7'));
+  const index = (await readTar(tar, 'APKINDEX.tar.gz')).find(
+    (f) => f.path === 'APKINDEX' && (f.type === '0' || f.type === '7'),
+  );
   if (!index) throw corruptArtifact('the archive holds no APKINDEX file');
   return parseApkIndexText(index.data.toString('utf8'));
 }

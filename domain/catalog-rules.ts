@@ -27,8 +27,38 @@ export class CatalogInvalid extends ApplicationFailure {
 
 export const NAME = /^[a-z0-9][a-z0-9._+-]*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const MELANGE_KEYS = ['package', 'environment', 'pipeline', 'subpackages', 'data', 'update', 'vars', 'var-transforms', 'options', 'test', 'capabilities', 'vars-transforms'];
-const APKO_KEYS = ['contents', 'entrypoint', 'cmd', 'stop-signal', 'work-dir', 'environment', 'accounts', 'archs', 'paths', 'vcs-url', 'annotations', 'volumes', 'layering', 'format', 'certificates', 'include'];
+const MELANGE_KEYS = [
+  'package',
+  'environment',
+  'pipeline',
+  'subpackages',
+  'data',
+  'update',
+  'vars',
+  'var-transforms',
+  'options',
+  'test',
+  'capabilities',
+  'vars-transforms',
+];
+const APKO_KEYS = [
+  'contents',
+  'entrypoint',
+  'cmd',
+  'stop-signal',
+  'work-dir',
+  'environment',
+  'accounts',
+  'archs',
+  'paths',
+  'vcs-url',
+  'annotations',
+  'volumes',
+  'layering',
+  'format',
+  'certificates',
+  'include',
+];
 const IMAGE_KEYS = ['tags', 'tests', 'expectations'];
 
 export type Obj = Record<string, unknown>;
@@ -36,20 +66,28 @@ export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== nu
 
 /** Collects problems for one file. */
 export class FileCheck {
-  constructor(readonly file: string, private readonly problems: CatalogProblem[]) {}
+  constructor(
+    readonly file: string,
+    private readonly problems: CatalogProblem[],
+  ) {}
   add(field: string, message: string, fix: string): void {
     this.problems.push({ file: this.file, field, message, fix });
   }
   unknownKeys(doc: Obj, allowed: string[], prefix = ''): void {
     for (const k of Object.keys(doc)) {
-      if (!allowed.includes(k)) this.add(`${prefix}${k}`, 'unknown key', `remove it, or use one of: ${allowed.join(', ')}`);
+      if (!allowed.includes(k))
+        this.add(`${prefix}${k}`, 'unknown key', `remove it, or use one of: ${allowed.join(', ')}`);
     }
   }
   /** An optional mapping: absent is {}, any other type is a problem (and {}). */
   mapping(value: unknown, field: string, example: string): Obj {
     if (value === undefined || value === null) return {};
     if (isObj(value)) return value;
-    this.add(field, `must be a mapping, got ${Array.isArray(value) ? 'a list' : typeof value}`, `write it as ${example}`);
+    this.add(
+      field,
+      `must be a mapping, got ${Array.isArray(value) ? 'a list' : typeof value}`,
+      `write it as ${example}`,
+    );
     return {};
   }
   stringList(value: unknown, field: string): string[] {
@@ -66,7 +104,11 @@ export class FileCheck {
       return undefined;
     }
     if (!NAME.test(value) || value.includes('..')) {
-      this.add(field, `"${value}" is not a valid ${what} name (it must match [a-z0-9][a-z0-9._+-]* and must not contain "..", so it cannot escape a directory)`, 'use lower-case letters, digits, ".", "_", "+" and "-"');
+      this.add(
+        field,
+        `"${value}" is not a valid ${what} name (it must match [a-z0-9][a-z0-9._+-]* and must not contain "..", so it cannot escape a directory)`,
+        'use lower-case letters, digits, ".", "_", "+" and "-"',
+      );
       return undefined;
     }
     return value;
@@ -77,19 +119,29 @@ export class FileCheck {
  * Parses one YAML file's text into a mapping, or records why it cannot. Scalars at `literal` paths keep
  * their text: melange reads them into strings, so `version: 1.10` means "1.10", not 1.1.
  */
-export function parseYaml(file: string, text: string, problems: CatalogProblem[], literal: string[][] = []): Obj | undefined {
+export function parseYaml(
+  file: string,
+  text: string,
+  problems: CatalogProblem[],
+  literal: string[][] = [],
+): Obj | undefined {
   const check = new FileCheck(file, problems);
   const doc = parseDocument(text, { keepSourceTokens: true });
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const at = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '(document)';
-      check.add(at, `malformed YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, 'correct the YAML syntax at that position');
+      check.add(
+        at,
+        `malformed YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        'correct the YAML syntax at that position',
+      );
     }
     return undefined;
   }
   for (const path of literal) {
     const node = doc.getIn(path, true);
-    if (isScalar(node) && typeof node.value === 'number' && node.srcToken && 'source' in node.srcToken) node.value = node.srcToken.source;
+    if (isScalar(node) && typeof node.value === 'number' && node.srcToken && 'source' in node.srcToken)
+      node.value = node.srcToken.source;
   }
   const value = doc.toJS() as unknown;
   if (!isObj(value)) {
@@ -102,22 +154,39 @@ export function parseYaml(file: string, text: string, problems: CatalogProblem[]
 export function validatePackage(doc: Obj, file: string, check: FileCheck): PackageSpec | undefined {
   check.unknownKeys(doc, MELANGE_KEYS);
   if (!isObj(doc.package)) {
-    if (doc.package === undefined || doc.package === null) check.add('package', 'missing required key', 'add a package: block with name, version and epoch');
+    if (doc.package === undefined || doc.package === null)
+      check.add('package', 'missing required key', 'add a package: block with name, version and epoch');
     else check.add('package', 'must be a mapping', 'write package: with name, version and epoch indented under it');
     return undefined;
   }
   const pkg = doc.package;
   const name = check.name(pkg.name, 'package.name', 'package');
   const expected = file.replace(/^packages\//, '').replace(/\.yaml$/, '');
-  if (name && name !== expected) check.add('package.name', `"${name}" does not match the file name ${file}`, `rename the file to packages/${name}.yaml or set package.name: ${expected}`);
+  if (name && name !== expected)
+    check.add(
+      'package.name',
+      `"${name}" does not match the file name ${file}`,
+      `rename the file to packages/${name}.yaml or set package.name: ${expected}`,
+    );
   let version = '';
-  if (typeof pkg.version !== 'string' && typeof pkg.version !== 'number') check.add('package.version', 'missing required key', 'add package.version, e.g. "1.2.3"');
+  if (typeof pkg.version !== 'string' && typeof pkg.version !== 'number')
+    check.add('package.version', 'missing required key', 'add package.version, e.g. "1.2.3"');
   else {
     version = String(pkg.version);
-    if (!isValidApkVersion(version) || version.includes('-r')) check.add('package.version', `"${version}" is not a valid APK version`, 'use digits and dots with an optional letter and _suffix, e.g. 1.2.3 or 1.2.3_rc1 (the epoch goes in package.epoch)');
+    if (!isValidApkVersion(version) || version.includes('-r'))
+      check.add(
+        'package.version',
+        `"${version}" is not a valid APK version`,
+        'use digits and dots with an optional letter and _suffix, e.g. 1.2.3 or 1.2.3_rc1 (the epoch goes in package.epoch)',
+      );
   }
   const epoch = pkg.epoch ?? 0;
-  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) check.add('package.epoch', `must be a whole number of at least 0, got ${JSON.stringify(epoch)}`, 'set package.epoch: 0');
+  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0)
+    check.add(
+      'package.epoch',
+      `must be a whole number of at least 0, got ${JSON.stringify(epoch)}`,
+      'set package.epoch: 0',
+    );
   const env = check.mapping(doc.environment, 'environment', 'environment: { contents: { packages: [busybox] } }');
   const contents = check.mapping(env.contents, 'environment.contents', 'contents: { packages: [busybox] }');
   const deps = check.mapping(pkg.dependencies, 'package.dependencies', 'dependencies: { runtime: [busybox] }');
@@ -125,16 +194,27 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
   const subpackages: string[] = [];
   const provides = check.stringList(deps.provides, 'package.dependencies.provides').map(atomName);
   if (doc.subpackages !== undefined) {
-    if (!Array.isArray(doc.subpackages)) check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
-    else doc.subpackages.forEach((s: unknown, i: number) => {
-      const sub = check.mapping(s, `subpackages[${i}]`, '- { name: hello-doc, pipeline: [...] }');
-      const n = check.name(sub.name, `subpackages[${i}].name`, 'subpackage');
-      if (n) subpackages.push(n);
-      const subDeps = check.mapping(sub.dependencies, `subpackages[${i}].dependencies`, 'dependencies: { provides: [...] }');
-      provides.push(...check.stringList(subDeps.provides, `subpackages[${i}].dependencies.provides`).map(atomName));
-    });
+    if (!Array.isArray(doc.subpackages))
+      check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
+    else
+      doc.subpackages.forEach((s: unknown, i: number) => {
+        const sub = check.mapping(s, `subpackages[${i}]`, '- { name: hello-doc, pipeline: [...] }');
+        const n = check.name(sub.name, `subpackages[${i}].name`, 'subpackage');
+        if (n) subpackages.push(n);
+        const subDeps = check.mapping(
+          sub.dependencies,
+          `subpackages[${i}].dependencies`,
+          'dependencies: { provides: [...] }',
+        );
+        provides.push(...check.stringList(subDeps.provides, `subpackages[${i}].dependencies.provides`).map(atomName));
+      });
   }
-  if (doc.pipeline !== undefined && !Array.isArray(doc.pipeline)) check.add('pipeline', 'must be a list of steps', 'write pipeline as a list of "- runs: ..." or "- uses: ..." steps');
+  if (doc.pipeline !== undefined && !Array.isArray(doc.pipeline))
+    check.add(
+      'pipeline',
+      'must be a list of steps',
+      'write pipeline as a list of "- runs: ..." or "- uses: ..." steps',
+    );
   if (!name) return undefined;
   return {
     name,
@@ -149,17 +229,32 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
   };
 }
 
-export function validateImage(name: string, apko: Obj, image: Obj | undefined, dir: string, check: FileCheck, imageCheck: FileCheck): ImageSpec {
+export function validateImage(
+  name: string,
+  apko: Obj,
+  image: Obj | undefined,
+  dir: string,
+  check: FileCheck,
+  imageCheck: FileCheck,
+): ImageSpec {
   check.unknownKeys(apko, APKO_KEYS);
   let packages: string[] = [];
-  if (apko.contents === undefined || apko.contents === null) check.add('contents', 'missing required key', 'add contents: { packages: [...] }');
+  if (apko.contents === undefined || apko.contents === null)
+    check.add('contents', 'missing required key', 'add contents: { packages: [...] }');
   else {
     const contents = check.mapping(apko.contents, 'contents', 'contents: { packages: [busybox] }');
-    if (contents.packages === undefined || contents.packages === null) check.add('contents.packages', 'missing required key', 'list the packages the image installs under contents.packages');
-    else if (Array.isArray(contents.packages) && contents.packages.length === 0) check.add('contents.packages', 'no packages listed', 'list the packages the image installs');
+    if (contents.packages === undefined || contents.packages === null)
+      check.add(
+        'contents.packages',
+        'missing required key',
+        'list the packages the image installs under contents.packages',
+      );
+    else if (Array.isArray(contents.packages) && contents.packages.length === 0)
+      check.add('contents.packages', 'no packages listed', 'list the packages the image installs');
     else packages = check.stringList(contents.packages, 'contents.packages');
   }
-  if (apko.entrypoint !== undefined) check.mapping(apko.entrypoint, 'entrypoint', 'entrypoint: { command: /usr/bin/app }');
+  if (apko.entrypoint !== undefined)
+    check.mapping(apko.entrypoint, 'entrypoint', 'entrypoint: { command: /usr/bin/app }');
   if (apko.archs !== undefined) check.stringList(apko.archs, 'archs');
   let tags = ['latest'];
   if (image) {
@@ -167,48 +262,82 @@ export function validateImage(name: string, apko: Obj, image: Obj | undefined, d
     if (image.tags !== undefined) {
       tags = imageCheck.stringList(image.tags, 'tags');
       tags.forEach((t, i) => {
-        if (!TAG.test(t)) imageCheck.add(`tags[${i}]`, `"${t}" is not a valid OCI tag`, 'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")');
+        if (!TAG.test(t))
+          imageCheck.add(
+            `tags[${i}]`,
+            `"${t}" is not a valid OCI tag`,
+            'use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")',
+          );
       });
     }
   }
   const tests: ImageTest[] = [];
   const expectations: ImageExpectations = {};
   if (image?.tests !== undefined) {
-    if (!Array.isArray(image.tests)) imageCheck.add('tests', 'must be a list', 'write - { name: version, command: [app, --version], output: "1\\.2" }');
-    else image.tests.forEach((t: unknown, i: number) => {
-      const e = isObj(t) ? t : {};
-      const field = `tests[${i}]`;
-      imageCheck.unknownKeys(e, ['name', 'command', 'exitCode', 'output'], `${field}.`);
-      const command = imageCheck.stringList(e.command, `${field}.command`);
-      if (typeof e.name !== 'string' || command.length === 0) {
-        imageCheck.add(field, 'needs a name and a command', 'write - { name: runs, command: [/usr/bin/app, --help] }');
-        return;
-      }
-      if (e.exitCode !== undefined && !Number.isInteger(e.exitCode)) imageCheck.add(`${field}.exitCode`, 'must be a whole number', 'write exitCode: 0');
-      if (e.output !== undefined) {
-        try {
-          new RegExp(String(e.output));
-        } catch {
-          imageCheck.add(`${field}.output`, `${JSON.stringify(e.output)} is not a regular expression`, 'escape special characters such as ( [ .');
+    if (!Array.isArray(image.tests))
+      imageCheck.add(
+        'tests',
+        'must be a list',
+        'write - { name: version, command: [app, --version], output: "1\\.2" }',
+      );
+    else
+      image.tests.forEach((t: unknown, i: number) => {
+        const e = isObj(t) ? t : {};
+        const field = `tests[${i}]`;
+        imageCheck.unknownKeys(e, ['name', 'command', 'exitCode', 'output'], `${field}.`);
+        const command = imageCheck.stringList(e.command, `${field}.command`);
+        if (typeof e.name !== 'string' || command.length === 0) {
+          imageCheck.add(
+            field,
+            'needs a name and a command',
+            'write - { name: runs, command: [/usr/bin/app, --help] }',
+          );
+          return;
         }
-      }
-      tests.push({ name: e.name, command, exitCode: typeof e.exitCode === 'number' ? e.exitCode : 0, ...(e.output !== undefined ? { output: String(e.output) } : {}) });
-    });
+        if (e.exitCode !== undefined && !Number.isInteger(e.exitCode))
+          imageCheck.add(`${field}.exitCode`, 'must be a whole number', 'write exitCode: 0');
+        if (e.output !== undefined) {
+          try {
+            new RegExp(String(e.output));
+          } catch {
+            imageCheck.add(
+              `${field}.output`,
+              `${JSON.stringify(e.output)} is not a regular expression`,
+              'escape special characters such as ( [ .',
+            );
+          }
+        }
+        tests.push({
+          name: e.name,
+          command,
+          exitCode: typeof e.exitCode === 'number' ? e.exitCode : 0,
+          ...(e.output !== undefined ? { output: String(e.output) } : {}),
+        });
+      });
   }
   if (image?.expectations !== undefined) {
     const x = isObj(image.expectations) ? image.expectations : {};
-    imageCheck.unknownKeys(x, ['entrypoint', 'nonRoot', 'user', 'environment', 'filesPresent', 'filesAbsent', 'maxSizeMiB'], 'expectations.');
-    if (x.entrypoint !== undefined) expectations.entrypoint = imageCheck.stringList(x.entrypoint, 'expectations.entrypoint');
+    imageCheck.unknownKeys(
+      x,
+      ['entrypoint', 'nonRoot', 'user', 'environment', 'filesPresent', 'filesAbsent', 'maxSizeMiB'],
+      'expectations.',
+    );
+    if (x.entrypoint !== undefined)
+      expectations.entrypoint = imageCheck.stringList(x.entrypoint, 'expectations.entrypoint');
     if (x.nonRoot !== undefined) expectations.nonRoot = x.nonRoot === true;
     if (x.user !== undefined) expectations.user = String(x.user);
     if (x.environment !== undefined) {
-      if (!isObj(x.environment)) imageCheck.add('expectations.environment', 'must be a mapping', 'write environment: { PATH: /usr/bin }');
+      if (!isObj(x.environment))
+        imageCheck.add('expectations.environment', 'must be a mapping', 'write environment: { PATH: /usr/bin }');
       else expectations.environment = Object.fromEntries(Object.entries(x.environment).map(([k, v]) => [k, String(v)]));
     }
-    if (x.filesPresent !== undefined) expectations.filesPresent = imageCheck.stringList(x.filesPresent, 'expectations.filesPresent');
-    if (x.filesAbsent !== undefined) expectations.filesAbsent = imageCheck.stringList(x.filesAbsent, 'expectations.filesAbsent');
+    if (x.filesPresent !== undefined)
+      expectations.filesPresent = imageCheck.stringList(x.filesPresent, 'expectations.filesPresent');
+    if (x.filesAbsent !== undefined)
+      expectations.filesAbsent = imageCheck.stringList(x.filesAbsent, 'expectations.filesAbsent');
     if (x.maxSizeMiB !== undefined) {
-      if (typeof x.maxSizeMiB !== 'number' || x.maxSizeMiB <= 0) imageCheck.add('expectations.maxSizeMiB', 'must be a positive number', 'write maxSizeMiB: 20');
+      if (typeof x.maxSizeMiB !== 'number' || x.maxSizeMiB <= 0)
+        imageCheck.add('expectations.maxSizeMiB', 'must be a positive number', 'write maxSizeMiB: 20');
       else expectations.maxSizeMiB = x.maxSizeMiB;
     }
   }
@@ -218,7 +347,11 @@ export function validateImage(name: string, apko: Obj, image: Obj | undefined, d
 /** An image directory's name becomes a repository name: it must be a valid one. */
 export function checkImageName(name: string, check: FileCheck): boolean {
   if (!NAME.test(name) || name.includes('..')) {
-    check.add('(directory name)', `"${name}" is not a valid image name (it must match [a-z0-9][a-z0-9._+-]*)`, 'rename the directory');
+    check.add(
+      '(directory name)',
+      `"${name}" is not a valid image name (it must match [a-z0-9][a-z0-9._+-]*)`,
+      'rename the directory',
+    );
     return false;
   }
   return true;
@@ -228,9 +361,17 @@ export function checkUniqueNames(packages: PackageSpec[], problems: CatalogProbl
   // Names must be unique across packages and subpackages, whichever file declares them.
   const declaredIn = new Map<string, string>();
   for (const p of packages) {
-    for (const [n, field] of [[p.name, 'package.name'], ...p.subpackages.map((s, i) => [s, `subpackages[${i}].name`])] as [string, string][]) {
+    for (const [n, field] of [
+      [p.name, 'package.name'],
+      ...p.subpackages.map((s, i) => [s, `subpackages[${i}].name`]),
+    ] as [string, string][]) {
       const other = declaredIn.get(n);
-      if (other) new FileCheck(p.file, problems).add(field, `package "${n}" is also declared in ${other}`, `rename one of them, or remove the duplicate from ${p.file}`);
+      if (other)
+        new FileCheck(p.file, problems).add(
+          field,
+          `package "${n}" is also declared in ${other}`,
+          `rename one of them, or remove the duplicate from ${p.file}`,
+        );
       else declaredIn.set(n, p.file);
     }
   }
@@ -248,36 +389,64 @@ export interface ExternalProvides {
 }
 
 /** Every dependency is provided by the catalog or a repository, and builds form no cycle. */
-export function checkDependencies(packages: PackageSpec[], images: ImageSpec[], { external, unreadable, unreadablePackages }: ExternalProvides, problems: CatalogProblem[]): void {
+export function checkDependencies(
+  packages: PackageSpec[],
+  images: ImageSpec[],
+  { external, unreadable, unreadablePackages }: ExternalProvides,
+  problems: CatalogProblem[],
+): void {
   const providers = catalogProviders(packages);
   // With a repository unreadable nobody can tell what it provides: say that once, not per name.
   const provided = (atom: string) =>
-    unreadable || providers.has(atomName(atom)) || external.has(atomName(atom)) || unreadablePackages.has(atomName(atom));
+    unreadable ||
+    providers.has(atomName(atom)) ||
+    external.has(atomName(atom)) ||
+    unreadablePackages.has(atomName(atom));
   for (const p of packages) {
     const check = new FileCheck(p.file, problems);
     p.buildDependencies.forEach((atom, i) => {
       const n = atomName(atom);
       if (!provided(atom)) {
-        check.add(`environment.contents.packages[${i}]`, `"${n}" is provided by no catalog package and no configured repository`, `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`);
+        check.add(
+          `environment.contents.packages[${i}]`,
+          `"${n}" is provided by no catalog package and no configured repository`,
+          `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`,
+        );
       } else if (providers.get(n) === p.name && !external.has(n)) {
-        check.add(`environment.contents.packages[${i}]`, `dependency cycle: ${p.name} -> ${p.name} (it builds against itself and no repository provides an older build)`, 'remove the self-dependency or add a repository that provides it');
+        check.add(
+          `environment.contents.packages[${i}]`,
+          `dependency cycle: ${p.name} -> ${p.name} (it builds against itself and no repository provides an older build)`,
+          'remove the self-dependency or add a repository that provides it',
+        );
       }
     });
     p.runtimeDependencies.forEach((atom, i) => {
       if (!provided(atom) && !/^(so|cmd|pc|py\d?\.\d+):/.test(atomName(atom))) {
-        check.add(`package.dependencies.runtime[${i}]`, `"${atomName(atom)}" is provided by no catalog package and no configured repository`, `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`);
+        check.add(
+          `package.dependencies.runtime[${i}]`,
+          `"${atomName(atom)}" is provided by no catalog package and no configured repository`,
+          `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`,
+        );
       }
     });
   }
   const cycle = findCycle(new Map(packages.map((p) => [p.name, buildDependencies(p, providers)])));
   if (cycle) {
     const file = packages.find((p) => p.name === cycle[0])!.file;
-    new FileCheck(file, problems).add('environment.contents.packages', `dependency cycle: ${cycle.join(' -> ')}`, 'remove one of these build dependencies (an older build from a repository can break a bootstrap cycle)');
+    new FileCheck(file, problems).add(
+      'environment.contents.packages',
+      `dependency cycle: ${cycle.join(' -> ')}`,
+      'remove one of these build dependencies (an older build from a repository can break a bootstrap cycle)',
+    );
   }
   for (const img of images) {
     img.packages.forEach((atom, i) => {
       if (!provided(atom)) {
-        new FileCheck(img.file, problems).add(`contents.packages[${i}]`, `"${atomName(atom)}" is provided by no catalog package and no configured repository`, `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`);
+        new FileCheck(img.file, problems).add(
+          `contents.packages[${i}]`,
+          `"${atomName(atom)}" is provided by no catalog package and no configured repository`,
+          `add packages/${atomName(atom)}.yaml, correct the name, or add a repository that provides it`,
+        );
       }
     });
   }

@@ -2,26 +2,53 @@
 // for catalog.yaml's settings, after `${VAR}` expansion against the environment the caller passes
 // (config.catalogEnv on a worker): every problem names the field and the fix.
 import { isAbsolute, resolve } from 'node:path';
-import type { AllowedAbiBreak, CatalogSettings, ScheduleSettings, Severity, UpdateSettings, VulnerabilityPolicy } from './catalog.js';
+import type {
+  AllowedAbiBreak,
+  CatalogSettings,
+  ScheduleSettings,
+  Severity,
+  UpdateSettings,
+  VulnerabilityPolicy,
+} from './catalog.js';
 import { isObj, type FileCheck, type Obj } from './catalog-rules.js';
 
 /** Variables `${VAR}` in catalog.yaml expand against. */
 export type Environment = Record<string, string | undefined>;
 
 // `policy` is reserved for settings still to come: accepted so catalogs can carry it already.
-const SETTINGS_KEYS = ['archs', 'repositories', 'keyring', 'packageRepository', 'registry', 'namespace', 'concurrency', 'vulnerabilities', 'schedule', 'updates', 'abi', 'policy'];
+const SETTINGS_KEYS = [
+  'archs',
+  'repositories',
+  'keyring',
+  'packageRepository',
+  'registry',
+  'namespace',
+  'concurrency',
+  'vulnerabilities',
+  'schedule',
+  'updates',
+  'abi',
+  'policy',
+];
 
 /** `${VAR}` and `${VAR:-default}` from the worker's environment; '' when a variable is unset. */
 function expand(value: string, env: Environment, check: FileCheck, field: string): string {
   let unset = false;
-  const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g, (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (hasDefault !== undefined) return fallback ?? '';
-    check.add(field, `uses \${${name}}, which is not set (or empty) in the worker's environment`, `set ${name} for the worker, or write \${${name}:-default}`);
-    unset = true;
-    return '';
-  });
+  const out = value.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g,
+    (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (hasDefault !== undefined) return fallback ?? '';
+      check.add(
+        field,
+        `uses \${${name}}, which is not set (or empty) in the worker's environment`,
+        `set ${name} for the worker, or write \${${name}:-default}`,
+      );
+      unset = true;
+      return '';
+    },
+  );
   return unset ? '' : out;
 }
 
@@ -41,17 +68,25 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
     return expand(v, env, check, key);
   };
   const list = (key: string, fallback: string[]) =>
-    doc[key] === undefined ? fallback : check.stringList(doc[key], key).map((v, i) => expand(v, env, check, `${key}[${i}]`));
+    doc[key] === undefined
+      ? fallback
+      : check.stringList(doc[key], key).map((v, i) => expand(v, env, check, `${key}[${i}]`));
   const local = (p: string) => (/^https?:\/\//.test(p) || isAbsolute(p) || p === '' ? p : resolve(dir, p));
   const concurrency = { packages: 4, images: 2 };
   if (doc.concurrency !== undefined) {
-    if (!isObj(doc.concurrency)) check.add('concurrency', 'must be a mapping', 'write concurrency: { packages: 4, images: 2 }');
+    if (!isObj(doc.concurrency))
+      check.add('concurrency', 'must be a mapping', 'write concurrency: { packages: 4, images: 2 }');
     else {
       check.unknownKeys(doc.concurrency, ['packages', 'images'], 'concurrency.');
       for (const k of ['packages', 'images'] as const) {
         const v = doc.concurrency[k];
         if (v === undefined) continue;
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) check.add(`concurrency.${k}`, `must be a whole number of at least 1, got ${JSON.stringify(v)}`, `set concurrency.${k}: 2`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+          check.add(
+            `concurrency.${k}`,
+            `must be a whole number of at least 1, got ${JSON.stringify(v)}`,
+            `set concurrency.${k}: 2`,
+          );
         else concurrency[k] = v;
       }
     }
@@ -62,33 +97,62 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
   });
   const registry = str('registry', true);
   if (registry && !/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/.test(registry)) {
-    check.add('registry', `"${registry}" is not a registry target`, 'write host[:port]/prefix, e.g. 127.0.0.1:5000/kiln');
+    check.add(
+      'registry',
+      `"${registry}" is not a registry target`,
+      'write host[:port]/prefix, e.g. 127.0.0.1:5000/kiln',
+    );
   }
   const packageRepository = str('packageRepository', true);
   let vulnerabilities: VulnerabilityPolicy | undefined;
   if (doc.vulnerabilities !== undefined) {
     const v = isObj(doc.vulnerabilities) ? doc.vulnerabilities : {};
-    if (!isObj(doc.vulnerabilities)) check.add('vulnerabilities', 'must be a mapping', 'write vulnerabilities: { feed: security.json, policy: report }');
+    if (!isObj(doc.vulnerabilities))
+      check.add(
+        'vulnerabilities',
+        'must be a mapping',
+        'write vulnerabilities: { feed: security.json, policy: report }',
+      );
     check.unknownKeys(v, ['feed', 'policy', 'failOn'], 'vulnerabilities.');
     const feed = typeof v.feed === 'string' ? expand(v.feed, env, check, 'vulnerabilities.feed') : '';
-    if (!feed) check.add('vulnerabilities.feed', 'missing required key', 'set vulnerabilities.feed to a security.json path or URL');
+    if (!feed)
+      check.add(
+        'vulnerabilities.feed',
+        'missing required key',
+        'set vulnerabilities.feed to a security.json path or URL',
+      );
     const policy = v.policy ?? 'report';
-    if (policy !== 'report' && policy !== 'fail') check.add('vulnerabilities.policy', `unknown policy ${JSON.stringify(policy)}`, 'use report or fail');
+    if (policy !== 'report' && policy !== 'fail')
+      check.add('vulnerabilities.policy', `unknown policy ${JSON.stringify(policy)}`, 'use report or fail');
     const failOn = v.failOn ?? 'any';
-    if (!['critical', 'high', 'medium', 'low', 'any'].includes(String(failOn))) check.add('vulnerabilities.failOn', `unknown severity ${JSON.stringify(failOn)}`, 'use critical, high, medium, low or any');
-    vulnerabilities = { feed: local(feed), policy: policy === 'fail' ? 'fail' : 'report', failOn: failOn as Severity | 'any' };
+    if (!['critical', 'high', 'medium', 'low', 'any'].includes(String(failOn)))
+      check.add(
+        'vulnerabilities.failOn',
+        `unknown severity ${JSON.stringify(failOn)}`,
+        'use critical, high, medium, low or any',
+      );
+    vulnerabilities = {
+      feed: local(feed),
+      policy: policy === 'fail' ? 'fail' : 'report',
+      failOn: failOn as Severity | 'any',
+    };
   }
   const allowedBreaks: AllowedAbiBreak[] = [];
   if (doc.abi !== undefined) {
     const a = isObj(doc.abi) ? doc.abi : {};
     check.unknownKeys(a, ['allowedBreaks'], 'abi.');
     const list = Array.isArray(a.allowedBreaks) ? a.allowedBreaks : [];
-    if (a.allowedBreaks !== undefined && !Array.isArray(a.allowedBreaks)) check.add('abi.allowedBreaks', 'must be a list', 'write - { package: libfoo, version: 2.0.0, reason: "..." }');
+    if (a.allowedBreaks !== undefined && !Array.isArray(a.allowedBreaks))
+      check.add('abi.allowedBreaks', 'must be a list', 'write - { package: libfoo, version: 2.0.0, reason: "..." }');
     list.forEach((b: unknown, i: number) => {
       const e = isObj(b) ? b : {};
       const field = `abi.allowedBreaks[${i}]`;
       if (typeof e.package !== 'string' || typeof e.version !== 'string' || typeof e.reason !== 'string' || !e.reason) {
-        check.add(field, 'needs package, version and a reason', 'write - { package: libfoo, version: 2.0.0, reason: "soname bump, dependents rebuilt" }');
+        check.add(
+          field,
+          'needs package, version and a reason',
+          'write - { package: libfoo, version: 2.0.0, reason: "soname bump, dependents rebuilt" }',
+        );
       } else allowedBreaks.push({ package: e.package, version: e.version, reason: e.reason });
     });
   }
@@ -113,27 +177,69 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
   const duration = /^\d+(s|m|h|d)$/;
   const sched = section('schedule', ['cron', 'timezone', 'overlap', 'catchupWindow']);
   const schedule: ScheduleSettings = {
-    cron: text(sched, 'cron', 'schedule.cron', '17 2 * * *', /^\S+ \S+ \S+ \S+ \S+$/, 'write five cron fields, e.g. "17 2 * * *"'),
+    cron: text(
+      sched,
+      'cron',
+      'schedule.cron',
+      '17 2 * * *',
+      /^\S+ \S+ \S+ \S+ \S+$/,
+      'write five cron fields, e.g. "17 2 * * *"',
+    ),
     timezone: text(sched, 'timezone', 'schedule.timezone', 'UTC'),
-    overlap: text(sched, 'overlap', 'schedule.overlap', 'skip', /^(skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all)$/,
-      'use skip, buffer-one, buffer-all, cancel-other, terminate-other or allow-all') as ScheduleSettings['overlap'],
-    catchupWindow: text(sched, 'catchupWindow', 'schedule.catchupWindow', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
+    overlap: text(
+      sched,
+      'overlap',
+      'schedule.overlap',
+      'skip',
+      /^(skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all)$/,
+      'use skip, buffer-one, buffer-all, cancel-other, terminate-other or allow-all',
+    ) as ScheduleSettings['overlap'],
+    catchupWindow: text(
+      sched,
+      'catchupWindow',
+      'schedule.catchupWindow',
+      '1h',
+      duration,
+      'write a duration such as 30m, 1h or 1d',
+    ),
   };
   const upd = section('updates', ['every', 'branchPrefix', 'onMainBranch', 'githubApi', 'repositories']);
   const updateRepositories: Record<string, string> = {};
   if (upd.repositories !== undefined) {
-    if (!isObj(upd.repositories)) check.add('updates.repositories', 'must be a mapping of package name to git URL', 'write repositories: { hello: https://example.org/hello.git }');
-    else for (const [k, v] of Object.entries(upd.repositories)) {
-      if (typeof v !== 'string') check.add(`updates.repositories.${k}`, 'must be a git URL or path', 'write the repository URL as a string');
-      else updateRepositories[k] = expand(v, env, check, `updates.repositories.${k}`);
-    }
+    if (!isObj(upd.repositories))
+      check.add(
+        'updates.repositories',
+        'must be a mapping of package name to git URL',
+        'write repositories: { hello: https://example.org/hello.git }',
+      );
+    else
+      for (const [k, v] of Object.entries(upd.repositories)) {
+        if (typeof v !== 'string')
+          check.add(`updates.repositories.${k}`, 'must be a git URL or path', 'write the repository URL as a string');
+        else updateRepositories[k] = expand(v, env, check, `updates.repositories.${k}`);
+      }
   }
-  if (upd.onMainBranch !== undefined && typeof upd.onMainBranch !== 'boolean') check.add('updates.onMainBranch', 'must be true or false', 'write onMainBranch: false');
+  if (upd.onMainBranch !== undefined && typeof upd.onMainBranch !== 'boolean')
+    check.add('updates.onMainBranch', 'must be true or false', 'write onMainBranch: false');
   const updates: UpdateSettings = {
     every: text(upd, 'every', 'updates.every', '1h', duration, 'write a duration such as 30m, 1h or 1d'),
-    branchPrefix: text(upd, 'branchPrefix', 'updates.branchPrefix', 'kiln/update/', /^[A-Za-z0-9._/-]+$/, 'use letters, digits, ".", "_", "/" and "-"'),
+    branchPrefix: text(
+      upd,
+      'branchPrefix',
+      'updates.branchPrefix',
+      'kiln/update/',
+      /^[A-Za-z0-9._/-]+$/,
+      'use letters, digits, ".", "_", "/" and "-"',
+    ),
     onMainBranch: upd.onMainBranch === true,
-    githubApi: text(upd, 'githubApi', 'updates.githubApi', 'https://api.github.com', /^https?:\/\//, 'write an http(s) URL'),
+    githubApi: text(
+      upd,
+      'githubApi',
+      'updates.githubApi',
+      'https://api.github.com',
+      /^https?:\/\//,
+      'write an http(s) URL',
+    ),
     repositories: updateRepositories,
   };
   return {

@@ -48,7 +48,9 @@ export const FAILURES = {
 export type FailureType = keyof typeof FAILURES;
 
 /** Types Temporal must not retry, for retry policies that want them spelled out. */
-export const NON_RETRYABLE: FailureType[] = (Object.keys(FAILURES) as FailureType[]).filter((t) => !FAILURES[t].retryable);
+export const NON_RETRYABLE: FailureType[] = (Object.keys(FAILURES) as FailureType[]).filter(
+  (t) => !FAILURES[t].retryable,
+);
 
 export interface FailureOptions {
   cause?: unknown;

@@ -14,8 +14,14 @@ export function diffPackages(before: { name: string; version: string }[], after:
   const now = new Map(after.map((p) => [p.name, p.version]));
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
-    added: after.filter((p) => !old.has(p.name)).map((p) => ({ name: p.name, version: p.version })).sort(byName),
-    removed: before.filter((p) => !now.has(p.name)).map((p) => ({ name: p.name, version: p.version })).sort(byName),
+    added: after
+      .filter((p) => !old.has(p.name))
+      .map((p) => ({ name: p.name, version: p.version }))
+      .sort(byName),
+    removed: before
+      .filter((p) => !now.has(p.name))
+      .map((p) => ({ name: p.name, version: p.version }))
+      .sort(byName),
     changed: after
       .filter((p) => old.has(p.name) && old.get(p.name) !== p.version)
       .map((p): PackageChange => ({ name: p.name, from: old.get(p.name)!, to: p.version }))

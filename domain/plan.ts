@@ -4,7 +4,10 @@ import type { BuildPlan, Catalog, PackageSpec } from './catalog.js';
 
 /** `foo>=1.2` -> `foo`; `so:libc.so.6=6` -> `so:libc.so.6`; `!bar` -> `bar`. */
 export function atomName(atom: string): string {
-  return atom.replace(/^!/, '').split(/[<>=~]/)[0]!.trim();
+  return atom
+    .replace(/^!/, '')
+    .split(/[<>=~]/)[0]!
+    .trim();
 }
 
 /** Every name a catalog package answers to (its name, subpackages, provides) -> its origin. */
@@ -87,7 +90,8 @@ export function planBuild(catalog: Catalog): BuildPlan {
 /** Every package that builds against `name`, directly or not: what a failure of `name` blocks. */
 export function dependentsOf(plan: BuildPlan, name: string): string[] {
   const dependents = new Map<string, string[]>();
-  for (const p of plan.packages) for (const d of p.dependsOn) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(p.name);
+  for (const p of plan.packages)
+    for (const d of p.dependsOn) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(p.name);
   const out = new Set<string>();
   const queue = [name];
   while (queue.length) {

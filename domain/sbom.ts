@@ -18,7 +18,10 @@ export interface SbomCheck {
 export function checkSbom(apkPath: string, sboms: Map<string, Buffer>, name: string, version: string): SbomCheck {
   const file = `${SBOM_DIR}${name}-${version}.spdx.json`;
   const fail = (what: string): never => {
-    throw failure('SbomInvalid', `${apkPath}: SBOM ${file} ${what} (fix: build the package with melange, which writes it; do not strip var/lib/db/sbom)`);
+    throw failure(
+      'SbomInvalid',
+      `${apkPath}: SBOM ${file} ${what} (fix: build the package with melange, which writes it; do not strip var/lib/db/sbom)`,
+    );
   };
   const bytes = sboms.get(file);
   if (!bytes) return fail(`is missing${sboms.size ? ` (found ${[...sboms.keys()].join(', ')})` : ''}`);
@@ -29,16 +32,24 @@ export function checkSbom(apkPath: string, sboms: Map<string, Buffer>, name: str
     return fail(`is not JSON: ${(err as Error).message}`);
   }
   if (doc.spdxVersion !== 'SPDX-2.3') fail(`has spdxVersion ${JSON.stringify(doc.spdxVersion)}, expected "SPDX-2.3"`);
-  const packages = Array.isArray(doc.packages) ? (doc.packages as { SPDXID?: unknown; name?: unknown; versionInfo?: unknown }[]) : [];
+  const packages = Array.isArray(doc.packages)
+    ? (doc.packages as { SPDXID?: unknown; name?: unknown; versionInfo?: unknown }[])
+    : [];
   const entry = packages.find((p) => p?.name === name && p.versionInfo === version);
   if (!entry) return fail(`has no package entry with name ${name} and versionInfo ${version}`);
   // SPDX 2.3 says what a document is about either way: documentDescribes, or DESCRIBES relationships.
   const describes = [
     ...(Array.isArray(doc.documentDescribes) ? doc.documentDescribes : []),
-    ...(Array.isArray(doc.relationships) ? (doc.relationships as { spdxElementId?: unknown; relationshipType?: unknown; relatedSpdxElement?: unknown }[]) : [])
+    ...(Array.isArray(doc.relationships)
+      ? (doc.relationships as { spdxElementId?: unknown; relationshipType?: unknown; relatedSpdxElement?: unknown }[])
+      : []
+    )
       .filter((r) => r?.spdxElementId === 'SPDXRef-DOCUMENT' && r.relationshipType === 'DESCRIBES')
       .map((r) => r.relatedSpdxElement),
   ];
-  if (!describes.includes(entry.SPDXID)) fail(`does not describe its ${name} ${version} package entry (${String(entry.SPDXID)} is not in documentDescribes)`);
+  if (!describes.includes(entry.SPDXID))
+    fail(
+      `does not describe its ${name} ${version} package entry (${String(entry.SPDXID)} is not in documentDescribes)`,
+    );
   return { file, spdxVersion: 'SPDX-2.3', packages: packages.length };
 }

@@ -17,11 +17,13 @@ export interface Vulnerability {
 export function secdbProblems(feed: unknown): string[] {
   const problems: string[] = [];
   const doc = feed as Secdb;
-  if (typeof feed !== 'object' || feed === null || !Array.isArray(doc.packages)) return ['packages: must be a list of {pkg: {name, secfixes}}'];
+  if (typeof feed !== 'object' || feed === null || !Array.isArray(doc.packages))
+    return ['packages: must be a list of {pkg: {name, secfixes}}'];
   doc.packages.forEach((p, i) => {
     if (typeof p?.pkg?.name !== 'string') problems.push(`packages[${i}].pkg.name: must be a string`);
     for (const [fixed, ids] of Object.entries(p?.pkg?.secfixes ?? {})) {
-      if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) problems.push(`packages[${i}].pkg.secfixes["${fixed}"]: must be a list of ids`);
+      if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string'))
+        problems.push(`packages[${i}].pkg.secfixes["${fixed}"]: must be a list of ids`);
     }
   });
   return problems;
@@ -46,5 +48,7 @@ export function vulnerabilities(feed: Secdb, name: string, version: string): Vul
       }
     }
   }
-  return [...found.values()].filter((v) => !notAffected.has(v.id)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return [...found.values()]
+    .filter((v) => !notAffected.has(v.id))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -25,7 +25,9 @@ export function selectWork(plan: BuildPlan, sel: Selection): SelectedWork {
   const allImages = plan.images.map((i) => i.name);
   if (!sel.packages?.length && !sel.images?.length) return { packages: allPackages, images: allImages, unknown: [] };
   const unknown: SelectedWork['unknown'] = [
-    ...(sel.packages ?? []).filter((n) => !allPackages.includes(n)).map((name) => ({ field: 'packages' as const, name })),
+    ...(sel.packages ?? [])
+      .filter((n) => !allPackages.includes(n))
+      .map((name) => ({ field: 'packages' as const, name })),
     ...(sel.images ?? []).filter((n) => !allImages.includes(n)).map((name) => ({ field: 'images' as const, name })),
   ];
   const changed = new Set<string>();
@@ -41,6 +43,15 @@ export function selectWork(plan: BuildPlan, sel: Selection): SelectedWork {
   // Close under build dependencies.
   const deps = new Map(plan.packages.map((p) => [p.name, p.dependsOn]));
   const stack = [...packages];
-  while (stack.length) for (const d of deps.get(stack.pop()!) ?? []) if (!packages.has(d)) { packages.add(d); stack.push(d); }
-  return { packages: allPackages.filter((p) => packages.has(p)), images: allImages.filter((i) => images.has(i)), unknown };
+  while (stack.length)
+    for (const d of deps.get(stack.pop()!) ?? [])
+      if (!packages.has(d)) {
+        packages.add(d);
+        stack.push(d);
+      }
+  return {
+    packages: allPackages.filter((p) => packages.has(p)),
+    images: allImages.filter((i) => images.has(i)),
+    unknown,
+  };
 }

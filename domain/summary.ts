@@ -60,12 +60,19 @@ export interface RebuildSummary {
 }
 
 function duration(ms: number): string {
-  return ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s` : `${(ms / 1000).toFixed(1)}s`;
+  return ms >= 60_000
+    ? `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
+    : `${(ms / 1000).toFixed(1)}s`;
 }
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function count<T extends string>(items: { status: T }[]): string {
@@ -75,9 +82,16 @@ function count<T extends string>(items: { status: T }[]): string {
 }
 
 function packageDetail(p: PackageOutcome): string {
-  const parts = [Object.values(p.apks ?? {}).flat().map((a) => `${a.file} ${a.sha256.slice(0, 12)}`).join(', ')];
-  if (p.vulnerabilities?.length) parts.push(`CVEs: ${p.vulnerabilities.map((v) => `${v.id} (fixed in ${v.fixedIn})`).join(' ')}`);
-  if (p.abi?.removed.length) parts.push(`ABI: removed ${p.abi.removed.join(' ')}; rebuild ${p.abi.rebuild.join(' ') || '-'}`);
+  const parts = [
+    Object.values(p.apks ?? {})
+      .flat()
+      .map((a) => `${a.file} ${a.sha256.slice(0, 12)}`)
+      .join(', '),
+  ];
+  if (p.vulnerabilities?.length)
+    parts.push(`CVEs: ${p.vulnerabilities.map((v) => `${v.id} (fixed in ${v.fixedIn})`).join(' ')}`);
+  if (p.abi?.removed.length)
+    parts.push(`ABI: removed ${p.abi.removed.join(' ')}; rebuild ${p.abi.rebuild.join(' ') || '-'}`);
   return parts.join('; ');
 }
 
@@ -87,7 +101,9 @@ function imageDetail(i: ImageOutcome): string {
   if (i.diff) {
     const d = i.diff;
     const kib = Math.round(d.sizeDelta / 1024);
-    parts.push(`vs ${d.previous.slice(7, 19)}: ${kib >= 0 ? '+' : ''}${kib} KiB${[...d.added.map((n) => ` +${n}`), ...d.removed.map((n) => ` -${n}`), ...d.changed.map((n) => ` ~${n}`)].join('')}`);
+    parts.push(
+      `vs ${d.previous.slice(7, 19)}: ${kib >= 0 ? '+' : ''}${kib} KiB${[...d.added.map((n) => ` +${n}`), ...d.removed.map((n) => ` -${n}`), ...d.changed.map((n) => ` ~${n}`)].join('')}`,
+    );
   }
   return parts.join('; ');
 }
@@ -98,29 +114,49 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   const took = duration(Date.parse(s.finishedAt) - Date.parse(s.startedAt));
   lines.push(`kiln catalog rebuild ${s.ok ? 'succeeded' : 'FINISHED WITH FAILURES'} in ${took}`);
   lines.push(`  catalog ${s.catalogDigest.slice(0, 12)}${s.gitCommit ? ` (git ${s.gitCommit.slice(0, 12)})` : ''}`);
-  if (webUi) lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
+  if (webUi)
+    lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
   lines.push('', `Packages: ${count(s.packages)}`);
-  lines.push(...table([
-    ['  NAME', 'VERSION', 'STATUS', 'TIME', 'TESTS', 'ABI', 'SBOM', 'CVES', 'SIGNED', 'DETAIL'],
-    ...s.packages.map((p) => [
-      `  ${p.name}`, `${p.version}-r${p.epoch}`, p.status, duration(p.durationMs),
-      p.tested ? 'passed' : '-', p.abi?.verdict ?? '-', p.sbom ? 'yes' : '-',
-      p.vulnerabilities ? String(p.vulnerabilities.length) : '-', p.signedBy ?? '-',
-      p.blockedBy ? `blocked by ${p.blockedBy}` : p.error ? p.error.split('\n')[0]!.slice(0, 100) : packageDetail(p),
+  lines.push(
+    ...table([
+      ['  NAME', 'VERSION', 'STATUS', 'TIME', 'TESTS', 'ABI', 'SBOM', 'CVES', 'SIGNED', 'DETAIL'],
+      ...s.packages.map((p) => [
+        `  ${p.name}`,
+        `${p.version}-r${p.epoch}`,
+        p.status,
+        duration(p.durationMs),
+        p.tested ? 'passed' : '-',
+        p.abi?.verdict ?? '-',
+        p.sbom ? 'yes' : '-',
+        p.vulnerabilities ? String(p.vulnerabilities.length) : '-',
+        p.signedBy ?? '-',
+        p.blockedBy ? `blocked by ${p.blockedBy}` : p.error ? p.error.split('\n')[0]!.slice(0, 100) : packageDetail(p),
+      ]),
     ]),
-  ]));
+  );
   lines.push('', `Images: ${count(s.images)}`);
-  lines.push(...table([
-    ['  NAME', 'STATUS', 'TIME', 'REFERENCE / DETAIL'],
-    ...s.images.map((i) => [
-      `  ${i.name}`, i.status, duration(i.durationMs),
-      i.blockedBy ? `blocked by ${i.blockedBy}` : i.error ? i.error.split('\n')[0]!.slice(0, 100) : imageDetail(i),
+  lines.push(
+    ...table([
+      ['  NAME', 'STATUS', 'TIME', 'REFERENCE / DETAIL'],
+      ...s.images.map((i) => [
+        `  ${i.name}`,
+        i.status,
+        duration(i.durationMs),
+        i.blockedBy ? `blocked by ${i.blockedBy}` : i.error ? i.error.split('\n')[0]!.slice(0, 100) : imageDetail(i),
+      ]),
     ]),
-  ]));
+  );
   const failures = [...s.packages, ...s.images].filter((x) => x.error);
   if (failures.length) {
     lines.push('', 'Failures:');
-    for (const f of failures) lines.push(`  ${f.name}:`, ...f.error!.split('\n').slice(0, 30).map((l) => `    ${l}`));
+    for (const f of failures)
+      lines.push(
+        `  ${f.name}:`,
+        ...f
+          .error!.split('\n')
+          .slice(0, 30)
+          .map((l) => `    ${l}`),
+      );
   }
   return lines.join('\n');
 }

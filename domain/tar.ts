@@ -20,7 +20,10 @@ export interface TarEntry {
 
 const BLOCK = 512;
 
-function header(name: string, opts: { size: number; mode: number; type: string; linkname?: string; mtime: number }): Buffer {
+function header(
+  name: string,
+  opts: { size: number; mode: number; type: string; linkname?: string; mtime: number },
+): Buffer {
   const h = Buffer.alloc(BLOCK);
   const put = (s: string, off: number, len: number) => h.write(s, off, Math.min(Buffer.byteLength(s), len), 'utf8');
   const oct = (n: number, off: number, len: number) => put(n.toString(8).padStart(len - 1, '0') + '\0', off, len);
@@ -64,12 +67,27 @@ export function writeTar(entries: TarEntry[], opts: { mtime: number; cut?: boole
     if (Buffer.byteLength(name) > 100) pax.path = name;
     if (e.target && Buffer.byteLength(e.target) > 100) pax.linkpath = e.target;
     if (Object.keys(pax).length) {
-      const data = Buffer.from(Object.entries(pax).map(([k, v]) => paxRecord(k, v)).join(''));
-      parts.push(header('PaxHeader', { size: data.length, mode: 0o644, type: 'x', mtime: opts.mtime }), ...padded(data));
+      const data = Buffer.from(
+        Object.entries(pax)
+          .map(([k, v]) => paxRecord(k, v))
+          .join(''),
+      );
+      parts.push(
+        header('PaxHeader', { size: data.length, mode: 0o644, type: 'x', mtime: opts.mtime }),
+        ...padded(data),
+      );
     }
     const content = e.type === 'file' ? (e.content ?? Buffer.alloc(0)) : Buffer.alloc(0);
     const type = e.type === 'file' ? '0' : e.type === 'dir' ? '5' : '2';
-    parts.push(header(name.slice(0, 100), { size: content.length, mode: e.mode, type, linkname: e.target?.slice(0, 100), mtime: opts.mtime }));
+    parts.push(
+      header(name.slice(0, 100), {
+        size: content.length,
+        mode: e.mode,
+        type,
+        linkname: e.target?.slice(0, 100),
+        mtime: opts.mtime,
+      }),
+    );
     if (content.length) parts.push(...padded(content));
   }
   if (!opts.cut) parts.push(Buffer.alloc(BLOCK * 2));
@@ -173,7 +191,12 @@ export interface TarFile {
 export async function readTar(tar: Buffer, what = 'tar archive'): Promise<TarFile[]> {
   const out: TarFile[] = [];
   for await (const { header, body } of tarEntries([tar], { what, wantBody: () => true })) {
-    out.push({ path: header.path.replace(/^\.\//, ''), type: header.type, data: body ?? Buffer.alloc(0), linkname: header.linkname });
+    out.push({
+      path: header.path.replace(/^\.\//, ''),
+      type: header.type,
+      data: body ?? Buffer.alloc(0),
+      linkname: header.linkname,
+    });
   }
   return out;
 }

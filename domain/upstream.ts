@@ -47,9 +47,14 @@ export function updateConfig(melange: unknown): UpdateConfig | undefined {
     stripSuffix: str(b['strip-suffix']),
     tagFilterPrefix: str(b['tag-filter-prefix']) || str(b['tag-filter']),
     tagFilterContains: str(b['tag-filter-contains']),
-    ignoreRegexPatterns: Array.isArray(update['ignore-regex-patterns']) ? (update['ignore-regex-patterns'] as unknown[]).map(String) : [],
+    ignoreRegexPatterns: Array.isArray(update['ignore-regex-patterns'])
+      ? (update['ignore-regex-patterns'] as unknown[]).map(String)
+      : [],
     versionTransform: Array.isArray(update['version-transform'])
-      ? (update['version-transform'] as unknown[]).map((t) => ({ match: str(obj(t).match), replace: str(obj(t).replace) }))
+      ? (update['version-transform'] as unknown[]).map((t) => ({
+          match: str(obj(t).match),
+          replace: str(obj(t).replace),
+        }))
       : [],
     enablePrereleaseTags: update['enable-prerelease-tags'] === true,
   };
@@ -104,7 +109,8 @@ export function bumpMelangeConfig(text: string, to: { version: string; commit?: 
   doc.setIn(['package', 'epoch'], 0);
   const pipeline = doc.getIn(['pipeline']) as { items?: unknown[] } | undefined;
   (pipeline?.items ?? []).forEach((_, i) => {
-    if (doc.getIn(['pipeline', i, 'uses']) === 'git-checkout' && to.commit) doc.setIn(['pipeline', i, 'with', 'expected-commit'], to.commit);
+    if (doc.getIn(['pipeline', i, 'uses']) === 'git-checkout' && to.commit)
+      doc.setIn(['pipeline', i, 'with', 'expected-commit'], to.commit);
   });
   return doc.toString();
 }
@@ -124,7 +130,11 @@ export function upstreamSource(doc: unknown, name: string, updates: UpdateSettin
   if (!cfg) return undefined;
   if (cfg.backend === 'github') {
     if (!cfg.identifier) return undefined;
-    return { kind: 'github', useTag: cfg.useTag, url: `${updates.githubApi.replace(/\/$/, '')}/repos/${cfg.identifier}/${cfg.useTag ? 'tags' : 'releases'}` };
+    return {
+      kind: 'github',
+      useTag: cfg.useTag,
+      url: `${updates.githubApi.replace(/\/$/, '')}/repos/${cfg.identifier}/${cfg.useTag ? 'tags' : 'releases'}`,
+    };
   }
   const url = gitRepository(doc, name, updates.repositories);
   return url ? { kind: 'git', url } : undefined;

@@ -22,7 +22,12 @@ import { validateSettings, type Environment } from '../domain/catalog-settings.j
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
 /** Reads one catalog file and parses it, recording why it cannot be. */
-async function readYaml(dir: string, file: string, problems: CatalogProblem[], literal: string[][] = []): Promise<Obj | undefined> {
+async function readYaml(
+  dir: string,
+  file: string,
+  problems: CatalogProblem[],
+  literal: string[][] = [],
+): Promise<Obj | undefined> {
   return parseYaml(file, await readFile(join(dir, file), 'utf8'), problems, literal);
 }
 
@@ -70,7 +75,14 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   const { env } = options;
   const problems: CatalogProblem[] = [];
   if (!existsSync(join(root, 'catalog.yaml'))) {
-    throw new CatalogInvalid([{ file: 'catalog.yaml', field: '(file)', message: `no catalog.yaml in ${root}`, fix: 'point --catalog (or catalogDir) at a catalog directory, or create catalog.yaml' }]);
+    throw new CatalogInvalid([
+      {
+        file: 'catalog.yaml',
+        field: '(file)',
+        message: `no catalog.yaml in ${root}`,
+        fix: 'point --catalog (or catalogDir) at a catalog directory, or create catalog.yaml',
+      },
+    ]);
   }
   const settingsCheck = new FileCheck('catalog.yaml', problems);
   const settingsDoc = await readYaml(root, 'catalog.yaml', problems);
@@ -83,7 +95,11 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   for (const f of await listYaml(join(root, 'packages'))) {
     const file = `packages/${f}`;
     if (!f.endsWith('.yaml')) {
-      new FileCheck(file, problems).add('(file)', 'melange configs end in .yaml', `rename it to packages/${f.replace(/\.yml$/, '.yaml')}`);
+      new FileCheck(file, problems).add(
+        '(file)',
+        'melange configs end in .yaml',
+        `rename it to packages/${f.replace(/\.yml$/, '.yaml')}`,
+      );
       continue;
     }
     const doc = await readYaml(root, file, problems, [['package', 'version']]);
@@ -94,7 +110,12 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
 
   const images: ImageSpec[] = [];
   const imagesDir = join(root, 'images');
-  for (const name of existsSync(imagesDir) ? (await readdir(imagesDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort() : []) {
+  for (const name of existsSync(imagesDir)
+    ? (await readdir(imagesDir, { withFileTypes: true }))
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort()
+    : []) {
     const dirRel = `images/${name}`;
     const check = new FileCheck(`${dirRel}/apko.yaml`, problems);
     if (!checkImageName(name, check)) continue;
@@ -103,8 +124,11 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       continue;
     }
     const apko = await readYaml(root, `${dirRel}/apko.yaml`, problems);
-    const image = existsSync(join(root, dirRel, 'image.yaml')) ? await readYaml(root, `${dirRel}/image.yaml`, problems) : undefined;
-    if (apko) images.push(validateImage(name, apko, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems)));
+    const image = existsSync(join(root, dirRel, 'image.yaml'))
+      ? await readYaml(root, `${dirRel}/image.yaml`, problems)
+      : undefined;
+    if (apko)
+      images.push(validateImage(name, apko, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems)));
   }
 
   checkUniqueNames(packages, problems);
@@ -119,7 +143,11 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
         continue;
       }
       if (!/^https?:\/\//.test(repo) && !existsSync(repo)) {
-        settingsCheck.add(`repositories[${i}]`, `${repo} does not exist`, 'run scripts/setup, which builds the bootstrap repository, or fix the path');
+        settingsCheck.add(
+          `repositories[${i}]`,
+          `${repo} does not exist`,
+          'run scripts/setup, which builds the bootstrap repository, or fix the path',
+        );
         unreadable = true;
         continue;
       }
@@ -127,7 +155,11 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
         const provides = await repositoryProvides(repo, arch);
         if ('names' in provides) provides.names.forEach((n) => external.add(n));
         else {
-          settingsCheck.add(`repositories[${i}]`, provides.error, 'check that the repository is reachable and serves a signed APKINDEX.tar.gz per arch');
+          settingsCheck.add(
+            `repositories[${i}]`,
+            provides.error,
+            'check that the repository is reachable and serves a signed APKINDEX.tar.gz per arch',
+          );
           unreadable = true;
         }
       }

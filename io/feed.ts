@@ -38,7 +38,10 @@ export function loadFeed(location: string, shown = location): Promise<LoadedFeed
 async function readFeed(location: string, shown: string): Promise<LoadedFeed> {
   const where = `catalog.yaml: vulnerabilities.feed: ${shown}`;
   const invalid = (what: string) =>
-    failure('FeedInvalid', `${where} ${what} (fix: point vulnerabilities.feed at a security.json in Wolfi's secdb shape)`);
+    failure(
+      'FeedInvalid',
+      `${where} ${what} (fix: point vulnerabilities.feed at a security.json in Wolfi's secdb shape)`,
+    );
   let bytes: Buffer;
   if (/^https?:\/\//.test(location)) {
     // Unreachable or overloaded is worth retrying; any other answer is the URL's fault.

@@ -12,19 +12,30 @@ const TARBALL_TIMEOUT_MS = 10 * 60_000;
 /** The releases (or, with `useTag`, the tags) a GitHub-shaped API lists at `url`. */
 export async function githubTags(url: string, useTag: boolean): Promise<UpstreamTag[]> {
   const page = `${url}?per_page=100`;
-  const res = await fetch(page, { headers: { accept: 'application/vnd.github+json' }, signal: AbortSignal.timeout(API_TIMEOUT_MS) }).catch((err: Error) => {
+  const res = await fetch(page, {
+    headers: { accept: 'application/vnd.github+json' },
+    signal: AbortSignal.timeout(API_TIMEOUT_MS),
+  }).catch((err: Error) => {
     throw failure('UpstreamUnavailable', `${page} unreachable: ${err.message}`, { cause: err });
   });
   if (!res.ok) throw failure('UpstreamUnavailable', `${page} answered ${res.status}`);
   const body = (await res.json().catch(() => undefined)) as unknown;
-  const shapeOk = Array.isArray(body) && body.every((r) => typeof (r as Obj)[useTag ? 'name' : 'tag_name'] === 'string');
+  const shapeOk =
+    Array.isArray(body) && body.every((r) => typeof (r as Obj)[useTag ? 'name' : 'tag_name'] === 'string');
   // Retried: an API that answers an error page (rate limit) now may answer a list later.
-  if (!shapeOk) throw failure('UpstreamGarbage', `${page} did not answer a list of ${useTag ? 'tags' : 'releases'} (GitHub API shape)`, { retryable: true });
+  if (!shapeOk)
+    throw failure(
+      'UpstreamGarbage',
+      `${page} did not answer a list of ${useTag ? 'tags' : 'releases'} (GitHub API shape)`,
+      { retryable: true },
+    );
   return (body as Obj[])
     .filter((r) => r.draft !== true)
-    .map((r) => (useTag
-      ? { tag: r.name as string, commit: (r.commit as { sha?: string } | undefined)?.sha }
-      : { tag: r.tag_name as string, prerelease: r.prerelease === true }));
+    .map((r) =>
+      useTag
+        ? { tag: r.name as string, commit: (r.commit as { sha?: string } | undefined)?.sha }
+        : { tag: r.tag_name as string, prerelease: r.prerelease === true },
+    );
 }
 
 /**
@@ -34,9 +45,18 @@ export async function githubTags(url: string, useTag: boolean): Promise<Upstream
  */
 export async function downloadDigest(uri: string, algorithm: 'sha256' | 'sha512', where: string): Promise<string> {
   const unresolved = /\$\{\{[^}]*\}\}/.exec(uri);
-  if (unresolved) throw failure('TarballUnavailable', `${where}: cannot refresh expected-${algorithm}: ${uri} uses ${unresolved[0]}, which kiln cannot resolve (fix: update the checksum by hand)`, { retryable: false });
+  if (unresolved)
+    throw failure(
+      'TarballUnavailable',
+      `${where}: cannot refresh expected-${algorithm}: ${uri} uses ${unresolved[0]}, which kiln cannot resolve (fix: update the checksum by hand)`,
+      { retryable: false },
+    );
   const res = await fetch(uri, { signal: AbortSignal.timeout(TARBALL_TIMEOUT_MS) }).catch((err: Error) => {
-    throw failure('TarballUnavailable', `${where}: cannot refresh expected-${algorithm}: ${uri} unreachable (${err.message}); no branch was made, the next poll tries again`, { cause: err });
+    throw failure(
+      'TarballUnavailable',
+      `${where}: cannot refresh expected-${algorithm}: ${uri} unreachable (${err.message}); no branch was made, the next poll tries again`,
+      { cause: err },
+    );
   });
   if (!res.ok || !res.body) {
     const message = `${where}: cannot refresh expected-${algorithm}: ${uri} answered HTTP ${res.status}; no branch was made, the next poll tries again`;

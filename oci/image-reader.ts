@@ -18,7 +18,13 @@ export interface ImageManifest {
 
 export interface ImageConfig {
   architecture?: string;
-  config?: { Entrypoint?: string[] | null; Cmd?: string[] | null; User?: string; Env?: string[] | null; WorkingDir?: string };
+  config?: {
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    User?: string;
+    Env?: string[] | null;
+    WorkingDir?: string;
+  };
 }
 
 /** Where an image's documents and blobs come from: the apko layout or the registry. */
@@ -55,23 +61,41 @@ export interface PlatformImage {
 }
 
 /** Every per-platform image under an index (nested indexes included), or the manifest itself. */
-export async function platformImages(source: BlobSource, top: { mediaType: string; body: Buffer; digest: string }): Promise<PlatformImage[]> {
-  const doc = JSON.parse(top.body.toString('utf8')) as { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+export async function platformImages(
+  source: BlobSource,
+  top: { mediaType: string; body: Buffer; digest: string },
+): Promise<PlatformImage[]> {
+  const doc = JSON.parse(top.body.toString('utf8')) as {
+    mediaType?: string;
+    manifests?: Descriptor[];
+    config?: Descriptor;
+    layers?: Descriptor[];
+  };
   if (INDEX_TYPES.has(top.mediaType) || (doc.manifests && !doc.layers)) {
     const out: PlatformImage[] = [];
     for (const d of doc.manifests ?? []) {
       // Attestations and other artifacts can sit in an index; only images have a platform or layers.
       const body = await source.document(d.digest);
       const images = await platformImages(source, { mediaType: d.mediaType, body, digest: d.digest });
-      out.push(...images.map((p) => (p.descriptor.platform ? p : { ...p, descriptor: { ...p.descriptor, platform: d.platform } })));
+      out.push(
+        ...images.map((p) =>
+          p.descriptor.platform ? p : { ...p, descriptor: { ...p.descriptor, platform: d.platform } },
+        ),
+      );
     }
     return out;
   }
   if (!doc.config || !doc.layers) return [];
-  return [{ descriptor: { mediaType: top.mediaType, digest: top.digest, size: top.body.length }, manifest: { config: doc.config, layers: doc.layers } }];
+  return [
+    {
+      descriptor: { mediaType: top.mediaType, digest: top.digest, size: top.body.length },
+      manifest: { config: doc.config, layers: doc.layers },
+    },
+  ];
 }
 
-export const isAmd64 = (p: PlatformImage) => p.descriptor.platform?.architecture === 'amd64' && (p.descriptor.platform.os ?? 'linux') === 'linux';
+export const isAmd64 = (p: PlatformImage) =>
+  p.descriptor.platform?.architecture === 'amd64' && (p.descriptor.platform.os ?? 'linux') === 'linux';
 
 /** The image kiln compares and tests: linux/amd64, else the first. */
 export const pickImage = (images: PlatformImage[]) => images.find(isAmd64) ?? images[0];
@@ -80,7 +104,11 @@ export const pickImage = (images: PlatformImage[]) => images.find(isAmd64) ?? im
 export async function layoutImages(layoutDir: string): Promise<PlatformImage[]> {
   const index = await readLayoutIndex(layoutDir);
   // apko's index.json is the image index itself (oci/layout.ts readLayoutIndex).
-  return platformImages(layoutSource(layoutDir), { mediaType: 'application/vnd.oci.image.index.v1+json', body: index.body, digest: index.digest });
+  return platformImages(layoutSource(layoutDir), {
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    body: index.body,
+    digest: index.digest,
+  });
 }
 
 /** An image's config document (entrypoint, user, environment, working directory). */
@@ -111,7 +139,8 @@ export async function* layerTar(source: AsyncIterable<Buffer>, what: string): As
     try {
       yield* compressed.pipe(gunzip) as AsyncIterable<Buffer>;
     } catch (err) {
-      if (err instanceof Error && 'errno' in err) throw corruptArtifact(`${what} is not valid gzip: ${err.message}`, err);
+      if (err instanceof Error && 'errno' in err)
+        throw corruptArtifact(`${what} is not valid gzip: ${err.message}`, err);
       throw err;
     }
   } else if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) {
@@ -122,7 +151,11 @@ export async function* layerTar(source: AsyncIterable<Buffer>, what: string): As
 }
 
 /** A layer's tar entries (tar-stream), bodies read only where `wantBody` says. */
-export function layerEntries(source: AsyncIterable<Buffer>, what: string, wantBody: Parameters<typeof tarEntries>[1]['wantBody']) {
+export function layerEntries(
+  source: AsyncIterable<Buffer>,
+  what: string,
+  wantBody: Parameters<typeof tarEntries>[1]['wantBody'],
+) {
   return tarEntries(layerTar(source, what), { what, wantBody });
 }
 
@@ -130,7 +163,8 @@ export function layerEntries(source: AsyncIterable<Buffer>, what: string, wantBo
 export function entryPath(raw: string, what: string): string | undefined {
   const p = posix.normalize(raw.replace(/^\/+/, ''));
   if (p === '.' || p === '' || p === './') return undefined;
-  if (p === '..' || p.startsWith('../')) throw unsafeLayer(`${what}: entry "${raw}" escapes the root filesystem; refusing the image`);
+  if (p === '..' || p.startsWith('../'))
+    throw unsafeLayer(`${what}: entry "${raw}" escapes the root filesystem; refusing the image`);
   return p.replace(/\/+$/, '');
 }
 
@@ -186,7 +220,8 @@ export async function imageFacts(source: BlobSource, image: PlatformImage, what:
     for await (const { header, body } of tarEntries(counted, { what: label, wantBody: wanted })) {
       const path = entryPath(header.path, what) ?? '';
       if (INSTALLED_DB.includes(path) && (header.type === '0' || header.type === '7')) db = body ?? Buffer.alloc(0);
-      else if (INSTALLED_DB.some((p) => path === posix.join(posix.dirname(p), `.wh.${posix.basename(p)}`))) db = undefined;
+      else if (INSTALLED_DB.some((p) => path === posix.join(posix.dirname(p), `.wh.${posix.basename(p)}`)))
+        db = undefined;
     }
   }
   return {
@@ -201,7 +236,8 @@ export async function layoutPackages(layoutDir: string): Promise<InstalledPackag
   const source = layoutSource(layoutDir);
   const seen = new Map<string, InstalledPackage>();
   for (const image of await layoutImages(layoutDir)) {
-    for (const p of (await imageFacts(source, image, `layout ${layoutDir}`)).packages) seen.set(`${p.name}\0${p.version}\0${p.arch ?? ''}`, p);
+    for (const p of (await imageFacts(source, image, `layout ${layoutDir}`)).packages)
+      seen.set(`${p.name}\0${p.version}\0${p.arch ?? ''}`, p);
   }
   return [...seen.values()].sort((a, b) => (`${a.name}\0${a.arch}` < `${b.name}\0${b.arch}` ? -1 : 1));
 }

@@ -23,11 +23,13 @@ export async function blobPath(layoutDir: string, digest: string): Promise<strin
       throw corruptArtifact(`layout ${layoutDir} lacks blob ${digest} (${err.code ?? err.message})`, err);
     }),
   ]);
-  if (!real.startsWith(`${root}${sep}`)) throw corruptArtifact(`blob ${digest} of layout ${layoutDir} resolves outside it, to ${real}`);
+  if (!real.startsWith(`${root}${sep}`))
+    throw corruptArtifact(`blob ${digest} of layout ${layoutDir} resolves outside it, to ${real}`);
   return file;
 }
 
-const mismatch = (layoutDir: string, digest: string) => corruptArtifact(`blob ${digest} in ${layoutDir} does not match its digest`);
+const mismatch = (layoutDir: string, digest: string) =>
+  corruptArtifact(`blob ${digest} in ${layoutDir} does not match its digest`);
 
 /** A blob's bytes, checked against its digest. */
 export async function readBlob(layoutDir: string, digest: string): Promise<Buffer> {

@@ -23,10 +23,13 @@ export function referrersTag(digest: string): string {
  * with an OCI index), otherwise from the referrers tag schema `sha256-<hex>` (distribution-spec
  * v1.1), which Distribution 2.8/3.x and cosign v3 use against such registries.
  */
-export async function listReferrers(client: RegistryClient, digest: string): Promise<{ source: 'api' | 'tag'; manifests: ReferrerDescriptor[] }> {
+export async function listReferrers(
+  client: RegistryClient,
+  digest: string,
+): Promise<{ source: 'api' | 'tag'; manifests: ReferrerDescriptor[] }> {
   const first = `${client.base}/referrers/${digest}`;
   const manifests: ReferrerDescriptor[] = [];
-  for (let url: string | undefined = first; url; ) {
+  for (let url: string | undefined = first; url;) {
     const res = await client.send(url, { method: 'GET', headers: { accept: OCI_INDEX } });
     const isIndex = res.status === 200 && (res.headers.get('content-type') ?? '').startsWith(OCI_INDEX);
     if (!isIndex && url === first) {
@@ -55,10 +58,18 @@ async function referrersTagIndex(client: RegistryClient, digest: string): Promis
  * Puts a manifest that has a `subject`, by digest. `indexed` is whether the registry said it
  * indexes referrers itself (`OCI-Subject`); when it did not, the caller updates the tag schema.
  */
-export async function putReferrer(client: RegistryClient, mediaType: string, body: Buffer): Promise<{ digest: string; indexed: boolean }> {
+export async function putReferrer(
+  client: RegistryClient,
+  mediaType: string,
+  body: Buffer,
+): Promise<{ digest: string; indexed: boolean }> {
   const digest = sha256digest(body);
   const res = await client.check(
-    await client.send(`${client.base}/manifests/${digest}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
+    await client.send(`${client.base}/manifests/${digest}`, {
+      method: 'PUT',
+      body,
+      headers: { 'content-type': mediaType },
+    }),
     `putting referrer manifest ${digest}`,
   );
   return { digest, indexed: res.headers.get('oci-subject') !== null };
@@ -74,7 +85,11 @@ const indexWriters = new Map<string, Promise<void>>();
  * other: writers in this process take turns, and a short pause then a read-back catches most
  * writers on other workers (cosign does neither).
  */
-export async function updateReferrersTag(client: RegistryClient, subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
+export async function updateReferrersTag(
+  client: RegistryClient,
+  subject: string,
+  change: { add?: ReferrerDescriptor[]; remove?: string[] },
+): Promise<void> {
   const key = `${client.base} ${subject}`;
   const previous = indexWriters.get(key) ?? Promise.resolve();
   const turn = previous.then(() => mergeReferrersTag(client, subject, change));
@@ -87,7 +102,11 @@ export async function updateReferrersTag(client: RegistryClient, subject: string
   }
 }
 
-async function mergeReferrersTag(client: RegistryClient, subject: string, change: { add?: ReferrerDescriptor[]; remove?: string[] }): Promise<void> {
+async function mergeReferrersTag(
+  client: RegistryClient,
+  subject: string,
+  change: { add?: ReferrerDescriptor[]; remove?: string[] },
+): Promise<void> {
   const remove = new Set(change.remove ?? []);
   const add = change.add ?? [];
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -101,5 +120,9 @@ async function mergeReferrersTag(client: RegistryClient, subject: string, change
     await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
   }
   // Another writer keeps winning: worth another attempt later.
-  throw failure('RegistryConflict', `referrers index ${referrersTag(subject)} on ${client.where} keeps changing under concurrent writers`, { retryable: true });
+  throw failure(
+    'RegistryConflict',
+    `referrers index ${referrersTag(subject)} on ${client.where} keeps changing under concurrent writers`,
+    { retryable: true },
+  );
 }

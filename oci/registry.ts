@@ -34,12 +34,23 @@ export function parseImageRef(ref: string): ImageRef {
 
 /** Node's TLS verification failures: the registry's certificate is not trusted (or not valid for it). */
 const CERTIFICATE_ERRORS = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
-export const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+export const INDEX_TYPES = new Set([
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+]);
 const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
@@ -54,7 +65,10 @@ export class RegistryClient {
   private readonly dispatcher?: Agent;
   private token?: string;
 
-  constructor(readonly ref: ImageRef, private readonly auth: RegistryAuth) {
+  constructor(
+    readonly ref: ImageRef,
+    private readonly auth: RegistryAuth,
+  ) {
     // A configured CA means TLS, even on loopback; otherwise plain HTTP only for loopback hosts.
     const plain = auth.insecure ?? (LOOPBACK.test(ref.registry) && !auth.caFile);
     this.base = `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
@@ -63,7 +77,10 @@ export class RegistryClient {
       try {
         ca = readFileSync(auth.caFile);
       } catch (err) {
-        throw failure('RegistryMisconfigured', `KILN_REGISTRY_CA ${auth.caFile} cannot be read on this worker: ${(err as Error).message}`);
+        throw failure(
+          'RegistryMisconfigured',
+          `KILN_REGISTRY_CA ${auth.caFile} cannot be read on this worker: ${(err as Error).message}`,
+        );
       }
       this.dispatcher = new Agent({ connect: { ca } });
     }
@@ -72,7 +89,9 @@ export class RegistryClient {
   private authHeader(): Record<string, string> {
     if (this.token) return { authorization: `Bearer ${this.token}` };
     if (this.auth.username) {
-      return { authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}` };
+      return {
+        authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}`,
+      };
     }
     return {};
   }
@@ -86,7 +105,18 @@ export class RegistryClient {
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', params.scope ?? `repository:${this.ref.repository}:pull,push`);
-    const res = await this.send(url.toString(), { method: 'GET', headers: this.auth.username ? { authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}` } : {} }, false);
+    const res = await this.send(
+      url.toString(),
+      {
+        method: 'GET',
+        headers: this.auth.username
+          ? {
+              authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64')}`,
+            }
+          : {},
+      },
+      false,
+    );
     const body = (await res.json()) as { token?: string; access_token?: string };
     this.token = body.token ?? body.access_token;
     return Boolean(this.token);
@@ -102,21 +132,41 @@ export class RegistryClient {
    * RegistryUnavailable (retried), an untrusted certificate RegistryUntrusted; other answers are
    * returned for the caller to judge (`check`).
    */
-  async send(url: string, init: RequestInit & { headers?: Record<string, string> }, retryAuth = true): Promise<Response> {
+  async send(
+    url: string,
+    init: RequestInit & { headers?: Record<string, string> },
+    retryAuth = true,
+  ): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(url, { ...init, headers: { ...this.authHeader(), ...init.headers }, redirect: 'follow', dispatcher: this.dispatcher });
+      res = await fetch(url, {
+        ...init,
+        headers: { ...this.authHeader(), ...init.headers },
+        redirect: 'follow',
+        dispatcher: this.dispatcher,
+      });
     } catch (err) {
       const cause = (err as { cause?: Error & { code?: string } }).cause;
       // An untrusted certificate stays untrusted however often it is retried.
       if (cause?.code && CERTIFICATE_ERRORS.has(cause.code)) {
-        const fix = cause.code === 'CERT_HAS_EXPIRED' || cause.code === 'CERT_NOT_YET_VALID' ? "renew the registry's certificate"
-          : cause.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `give the registry a certificate for ${this.ref.registry.replace(/:\d+$/, '')}`
-          : this.auth.caFile ? `KILN_REGISTRY_CA ${this.auth.caFile} is not the CA that issued it; point KILN_REGISTRY_CA at the one that did`
-          : 'set KILN_REGISTRY_CA to the PEM file of the CA that issued it';
-        throw failure('RegistryUntrusted', `registry ${this.ref.registry} presented a certificate this worker does not trust: ${cause.message} (${cause.code}) (fix: ${fix})`);
+        const fix =
+          cause.code === 'CERT_HAS_EXPIRED' || cause.code === 'CERT_NOT_YET_VALID'
+            ? "renew the registry's certificate"
+            : cause.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+              ? `give the registry a certificate for ${this.ref.registry.replace(/:\d+$/, '')}`
+              : this.auth.caFile
+                ? `KILN_REGISTRY_CA ${this.auth.caFile} is not the CA that issued it; point KILN_REGISTRY_CA at the one that did`
+                : 'set KILN_REGISTRY_CA to the PEM file of the CA that issued it';
+        throw failure(
+          'RegistryUntrusted',
+          `registry ${this.ref.registry} presented a certificate this worker does not trust: ${cause.message} (${cause.code}) (fix: ${fix})`,
+        );
       }
-      throw failure('RegistryUnavailable', `registry ${this.ref.registry} unreachable: ${(err as Error).message} (${cause?.message ?? ''})`, { cause: err });
+      throw failure(
+        'RegistryUnavailable',
+        `registry ${this.ref.registry} unreachable: ${(err as Error).message} (${cause?.message ?? ''})`,
+        { cause: err },
+      );
     }
     if (res.status === 401 && retryAuth) {
       const challenge = res.headers.get('www-authenticate') ?? '';
@@ -124,9 +174,13 @@ export class RegistryClient {
     }
     if (res.status === 429 || res.status >= 500) {
       const after = Number(res.headers.get('retry-after'));
-      throw failure('RegistryUnavailable', `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`, {
-        ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
-      });
+      throw failure(
+        'RegistryUnavailable',
+        `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`,
+        {
+          ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
+        },
+      );
     }
     return res;
   }
@@ -136,9 +190,11 @@ export class RegistryClient {
     if (res.ok) return res;
     const text = await res.text().catch(() => '');
     const denied = res.status === 401 || res.status === 403;
-    const hint = !denied ? '' : this.auth.username
-      ? ` (fix: check KILN_REGISTRY_USERNAME (${this.auth.username}) and KILN_REGISTRY_PASSWORD on the worker, and that this user may push to ${this.ref.repository})`
-      : ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)';
+    const hint = !denied
+      ? ''
+      : this.auth.username
+        ? ` (fix: check KILN_REGISTRY_USERNAME (${this.auth.username}) and KILN_REGISTRY_PASSWORD on the worker, and that this user may push to ${this.ref.repository})`
+        : ' (fix: set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD on the worker)';
     throw failure('RegistryRejected', `${what} on ${this.where}: ${res.status} ${text.slice(0, 300)}${hint}`);
   }
 
@@ -149,18 +205,29 @@ export class RegistryClient {
 
   async putBlob(digest: string, data: Buffer): Promise<void> {
     if (await this.hasBlob(digest)) return;
-    const start = await this.check(await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }), 'starting a blob upload');
+    const start = await this.check(
+      await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }),
+      'starting a blob upload',
+    );
     const location = new URL(start.headers.get('location') ?? '', `${this.base}/`);
     location.searchParams.set('digest', digest);
     await this.check(
-      await this.send(location.toString(), { method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' } }),
+      await this.send(location.toString(), {
+        method: 'PUT',
+        body: data,
+        headers: { 'content-type': 'application/octet-stream' },
+      }),
       `uploading blob ${digest}`,
     );
   }
 
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<string> {
     const res = await this.check(
-      await this.send(`${this.base}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } }),
+      await this.send(`${this.base}/manifests/${reference}`, {
+        method: 'PUT',
+        body,
+        headers: { 'content-type': mediaType },
+      }),
       `putting manifest ${reference}`,
     );
     return res.headers.get('docker-content-digest') ?? reference;
@@ -168,11 +235,18 @@ export class RegistryClient {
 
   /** The manifest bytes and media type, or undefined when the registry does not have it. */
   async getManifest(reference: string): Promise<{ mediaType: string; digest: string; body: Buffer } | undefined> {
-    const res = await this.send(`${this.base}/manifests/${reference}`, { method: 'GET', headers: { accept: MANIFEST_ACCEPT } });
+    const res = await this.send(`${this.base}/manifests/${reference}`, {
+      method: 'GET',
+      headers: { accept: MANIFEST_ACCEPT },
+    });
     if (res.status === 404) return undefined;
     await this.check(res, `getting manifest ${reference}`);
     const body = Buffer.from(await res.arrayBuffer());
-    return { mediaType: res.headers.get('content-type') ?? '', digest: res.headers.get('docker-content-digest') ?? '', body };
+    return {
+      mediaType: res.headers.get('content-type') ?? '',
+      digest: res.headers.get('docker-content-digest') ?? '',
+      body,
+    };
   }
 
   /** The `rel="next"` target of a paginated answer (tags list, referrers), resolved against the registry. */
@@ -184,7 +258,7 @@ export class RegistryClient {
   /** The repository's tags; empty when the repository does not exist yet. */
   async listTags(): Promise<string[]> {
     const tags: string[] = [];
-    for (let url: string | undefined = `${this.base}/tags/list`; url; ) {
+    for (let url: string | undefined = `${this.base}/tags/list`; url;) {
       const res = await this.send(url, { method: 'GET' });
       if (res.status === 404) return tags;
       await this.check(res, 'listing tags');
@@ -196,7 +270,10 @@ export class RegistryClient {
 
   /** A blob's bytes, checked against its digest (a proxy or cache must not hand back other bytes). */
   async getBlob(digest: string): Promise<Buffer> {
-    const res = await this.check(await this.send(`${this.base}/blobs/${digest}`, { method: 'GET' }), `getting blob ${digest}`);
+    const res = await this.check(
+      await this.send(`${this.base}/blobs/${digest}`, { method: 'GET' }),
+      `getting blob ${digest}`,
+    );
     const body = Buffer.from(await res.arrayBuffer());
     if (!digest.startsWith('sha256:') || sha256digest(body) !== digest) {
       throw failure('CorruptArtifact', `blob ${digest} from ${this.where} does not match its digest`);
@@ -220,13 +297,19 @@ export class RegistryClient {
 export async function pushLayout(client: RegistryClient, layoutDir: string): Promise<string> {
   const index = await readLayoutIndex(layoutDir);
   for (const m of index.manifests) await pushFromLayout(client, layoutDir, m);
-  return client.putManifest(index.digest, 'application/vnd.oci.image.index.v1+json', index.body).then(() => index.digest);
+  return client
+    .putManifest(index.digest, 'application/vnd.oci.image.index.v1+json', index.body)
+    .then(() => index.digest);
 }
 
 /** Pushes one descriptor and everything it references, children first, so nothing dangles. */
 async function pushFromLayout(client: RegistryClient, layoutDir: string, desc: Descriptor): Promise<void> {
   const body = await readBlob(layoutDir, desc.digest);
-  const doc = JSON.parse(body.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+  const doc = JSON.parse(body.toString('utf8')) as {
+    manifests?: Descriptor[];
+    config?: Descriptor;
+    layers?: Descriptor[];
+  };
   if (INDEX_TYPES.has(desc.mediaType)) {
     for (const child of doc.manifests ?? []) await pushFromLayout(client, layoutDir, child);
   } else {

@@ -1,7 +1,19 @@
 // Unpacking an image's layers into a root filesystem safely (no write can land outside it), and
 // reading that filesystem as the image would see it: files through its own symlinks, users and
 // groups through its own /etc/passwd and /etc/group.
-import { chmod, lchown, link, lstat, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lchown,
+  link,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { asyncLocalStorage } from '@temporalio/activity';
 import { failure, unsafeLayer } from '../domain/failures.js';
@@ -14,7 +26,11 @@ import { entryPath, layerEntries } from './image-reader.js';
  * With `mkdirs` the whole path is a directory to create where missing (and its last symlink is
  * followed); without, a missing component gives undefined.
  */
-export async function inRoot(root: string, path: string, opts: { followLast: boolean; mkdirs: boolean }): Promise<string | undefined> {
+export async function inRoot(
+  root: string,
+  path: string,
+  opts: { followLast: boolean; mkdirs: boolean },
+): Promise<string | undefined> {
   const pending = path.split('/').filter((p) => p && p !== '.');
   const done: string[] = [];
   let hops = 0;
@@ -62,7 +78,13 @@ export async function ensureDir(root: string, dir: string): Promise<void> {
 /** Whether the image has `path` (the last component itself, not what a symlink there points at). */
 export async function existsInRoot(root: string, path: string): Promise<boolean> {
   const host = await inRoot(root, path, { followLast: false, mkdirs: false });
-  return host !== undefined && (await lstat(host).then(() => true, () => false));
+  return (
+    host !== undefined &&
+    (await lstat(host).then(
+      () => true,
+      () => false,
+    ))
+  );
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -87,7 +109,11 @@ export async function unpackLayers(root: string, layers: AsyncIterable<Buffer>[]
   for (const [i, layer] of layers.entries()) {
     const written = new Set<string>();
     let entries = 0;
-    for await (const { header, body } of layerEntries(layer, `${what} layer ${i}`, (h) => h.type === '0' || h.type === '7')) {
+    for await (const { header, body } of layerEntries(
+      layer,
+      `${what} layer ${i}`,
+      (h) => h.type === '0' || h.type === '7',
+    )) {
       if (++entries % 1000 === 0) {
         ctx?.heartbeat({ step: 'unpack', layer: i, entries });
         if (ctx?.cancellationSignal.aborted) throw failure('Cancelled', `unpacking ${what} was cancelled`);
@@ -130,7 +156,8 @@ export async function unpackLayers(root: string, layers: AsyncIterable<Buffer>[]
         case '1': {
           const linkRel = entryPath(header.linkname, what);
           const from = linkRel && (await inRoot(root, linkRel, { followLast: false, mkdirs: false }));
-          if (!from || !(await lstat(from).catch(() => undefined))) throw unsafeLayer(`${what}: hard link ${rel} points at missing ${header.linkname}`);
+          if (!from || !(await lstat(from).catch(() => undefined)))
+            throw unsafeLayer(`${what}: hard link ${rel} points at missing ${header.linkname}`);
           if (existing) await remove(target);
           await link(from, target);
           break;
@@ -176,7 +203,8 @@ export async function resolveUser(root: string, user: string): Promise<Identity>
   else {
     const entry = passwd.find((e) => e[0] === u) ?? (/^\d+$/.test(u) ? passwd.find((e) => e[2] === u) : undefined);
     if (entry) identity = { uid: Number(entry[2]), gid: Number(entry[3]), name: entry[0], home: entry[5] };
-    else if (/^\d+$/.test(u)) identity = { uid: Number(u), gid: 0 }; // as Docker does for an unlisted uid
+    else if (/^\d+$/.test(u))
+      identity = { uid: Number(u), gid: 0 }; // as Docker does for an unlisted uid
     else throw failure('ImageTestFailed', `user "${u}" is not in the image's /etc/passwd`);
   }
   if (g !== undefined && g !== '') {

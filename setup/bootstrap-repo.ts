@@ -52,17 +52,39 @@ export function baselayoutFiles(version: string): ApkFile[] {
   const link = (path: string, target: string): ApkFile => ({ path, type: 'symlink', mode: 0o777, target });
   return [
     // usrmerge: every binary lives in /usr/bin, as melange's usrmerge lint requires of packages.
-    link('bin', 'usr/bin'), link('sbin', 'usr/bin'), link('lib', 'usr/lib'), link('usr/sbin', 'bin'),
-    dir('usr'), dir('usr/bin'), dir('usr/lib'), dir('etc'), dir('home'), dir('root', 0o700),
+    link('bin', 'usr/bin'),
+    link('sbin', 'usr/bin'),
+    link('lib', 'usr/lib'),
+    link('usr/sbin', 'bin'),
+    dir('usr'),
+    dir('usr/bin'),
+    dir('usr/lib'),
+    dir('etc'),
+    dir('home'),
+    dir('root', 0o700),
     // No var/tmp: apko installs package directories with Mode().Perm(), dropping the sticky bit, so a
     // 1777 var/tmp would land as world-writable 0777. /tmp keeps 1777 because apko creates it first.
-    dir('tmp', 0o1777), dir('var'), dir('dev'), dir('proc'), dir('sys'), dir('run'),
+    dir('tmp', 0o1777),
+    dir('var'),
+    dir('dev'),
+    dir('proc'),
+    dir('sys'),
+    dir('run'),
     // apko appends configured accounts (melange's `build` user) to these and warns if they are absent.
-    { path: 'etc/passwd', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n') },
+    {
+      path: 'etc/passwd',
+      type: 'file',
+      mode: 0o644,
+      content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n'),
+    },
     { path: 'etc/group', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
     {
-      path: 'etc/os-release', type: 'file', mode: 0o644,
-      content: Buffer.from(`ID=kiln\nNAME="kiln bootstrap"\nPRETTY_NAME="kiln bootstrap ${version}"\nVERSION_ID=${version}\n`),
+      path: 'etc/os-release',
+      type: 'file',
+      mode: 0o644,
+      content: Buffer.from(
+        `ID=kiln\nNAME="kiln bootstrap"\nPRETTY_NAME="kiln bootstrap ${version}"\nVERSION_ID=${version}\n`,
+      ),
     },
   ];
 }
@@ -74,7 +96,12 @@ export function busyboxFiles(binary: Buffer, appletPaths: string[]): ApkFile[] {
     // through bin -> usr/bin); the explicit link makes /bin/sh independent of that step.
     { path: 'usr/bin/sh', type: 'symlink', mode: 0o777, target: 'busybox' },
     // apko reads /etc/busybox-paths.d/<package name> for the applet links to create.
-    { path: 'etc/busybox-paths.d/busybox', type: 'file', mode: 0o644, content: Buffer.from(appletPaths.join('\n') + '\n') },
+    {
+      path: 'etc/busybox-paths.d/busybox',
+      type: 'file',
+      mode: 0o644,
+      content: Buffer.from(appletPaths.join('\n') + '\n'),
+    },
   ];
 }
 
@@ -96,7 +123,10 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
 
   const dpkg = await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'], { reject: false });
   if (dpkg.exitCode !== 0 || !existsSync(BUSYBOX)) {
-    throw failure('ToolMissing', `Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`);
+    throw failure(
+      'ToolMissing',
+      `Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`,
+    );
   }
   const debianVersion = dpkg.stdout.trim();
   const binary = await readFile(BUSYBOX);
@@ -110,7 +140,11 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
     '',
   ].join('\n');
   const inputsFile = join(target, '.inputs');
-  if (existsSync(join(target, 'APKINDEX.tar.gz')) && existsSync(inputsFile) && (await readFile(inputsFile, 'utf8')) === inputs) {
+  if (
+    existsSync(join(target, 'APKINDEX.tar.gz')) &&
+    existsSync(inputsFile) &&
+    (await readFile(inputsFile, 'utf8')) === inputs
+  ) {
     log(`    bootstrap repository up to date (${target})`);
     return target;
   }
@@ -132,14 +166,23 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
     const common = { arch, mtime: MTIME, signingKeyPath: paths.packageSigningKey };
     const packages: WriteApkInput[] = [
       {
-        ...common, name: 'kiln-baselayout', version: `${BASELAYOUT_VERSION}-r0`, origin: 'kiln-baselayout',
-        description: 'kiln bootstrap: usrmerge filesystem skeleton and os-release', url: 'https://busybox.net', license: 'CC0-1.0',
+        ...common,
+        name: 'kiln-baselayout',
+        version: `${BASELAYOUT_VERSION}-r0`,
+        origin: 'kiln-baselayout',
+        description: 'kiln bootstrap: usrmerge filesystem skeleton and os-release',
+        url: 'https://busybox.net',
+        license: 'CC0-1.0',
         files: baselayoutFiles(BASELAYOUT_VERSION),
       },
       {
-        ...common, name: 'busybox', version: pkgver, origin: 'busybox',
+        ...common,
+        name: 'busybox',
+        version: pkgver,
+        origin: 'busybox',
         description: `Static BusyBox ${version} repackaged from Debian busybox-static ${debianVersion}`,
-        url: 'https://busybox.net', license: 'GPL-2.0-only',
+        url: 'https://busybox.net',
+        license: 'GPL-2.0-only',
         depends: ['kiln-baselayout'],
         provides: commands.map((c) => `cmd:${c}=${pkgver}`),
         files: busyboxFiles(binary, applets),
@@ -157,13 +200,21 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
     const melange = resolveTool('melange', o.config.tools); // KILN_MELANGE, else the pinned build from scripts/setup
     const index = join(staging, 'APKINDEX.tar.gz');
     log(`    indexing with ${melange} index`);
-    const r = await execa(melange, ['index', '-o', index, '--signing-key', paths.packageSigningKey, '-a', arch, ...apks], { all: true, reject: false });
+    const r = await execa(
+      melange,
+      ['index', '-o', index, '--signing-key', paths.packageSigningKey, '-a', arch, ...apks],
+      { all: true, reject: false },
+    );
     if (r.exitCode !== 0) throw failure('ToolFailed', `melange index failed (exit ${r.exitCode}):\n${r.all}`);
     // melange only warns (or crashes) on a package it skips: make sure both made it in.
-    const text = (await readTar(gunzipSync(await readFile(index)), index)).find((f) => f.path === 'APKINDEX')?.data.toString('utf8') ?? '';
+    const text =
+      (await readTar(gunzipSync(await readFile(index)), index))
+        .find((f) => f.path === 'APKINDEX')
+        ?.data.toString('utf8') ?? '';
     const indexed = parseApkIndexText(text).map((e) => `${e.name}-${e.version}`);
     for (const p of packages) {
-      if (!indexed.includes(`${p.name}-${p.version}`)) throw failure('ToolFailed', `melange index left out ${p.name}-${p.version}:\n${r.all}`);
+      if (!indexed.includes(`${p.name}-${p.version}`))
+        throw failure('ToolFailed', `melange index left out ${p.name}-${p.version}:\n${r.all}`);
     }
     await writeFile(join(staging, '.inputs'), inputs);
 

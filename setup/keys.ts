@@ -27,7 +27,11 @@ function ensurePair(
   }
   if (!existsSync(pubPath)) {
     // A lost public half is derived again rather than replacing a key others may already trust.
-    writeAtomic(pubPath, createPublicKey(createPrivateKey(readFileSync(keyPath))).export({ type: 'spki', format: 'pem' }) as string, 0o644);
+    writeAtomic(
+      pubPath,
+      createPublicKey(createPrivateKey(readFileSync(keyPath))).export({ type: 'spki', format: 'pem' }) as string,
+      0o644,
+    );
     log(`    ${label}: public key restored ${pubPath}`);
     return;
   }
@@ -47,16 +51,28 @@ export function ensureKeys(stateDir: string, log: (s: string) => void = console.
   mkdirSync(paths.keys, { recursive: true, mode: 0o700 });
   // melange and apko parse the private key as PKCS#1 ("RSA PRIVATE KEY") and find the public key
   // by its file name, which must end in `.rsa.pub` and match the `.SIGN.RSA256.<name>` entries.
-  ensurePair('package signing key (RSA-4096)', paths.packageSigningKey, paths.packageSigningPub, () =>
-    generateKeyPairSync('rsa', {
-      modulusLength: 4096,
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    }), log);
-  ensurePair('image signing key (ECDSA P-256)', paths.imageSigningKey, paths.imageSigningPub, () =>
-    generateKeyPairSync('ec', {
-      namedCurve: 'P-256',
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    }), log);
+  ensurePair(
+    'package signing key (RSA-4096)',
+    paths.packageSigningKey,
+    paths.packageSigningPub,
+    () =>
+      generateKeyPairSync('rsa', {
+        modulusLength: 4096,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      }),
+    log,
+  );
+  ensurePair(
+    'image signing key (ECDSA P-256)',
+    paths.imageSigningKey,
+    paths.imageSigningPub,
+    () =>
+      generateKeyPairSync('ec', {
+        namedCurve: 'P-256',
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      }),
+    log,
+  );
 }

@@ -22,7 +22,10 @@ export interface Service {
 }
 
 function hostPort(address: string, defaultPort: number): { host: string; port: number } {
-  const [host, port] = address.replace(/^https?:\/\//, '').split('/')[0]!.split(':');
+  const [host, port] = address
+    .replace(/^https?:\/\//, '')
+    .split('/')[0]!
+    .split(':');
   return { host: host || '127.0.0.1', port: port ? Number(port) : defaultPort };
 }
 
@@ -94,7 +97,10 @@ function registryConfig(storage: string, port: number): string {
 export function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect({ host, port });
-    const finish = (ok: boolean) => { socket.destroy(); done(ok); };
+    const finish = (ok: boolean) => {
+      socket.destroy();
+      done(ok);
+    };
     socket.setTimeout(timeoutMs, () => finish(false));
     socket.once('connect', () => finish(true));
     socket.once('error', () => finish(false));
@@ -112,7 +118,12 @@ function runningPid(config: KilnConfig, name: string): number | undefined {
   return processAlive(pid) ? pid : undefined;
 }
 
-export interface ServiceStatus { name: string; url: string; state: 'running' | 'stopped' | 'external'; pid?: number }
+export interface ServiceStatus {
+  name: string;
+  url: string;
+  state: 'running' | 'stopped' | 'external';
+  pid?: number;
+}
 
 export async function servicesStatus(config: KilnConfig): Promise<ServiceStatus[]> {
   const out: ServiceStatus[] = [];

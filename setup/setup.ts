@@ -40,11 +40,21 @@ export async function installTool(tool: ToolPin, toolsDir: string): Promise<void
   writeFileSync(join(work, 'go.mod'), 'module kiln.local/toolbuild\n\ngo 1.26\n');
   const log = `${prefix}.log`;
   const started = Date.now();
-  console.log(`    ${tool.name} ${tool.version}: building ${tool.module}@v${tool.version} (first time only; minutes; log ${log})`);
+  console.log(
+    `    ${tool.name} ${tool.version}: building ${tool.module}@v${tool.version} (first time only; minutes; log ${log})`,
+  );
   const out = createWriteStream(log);
-  const ticker = setInterval(() => console.log(`    ... ${tool.name} still building (${Math.round((Date.now() - started) / 1000)}s)`), 30_000);
+  const ticker = setInterval(
+    () => console.log(`    ... ${tool.name} still building (${Math.round((Date.now() - started) / 1000)}s)`),
+    30_000,
+  );
   const go = (args: string[]) => {
-    const run = execa('go', args, { cwd: work, env: { CGO_ENABLED: '0', GOFLAGS: '-mod=mod' }, all: true, reject: false });
+    const run = execa('go', args, {
+      cwd: work,
+      env: { CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+      all: true,
+      reject: false,
+    });
     run.all?.pipe(out, { end: false });
     return run;
   };
@@ -55,8 +65,11 @@ export async function installTool(tool: ToolPin, toolsDir: string): Promise<void
     ]) {
       const result = await go(args);
       if (result.exitCode !== 0) {
-        throw failure('ToolFailed', `building ${tool.name} ${tool.version} failed at 'go ${args[0]}' (exit ${result.exitCode}); see ${log}. ` +
-          'Check that the Go module proxy is reachable and that Go is 1.26 or newer (go version).');
+        throw failure(
+          'ToolFailed',
+          `building ${tool.name} ${tool.version} failed at 'go ${args[0]}' (exit ${result.exitCode}); see ${log}. ` +
+            'Check that the Go module proxy is reachable and that Go is 1.26 or newer (go version).',
+        );
       }
     }
   } finally {
@@ -73,16 +86,22 @@ export async function installTool(tool: ToolPin, toolsDir: string): Promise<void
 /** The tools to build: `--tools a,b`, else the worker's with `--worker` or `--tools-only`, else all. */
 export function toolsToBuild(o: { tools?: string; worker?: boolean; toolsOnly?: boolean }): ToolName[] {
   if (o.tools !== undefined) {
-    const names = o.tools.split(',').map((t) => t.trim()).filter(Boolean);
+    const names = o.tools
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     const unknown = names.filter((t) => !(t in TOOLS));
-    if (unknown.length) throw invalidInput(`--tools: unknown ${unknown.join(', ')} (fix: choose from ${Object.keys(TOOLS).join(', ')})`);
+    if (unknown.length)
+      throw invalidInput(`--tools: unknown ${unknown.join(', ')} (fix: choose from ${Object.keys(TOOLS).join(', ')})`);
     return names as ToolName[];
   }
   return o.worker || o.toolsOnly ? [...WORKER_TOOLS] : (Object.keys(TOOLS) as ToolName[]);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'tools-only': { type: 'boolean' }, worker: { type: 'boolean' }, tools: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'tools-only': { type: 'boolean' }, worker: { type: 'boolean' }, tools: { type: 'string' } },
+  });
   const config = loadConfig();
   const paths = config.paths;
   const tools = toolsToBuild({ tools: values.tools, worker: values.worker, toolsOnly: values['tools-only'] });

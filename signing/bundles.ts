@@ -18,7 +18,11 @@ import type { SigningMode } from './signer.js';
 
 const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 };
+const EMPTY_CONFIG = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  size: 2,
+};
 
 /** A Sigstore bundle attached to an image, with what kiln could make of it. */
 export interface Attached {
@@ -38,7 +42,11 @@ const unusable = (message: string) => failure('ImageVerificationFailed', message
  * trusted signer). Unreadable or foreign bundles are listed as untrusted with the reason; only a
  * registry outage (retryable) is thrown.
  */
-export async function attachedBundles(client: RegistryClient, digest: string, ours: (bundle: Bundle) => void): Promise<Attached[]> {
+export async function attachedBundles(
+  client: RegistryClient,
+  digest: string,
+  ours: (bundle: Bundle) => void,
+): Promise<Attached[]> {
   const { manifests } = await listReferrers(client, digest);
   const out: Attached[] = [];
   for (const descriptor of manifests) {
@@ -47,7 +55,9 @@ export async function attachedBundles(client: RegistryClient, digest: string, ou
     if (!manifest) continue; // listed in a stale tag index after a delete
     try {
       if (sha256digest(manifest.body) !== descriptor.digest) throw unusable('manifest does not match its digest');
-      const layers = (JSON.parse(manifest.body.toString('utf8')) as { layers?: { mediaType: string; digest: string }[] }).layers ?? [];
+      const layers =
+        (JSON.parse(manifest.body.toString('utf8')) as { layers?: { mediaType: string; digest: string }[] }).layers ??
+        [];
       // cosign accepts exactly one bundle layer per referrer.
       if (layers.length !== 1 || !layers[0]!.mediaType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
       const bundle = bundleFromJSON(JSON.parse((await client.getBlob(layers[0]!.digest)).toString('utf8')));
@@ -55,7 +65,8 @@ export async function attachedBundles(client: RegistryClient, digest: string, ou
         throw unusable('not a DSSE bundle of an in-toto statement');
       }
       const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString('utf8')) as Statement;
-      if (!Array.isArray(statement.subject) || typeof statement.predicateType !== 'string') throw unusable('not an in-toto statement');
+      if (!Array.isArray(statement.subject) || typeof statement.predicateType !== 'string')
+        throw unusable('not an in-toto statement');
       try {
         ours(bundle);
         out.push({ descriptor, statement, trusted: true });
@@ -74,9 +85,20 @@ export async function attachedBundles(client: RegistryClient, digest: string, ou
  * Signs `statement` and attaches the bundle as a referrer of the image, taking `replace` (earlier
  * referrers) off the list in the same index update. Returns the new referrer manifest's digest.
  */
-export async function attach(client: RegistryClient, repository: string, digest: string, mode: SigningMode, statement: Statement, replace: string[]): Promise<string> {
+export async function attach(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  mode: SigningMode,
+  statement: Statement,
+  replace: string[],
+): Promise<string> {
   const image = await client.getManifest(digest);
-  if (!image) throw failure('RegistryRejected', `${repository}@${digest} is not in the registry; push the image before signing it`);
+  if (!image)
+    throw failure(
+      'RegistryRejected',
+      `${repository}@${digest} is not in the registry; push the image before signing it`,
+    );
   const bundle = await mode.builder.create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO });
   // @sigstore/sign copies the key hint into the DSSE keyid, and cosign v3.1.2 then finds no valid
   // signature ("accepted signatures do not match threshold, Found: 0"). cosign writes no keyid;
@@ -91,19 +113,29 @@ export async function attach(client: RegistryClient, repository: string, digest:
     'dev.sigstore.bundle.predicateType': statement.predicateType,
     'org.opencontainers.image.created': new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
-  const body = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: BUNDLE_MEDIA_TYPE,
-    config: EMPTY_CONFIG,
-    layers: [layer],
-    subject: { mediaType: image.mediaType, digest, size: image.body.length },
-    annotations,
-  }));
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: BUNDLE_MEDIA_TYPE,
+      config: EMPTY_CONFIG,
+      layers: [layer],
+      subject: { mediaType: image.mediaType, digest, size: image.body.length },
+      annotations,
+    }),
+  );
   const put = await putReferrer(client, OCI_MANIFEST, body);
   if (!put.indexed) {
     await updateReferrersTag(client, digest, {
-      add: [{ mediaType: OCI_MANIFEST, digest: put.digest, size: body.length, artifactType: BUNDLE_MEDIA_TYPE, annotations }],
+      add: [
+        {
+          mediaType: OCI_MANIFEST,
+          digest: put.digest,
+          size: body.length,
+          artifactType: BUNDLE_MEDIA_TYPE,
+          annotations,
+        },
+      ],
       remove: replace,
     });
   }

@@ -13,7 +13,10 @@ export async function readKeyFile(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw failure('SigningMisconfigured', `${what} ${path} cannot be read on this worker (${(err as Error).message}); run scripts/setup or set KILN_STATE`);
+    throw failure(
+      'SigningMisconfigured',
+      `${what} ${path} cannot be read on this worker (${(err as Error).message}); run scripts/setup or set KILN_STATE`,
+    );
   }
 }
 
@@ -40,7 +43,11 @@ export class LocalKeySigner implements Signer {
   async sign(data: Buffer): Promise<Signature> {
     return {
       signature: sign('sha256', data, this.#key),
-      key: { $case: 'publicKey', publicKey: this.publicKey.export({ type: 'spki', format: 'pem' }).toString(), hint: this.hint },
+      key: {
+        $case: 'publicKey',
+        publicKey: this.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        hint: this.hint,
+      },
     };
   }
 }
@@ -52,7 +59,10 @@ export class LocalKeySigner implements Signer {
 export function keyVerifier(publicKey: KeyObject): (bundle: Bundle) => void {
   const root: Parameters<typeof toTrustMaterial>[0] = {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [],
+    tlogs: [],
+    certificateAuthorities: [],
+    ctlogs: [],
+    timestampAuthorities: [],
   };
   const trust = toTrustMaterial(root, () => ({ publicKey, validFor: () => true }));
   // No Rekor, CT log or TSA in key mode: every threshold must be 0 (timestamps default to 1).
@@ -64,8 +74,10 @@ export function keyVerifier(publicKey: KeyObject): (bundle: Bundle) => void {
     } catch (err) {
       // The hint is unsigned, so it only makes the message clearer; the verdict is the signature's.
       const material = bundle.verificationMaterial.content;
-      if (material.$case !== 'publicKey') throw failure('ImageVerificationFailed', `signed keylessly, not by key ${ours}`);
-      if (material.publicKey.hint && material.publicKey.hint !== ours) throw failure('ImageVerificationFailed', `signed by another key (hint ${material.publicKey.hint})`);
+      if (material.$case !== 'publicKey')
+        throw failure('ImageVerificationFailed', `signed keylessly, not by key ${ours}`);
+      if (material.publicKey.hint && material.publicKey.hint !== ours)
+        throw failure('ImageVerificationFailed', `signed by another key (hint ${material.publicKey.hint})`);
       throw err;
     }
   };

@@ -14,12 +14,16 @@ import type { SigningMode } from './signer.js';
  */
 export function keylessMode(signing: Extract<SigningConfig, { mode: 'keyless' }>): SigningMode {
   const { fulcioUrl: fulcioBaseURL, rekorUrl: rekorBaseURL } = signing;
-  if (!fulcioBaseURL || !rekorBaseURL) throw failure('SigningMisconfigured', 'KILN_SIGNING=keyless needs KILN_FULCIO_URL and KILN_REKOR_URL');
+  if (!fulcioBaseURL || !rekorBaseURL)
+    throw failure('SigningMisconfigured', 'KILN_SIGNING=keyless needs KILN_FULCIO_URL and KILN_REKOR_URL');
   const identityProvider = {
     // Read on every signature: CI token files are refreshed while a worker runs.
     getToken: async () => {
-      const token = signing.oidcToken ?? (signing.oidcTokenFile ? (await readKeyFile(signing.oidcTokenFile, 'OIDC token file')).trim() : '');
-      if (!token) throw failure('SigningMisconfigured', 'KILN_SIGNING=keyless needs KILN_OIDC_TOKEN or KILN_OIDC_TOKEN_FILE');
+      const token =
+        signing.oidcToken ??
+        (signing.oidcTokenFile ? (await readKeyFile(signing.oidcTokenFile, 'OIDC token file')).trim() : '');
+      if (!token)
+        throw failure('SigningMisconfigured', 'KILN_SIGNING=keyless needs KILN_OIDC_TOKEN or KILN_OIDC_TOKEN_FILE');
       return token;
     },
   };

@@ -37,7 +37,9 @@ export function checkDigest(digest: string): string {
 export function predicateUri(type: string): string {
   const uri = (PREDICATE_TYPES as Record<string, string>)[type] ?? type;
   if (!Object.values(PREDICATE_TYPES).includes(uri as never)) {
-    const known = Object.entries(PREDICATE_TYPES).map(([k, v]) => `${v} (${k})`).join(', ');
+    const known = Object.entries(PREDICATE_TYPES)
+      .map(([k, v]) => `${v} (${k})`)
+      .join(', ');
     throw failure('InvalidInput', `predicate type ${type} is not one kiln attests (${known})`);
   }
   return uri;
@@ -48,17 +50,23 @@ export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
+    return `{${Object.keys(obj)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
 
 /** The value at a dotted path into a document (undefined where the path leads nowhere). */
 export function valueAt(doc: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
+  return path
+    .split('.')
+    .reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
 }
 
-export const coversDigest = (statement: Statement, hex: string) => statement.subject.some((s) => s.digest?.sha256 === hex);
+export const coversDigest = (statement: Statement, hex: string) =>
+  statement.subject.some((s) => s.digest?.sha256 === hex);
 
 /** A predicate file on the worker's disk: a JSON object (InvalidInput otherwise). */
 export async function readPredicateFile(file: string): Promise<object> {
@@ -66,14 +74,23 @@ export async function readPredicateFile(file: string): Promise<object> {
   try {
     predicate = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw failure('InvalidInput', `predicate ${file} is not a readable JSON file on this worker: ${(err as Error).message}`);
+    throw failure(
+      'InvalidInput',
+      `predicate ${file} is not a readable JSON file on this worker: ${(err as Error).message}`,
+    );
   }
-  if (!predicate || typeof predicate !== 'object' || Array.isArray(predicate)) throw failure('InvalidInput', `predicate ${file} is not a JSON object`);
+  if (!predicate || typeof predicate !== 'object' || Array.isArray(predicate))
+    throw failure('InvalidInput', `predicate ${file} is not a JSON object`);
   return predicate;
 }
 
 /** Writes `<images>/predicates/<hex>.<kind>.json` atomically (a retried activity never sees half a file). */
-export async function writePredicateFile(paths: KilnPaths, digest: string, kind: string, predicate: unknown): Promise<string> {
+export async function writePredicateFile(
+  paths: KilnPaths,
+  digest: string,
+  kind: string,
+  predicate: unknown,
+): Promise<string> {
   const file = join(paths.images, 'predicates', `${hexOf(digest)}.${kind}.json`);
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;

@@ -13,7 +13,9 @@ async function main(): Promise<void> {
   const { temporal } = config;
   const connection = await connectWorkerConnection(config);
   const worker = await createKilnWorker({ config, connection });
-  console.log(`kiln worker polling task queue "${temporal.taskQueue}" on ${temporal.connection.address} (namespace ${temporal.namespace})`);
+  console.log(
+    `kiln worker polling task queue "${temporal.taskQueue}" on ${temporal.connection.address} (namespace ${temporal.namespace})`,
+  );
   await worker.run();
   await connection.close();
 }

@@ -1,7 +1,15 @@
 // Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
 // catalogRebuild, the nightly run: snapshot and validate the catalog, build its packages in
 // dependency order (a packageBuild child each), then its images (an imageBuild child each).
-import { defineQuery, executeChild, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CatalogSnapshot, KilnActivities } from '../activities/index.js';
 import { catalogInvalid, invalidInput } from '../domain/failures.js';
 import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
@@ -35,7 +43,9 @@ const INPUT_FIELDS: Record<keyof RebuildInput, 'string' | 'boolean' | 'string[]'
 };
 
 function hasType(value: unknown, want: 'string' | 'boolean' | 'string[]'): boolean {
-  return want === 'string[]' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === want;
+  return want === 'string[]'
+    ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+    : typeof value === want;
 }
 
 function validateInput(input: unknown): RebuildInput {
@@ -47,7 +57,8 @@ function validateInput(input: unknown): RebuildInput {
   for (const [key, value] of Object.entries(input)) {
     const want = INPUT_FIELDS[key as keyof RebuildInput];
     if (!want) problems.push(`${key}: unknown field (fix: use one of ${Object.keys(INPUT_FIELDS).join(', ')})`);
-    else if (!hasType(value, want)) problems.push(`${key}: must be a ${want === 'string[]' ? 'list of names' : want}, got ${JSON.stringify(value)}`);
+    else if (!hasType(value, want))
+      problems.push(`${key}: must be a ${want === 'string[]' ? 'list of names' : want}, got ${JSON.stringify(value)}`);
   }
   if (problems.length) throw invalidInput(`invalid catalogRebuild input:\n${problems.join('\n')}`);
   return input as RebuildInput;
@@ -88,13 +99,19 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
     images: snapshot.plan.images.filter((i) => work.images.includes(i.name)),
   };
   const scoped = { ...snapshot, plan };
-  const forced = input.force ? new Set(input.packages?.length ? input.packages : plan.packages.map((p) => p.name)) : new Set<string>();
+  const forced = input.force
+    ? new Set(input.packages?.length ? input.packages : plan.packages.map((p) => p.name))
+    : new Set<string>();
 
   for (const p of plan.packages) progress.items[`package ${p.name}`] = 'waiting';
   for (const i of plan.images) progress.items[`image ${i.name}`] = 'waiting';
   const track = (key: string) => ({
-    start: () => { progress.items[key] = 'running'; },
-    end: (ok: boolean) => { progress.items[key] = ok ? 'done' : 'failed'; },
+    start: () => {
+      progress.items[key] = 'running';
+    },
+    end: (ok: boolean) => {
+      progress.items[key] = ok ? 'done' : 'failed';
+    },
   });
 
   progress.phase = 'packages';
@@ -107,9 +124,13 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
   for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
   progress.phase = 'done';
 
-  const ok = packages.every((p) => p.status === 'built' || p.status === 'up-to-date') &&
+  const ok =
+    packages.every((p) => p.status === 'built' || p.status === 'up-to-date') &&
     images.every((i) => i.status === 'published' || i.status === 'unchanged');
-  upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }, { key: KILN_OUTCOME, value: ok ? 'success' : 'failures' }]);
+  upsertSearchAttributes([
+    { key: KILN_STAGE, value: 'done' },
+    { key: KILN_OUTCOME, value: ok ? 'success' : 'failures' },
+  ]);
   const summary: RebuildSummary = {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -152,7 +173,10 @@ function timedChildren(track: Tracker) {
 }
 
 /** The packages and images this run covers, from the input's selection or an earlier run's failures. */
-async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Promise<{ packages: string[]; images: string[] }> {
+async function selectedWork(
+  snapshot: CatalogSnapshot,
+  input: RebuildInput,
+): Promise<{ packages: string[]; images: string[] }> {
   let selection: Selection = { packages: input.packages, images: input.images };
   if (input.rerunFailedOf) {
     const previous = await previousRunFailures({ workflowId: input.rerunFailedOf });
@@ -170,7 +194,12 @@ async function selectedWork(snapshot: CatalogSnapshot, input: RebuildInput): Pro
   return work;
 }
 
-async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, parentId: string, track: Tracker): Promise<PackageOutcome[]> {
+async function packagesPhase(
+  snapshot: CatalogSnapshot,
+  forced: Set<string>,
+  parentId: string,
+  track: Tracker,
+): Promise<PackageOutcome[]> {
   const children = timedChildren(track);
   const outcomes = await runDag<PackageBuildWorkflowResult>(
     snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
@@ -179,14 +208,17 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
       children.run(name, () =>
         executeChild(packageBuild, {
           workflowId: `${parentId}/package/${name}`,
-          args: [{
-            snapshotDir: snapshot.dir,
-            name,
-            archs: snapshot.archs,
-            dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
-            force: forced.has(name),
-          }],
-        })),
+          args: [
+            {
+              snapshotDir: snapshot.dir,
+              name,
+              archs: snapshot.archs,
+              dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
+              force: forced.has(name),
+            },
+          ],
+        }),
+      ),
   );
   return snapshot.plan.packages.map((p): PackageOutcome => {
     const o = outcomes.get(p.name)!;
@@ -196,8 +228,19 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
       case 'ok': {
         const checks = Object.values(o.value.checks)[0];
         return {
-          ...base, status: o.value.status, inputDigests: o.value.inputDigests, apks: o.value.apks, tested: o.value.tested,
-          ...(checks ? { signedBy: checks.signature.key, sbom: true, abi: checks.abi, ...(checks.cvePolicy !== 'none' ? { vulnerabilities: checks.cves } : {}) } : {}),
+          ...base,
+          status: o.value.status,
+          inputDigests: o.value.inputDigests,
+          apks: o.value.apks,
+          tested: o.value.tested,
+          ...(checks
+            ? {
+                signedBy: checks.signature.key,
+                sbom: true,
+                abi: checks.abi,
+                ...(checks.cvePolicy !== 'none' ? { vulnerabilities: checks.cves } : {}),
+              }
+            : {}),
         };
       }
       case 'failed':
@@ -208,8 +251,15 @@ async function packagesPhase(snapshot: CatalogSnapshot, forced: Set<string>, par
   });
 }
 
-async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[], parentId: string, track: Tracker): Promise<ImageOutcome[]> {
-  const failed = new Map(packages.filter((p) => p.status === 'failed' || p.status === 'blocked').map((p) => [p.name, p.blockedBy ?? p.name]));
+async function imagesPhase(
+  snapshot: CatalogSnapshot,
+  packages: PackageOutcome[],
+  parentId: string,
+  track: Tracker,
+): Promise<ImageOutcome[]> {
+  const failed = new Map(
+    packages.filter((p) => p.status === 'failed' || p.status === 'blocked').map((p) => [p.name, p.blockedBy ?? p.name]),
+  );
   const children = timedChildren(track);
   const byName = new Map(snapshot.plan.images.map((i) => [i.name, i]));
   const outcomes = await runDag<ImageBuildWorkflowResult>(
@@ -222,8 +272,17 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
       return children.run(name, () =>
         executeChild(imageBuild, {
           workflowId: `${parentId}/image/${name}`,
-          args: [{ snapshotDir: snapshot.dir, name, repository: `${snapshot.registry}/${name}`, tags: image.tags, gitCommit: snapshot.gitCommit }],
-        }));
+          args: [
+            {
+              snapshotDir: snapshot.dir,
+              name,
+              repository: `${snapshot.registry}/${name}`,
+              tags: image.tags,
+              gitCommit: snapshot.gitCommit,
+            },
+          ],
+        }),
+      );
     },
   );
   return snapshot.plan.images.map((i): ImageOutcome => {
@@ -231,21 +290,37 @@ async function imagesPhase(snapshot: CatalogSnapshot, packages: PackageOutcome[]
     const durationMs = children.durationOf(i.name);
     if (o.kind === 'ok') {
       return {
-        name: i.name, status: o.value.changed ? 'published' : 'unchanged', reference: o.value.reference, digest: o.value.digest,
-        tags: o.value.tags, packages: o.value.packages, durationMs, vulnerabilities: o.value.vulnerabilities, sizeBytes: o.value.sizeBytes,
+        name: i.name,
+        status: o.value.changed ? 'published' : 'unchanged',
+        reference: o.value.reference,
+        digest: o.value.digest,
+        tags: o.value.tags,
+        packages: o.value.packages,
+        durationMs,
+        vulnerabilities: o.value.vulnerabilities,
+        sizeBytes: o.value.sizeBytes,
         ...(o.value.diff.previous && o.value.diff.previous !== o.value.digest
-          ? { diff: {
-              previous: o.value.diff.previous,
-              sizeDelta: o.value.diff.sizeChange.uncompressed.delta,
-              added: o.value.diff.added.map((p) => p.name),
-              removed: o.value.diff.removed.map((p) => p.name),
-              changed: o.value.diff.changed.map((p) => p.name),
-            } }
+          ? {
+              diff: {
+                previous: o.value.diff.previous,
+                sizeDelta: o.value.diff.sizeChange.uncompressed.delta,
+                added: o.value.diff.added.map((p) => p.name),
+                removed: o.value.diff.removed.map((p) => p.name),
+                changed: o.value.diff.changed.map((p) => p.name),
+              },
+            }
           : {}),
       };
     }
-    if (o.kind === 'failed' && o.error instanceof BlockedImage) return { name: i.name, status: 'blocked', blockedBy: o.error.by, tags: i.tags, durationMs: 0 };
-    return { name: i.name, status: 'failed', error: failureMessage(o.kind === 'failed' ? o.error : o.by), tags: i.tags, durationMs };
+    if (o.kind === 'failed' && o.error instanceof BlockedImage)
+      return { name: i.name, status: 'blocked', blockedBy: o.error.by, tags: i.tags, durationMs: 0 };
+    return {
+      name: i.name,
+      status: 'failed',
+      error: failureMessage(o.kind === 'failed' ? o.error : o.by),
+      tags: i.tags,
+      durationMs,
+    };
   });
 }
 

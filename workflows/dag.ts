@@ -4,9 +4,7 @@
 import { condition } from '@temporalio/workflow';
 
 export type Outcome<T> =
-  | { kind: 'ok'; value: T }
-  | { kind: 'failed'; error: unknown }
-  | { kind: 'blocked'; by: string };
+  { kind: 'ok'; value: T } | { kind: 'failed'; error: unknown } | { kind: 'blocked'; by: string };
 
 export interface DagNode {
   name: string;
@@ -24,7 +22,7 @@ export async function runDag<T>(
   let settled = 0;
 
   while (waiting.length > 0 || running > 0) {
-    for (let i = 0; i < waiting.length; ) {
+    for (let i = 0; i < waiting.length;) {
       const node = waiting[i]!;
       const deps = node.dependsOn.map((d) => [d, outcomes.get(d)] as const);
       if (deps.some(([, o]) => o === undefined)) {
@@ -46,17 +44,20 @@ export async function runDag<T>(
       waiting.splice(i, 1);
       running++;
       const values = new Map(deps.map(([d, o]) => [d, (o as { kind: 'ok'; value: T }).value]));
-      run(node.name, values).then(
-        (value) => outcomes.set(node.name, { kind: 'ok', value }),
-        (error: unknown) => outcomes.set(node.name, { kind: 'failed', error }),
-      ).finally(() => {
-        running--;
-        settled++;
-      });
+      run(node.name, values)
+        .then(
+          (value) => outcomes.set(node.name, { kind: 'ok', value }),
+          (error: unknown) => outcomes.set(node.name, { kind: 'failed', error }),
+        )
+        .finally(() => {
+          running--;
+          settled++;
+        });
     }
     if (running === 0 && waiting.length > 0) {
       // Nothing runs and nothing can start: only possible with a dependency outside `nodes`.
-      for (const node of waiting.splice(0)) outcomes.set(node.name, { kind: 'blocked', by: node.dependsOn.find((d) => !outcomes.has(d)) ?? '?' });
+      for (const node of waiting.splice(0))
+        outcomes.set(node.name, { kind: 'blocked', by: node.dependsOn.find((d) => !outcomes.has(d)) ?? '?' });
       break;
     }
     if (running > 0) {

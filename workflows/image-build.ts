@@ -61,14 +61,33 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   const image = await assembleImage({ snapshotDir: input.snapshotDir, name: input.name });
 
   stage('test');
-  const report = await checks.testImage({ snapshotDir: input.snapshotDir, name: input.name, layoutDir: image.layoutDir });
-  const diff = await checks.compareWithPublished({ repository, digest: image.digest, layoutDir: image.layoutDir, tags: input.tags });
+  const report = await checks.testImage({
+    snapshotDir: input.snapshotDir,
+    name: input.name,
+    layoutDir: image.layoutDir,
+  });
+  const diff = await checks.compareWithPublished({
+    repository,
+    digest: image.digest,
+    layoutDir: image.layoutDir,
+    tags: input.tags,
+  });
 
   stage('scan');
-  const scan = await checks.scanImage({ snapshotDir: input.snapshotDir, name: input.name, layoutDir: image.layoutDir, digest: image.digest });
+  const scan = await checks.scanImage({
+    snapshotDir: input.snapshotDir,
+    name: input.name,
+    layoutDir: image.layoutDir,
+    digest: image.digest,
+  });
   if (scan.blocked) {
-    const listed = scan.findings.filter((f) => scan.blockedBy.includes(f.id)).map((f) => `${f.id} (${f.severity}) in ${f.package} ${f.version}, fixed in ${f.fixedIn}`);
-    throw ApplicationFailure.nonRetryable(`vulnerability policy blocks ${input.name}:\n${listed.join('\n')}`, 'VulnerabilityPolicy');
+    const listed = scan.findings
+      .filter((f) => scan.blockedBy.includes(f.id))
+      .map((f) => `${f.id} (${f.severity}) in ${f.package} ${f.version}, fixed in ${f.fixedIn}`);
+    throw ApplicationFailure.nonRetryable(
+      `vulnerability policy blocks ${input.name}:\n${listed.join('\n')}`,
+      'VulnerabilityPolicy',
+    );
   }
 
   stage('push');
@@ -77,13 +96,24 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   stage('sign');
   // Only what the digest itself determines goes into the signature: an unchanged image rebuilt
   // from a newer catalog snapshot keeps its signature (the provenance names the catalog).
-  const signature = await registry.signImage({ repository, digest: image.digest, annotations: { 'dev.kiln/image': input.name } });
+  const signature = await registry.signImage({
+    repository,
+    digest: image.digest,
+    annotations: { 'dev.kiln/image': input.name },
+  });
 
   stage('attest');
   const info = workflowInfo();
   const provenance = await checks.writeProvenance({
-    snapshotDir: input.snapshotDir, name: input.name, digest: image.digest, workflowId: info.workflowId, runId: info.runId,
-    startedOn, finishedOn: new Date().toISOString(), gitCommit: input.gitCommit, layoutDir: image.layoutDir,
+    snapshotDir: input.snapshotDir,
+    name: input.name,
+    digest: image.digest,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    startedOn,
+    finishedOn: new Date().toISOString(),
+    gitCommit: input.gitCommit,
+    layoutDir: image.layoutDir,
   });
   const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
     registry.attestImage({ repository, digest, predicateType, predicateFile, ...(sameWhen ? { sameWhen } : {}) });
@@ -100,7 +130,11 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   const tags = await registry.tagImage({ repository, digest: image.digest, tags: input.tags });
 
   stage('verify');
-  await registry.verifyImage({ repository, digest: image.digest, predicateTypes: ['spdxjson', 'vuln', 'slsaprovenance1'] });
+  await registry.verifyImage({
+    repository,
+    digest: image.digest,
+    predicateTypes: ['spdxjson', 'vuln', 'slsaprovenance1'],
+  });
   stage('done');
   return {
     name: input.name,

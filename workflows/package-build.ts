@@ -52,14 +52,19 @@ const { publishPackage } = proxyActivities<KilnActivities>({
  * arch passed, so a failure never leaves the repository half-updated.
  */
 export async function packageBuild(input: PackageBuildWorkflowInput): Promise<PackageBuildWorkflowResult> {
-  upsertSearchAttributes([{ key: KILN_PACKAGE, value: input.name }, { key: KILN_STAGE, value: 'build' }]);
+  upsertSearchAttributes([
+    { key: KILN_PACKAGE, value: input.name },
+    { key: KILN_STAGE, value: 'build' },
+  ]);
   const builds: PackageBuildResult[] = await Promise.all(
     input.archs.map((arch) =>
       buildPackage({
         snapshotDir: input.snapshotDir,
         name: input.name,
         arch,
-        dependencyDigests: Object.fromEntries(Object.entries(input.dependencyDigests).map(([dep, byArch]) => [dep, byArch[arch] ?? ''])),
+        dependencyDigests: Object.fromEntries(
+          Object.entries(input.dependencyDigests).map(([dep, byArch]) => [dep, byArch[arch] ?? '']),
+        ),
         force: input.force,
       }),
     ),

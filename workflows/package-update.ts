@@ -18,11 +18,16 @@ export interface PackageUpdateInput {
 const FIELDS: (keyof PackageUpdateInput)[] = ['package', 'version', 'branch', 'catalogDir'];
 
 function validateInput(input: unknown): PackageUpdateInput {
-  const given = input && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
+  const given =
+    input && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
   const problems = given
     ? [
-        ...Object.keys(given).filter((k) => !FIELDS.includes(k as keyof PackageUpdateInput)).map((k) => `${k}: unknown field (fix: use ${FIELDS.join(', ')})`),
-        ...FIELDS.filter((k) => typeof given[k] !== 'string' || !given[k]).map((k) => `${k}: required, a non-empty string`),
+        ...Object.keys(given)
+          .filter((k) => !FIELDS.includes(k as keyof PackageUpdateInput))
+          .map((k) => `${k}: unknown field (fix: use ${FIELDS.join(', ')})`),
+        ...FIELDS.filter((k) => typeof given[k] !== 'string' || !given[k]).map(
+          (k) => `${k}: required, a non-empty string`,
+        ),
       ]
     : [`must be a JSON object with ${FIELDS.join(', ')} (upstreamWatch starts it)`];
   if (problems.length) throw invalidInput(`invalid packageUpdate input:\n${problems.join('\n')}`);

@@ -9,4 +9,9 @@ export const KILN_STAGE = defineSearchAttributeKey('KilnStage', SearchAttributeT
 export const KILN_OUTCOME = defineSearchAttributeKey('KilnOutcome', SearchAttributeType.KEYWORD);
 
 /** Every search attribute kiln writes, as a server must have them registered. */
-export const KILN_SEARCH_ATTRIBUTES: readonly { name: string; type: SearchAttributeType }[] = [KILN_IMAGE, KILN_PACKAGE, KILN_STAGE, KILN_OUTCOME];
+export const KILN_SEARCH_ATTRIBUTES: readonly { name: string; type: SearchAttributeType }[] = [
+  KILN_IMAGE,
+  KILN_PACKAGE,
+  KILN_STAGE,
+  KILN_OUTCOME,
+];

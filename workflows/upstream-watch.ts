@@ -43,7 +43,10 @@ function validateInput(input: unknown): UpstreamWatchInput {
   const problems = Object.entries(input).flatMap(([key, value]) =>
     key !== 'catalogDir'
       ? [`${key}: unknown field (fix: use catalogDir)`]
-      : typeof value !== 'string' ? [`catalogDir: must be a string, got ${JSON.stringify(value)}`] : []);
+      : typeof value !== 'string'
+        ? [`catalogDir: must be a string, got ${JSON.stringify(value)}`]
+        : [],
+  );
   if (problems.length) throw invalidInput(`invalid upstreamWatch input:\n${problems.join('\n')}`);
   return input as UpstreamWatchInput;
 }
@@ -68,7 +71,13 @@ export async function upstreamWatch(rawInput: UpstreamWatchInput = {}): Promise<
   const input = validateInput(rawInput);
   const result: UpstreamWatchResult = { checkedAt: new Date().toISOString(), packages: [] };
   for (const pkg of await listWatchedPackages({ catalogDir: input.catalogDir })) {
-    const report: UpstreamPackageReport = { name: pkg.name, checked: false, source: pkg.source, current: pkg.version, action: 'error' };
+    const report: UpstreamPackageReport = {
+      name: pkg.name,
+      checked: false,
+      source: pkg.source,
+      current: pkg.version,
+      action: 'error',
+    };
     result.packages.push(report);
     try {
       const check = await checkUpstream({ catalogDir: input.catalogDir, name: pkg.name });
@@ -77,9 +86,19 @@ export async function upstreamWatch(rawInput: UpstreamWatchInput = {}): Promise<
         report.action = 'up-to-date';
         continue;
       }
-      const proposed = await proposeUpdate({ catalogDir: input.catalogDir, name: pkg.name, version: check.latest.version, commit: check.latest.commit });
+      const proposed = await proposeUpdate({
+        catalogDir: input.catalogDir,
+        name: pkg.name,
+        version: check.latest.version,
+        commit: check.latest.commit,
+      });
       report.branch = proposed.branch;
-      const run = await startPackageUpdate({ name: pkg.name, version: check.latest.version, branch: proposed.branch, catalogDir: proposed.catalogDir });
+      const run = await startPackageUpdate({
+        name: pkg.name,
+        version: check.latest.version,
+        branch: proposed.branch,
+        catalogDir: proposed.catalogDir,
+      });
       Object.assign(report, { action: run.started ? 'updated' : 'update-pending', workflowId: run.workflowId });
     } catch (err) {
       report.action = 'error';

@@ -2,15 +2,15 @@
 // HTTP reads of the registry (what a person would check with curl).
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, configWith, type Environment, type KilnConfig } from '../config/config.js';
+import { REPO_ROOT, configWith, type Environment, type KilnConfig } from '../../config/config.js';
 import { gunzipSync } from 'node:zlib';
-import { readTar } from '../domain/tar.js';
+import { readTar } from '../../domain/tar.js';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
-import { connectClient, connectWorkerConnection } from '../client/connection.js';
-import { sha256digest } from '../domain/digest.js';
-import { createKilnWorker, WORKFLOWS_PATH } from '../workers/worker.js';
+import { connectClient, connectWorkerConnection } from '../../client/connection.js';
+import { sha256digest } from '../../domain/digest.js';
+import { createKilnWorker, WORKFLOWS_PATH } from '../../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
 
 /** The shared test services' variables (test/global-setup.ts), leaving process.env alone. */
@@ -21,16 +21,6 @@ export function kilnTestEnv(): KilnTestEnv {
 /** A config pointed at the shared test services, with these variables set (or removed: undefined). */
 export function kilnTestConfig(env: KilnTestEnv, overrides: Environment = {}): KilnConfig {
   return configWith({ ...env, ...overrides });
-}
-
-/**
- * Points this test process at the shared test services by changing process.env, for tests whose
- * code under test still reads the environment. New tests use kilnTestEnv() and kilnTestConfig().
- */
-export function useKilnEnv(): KilnTestEnv {
-  const env = inject('kilnEnv');
-  Object.assign(process.env, env);
-  return env;
 }
 
 export interface TemporalHarness {
@@ -69,7 +59,10 @@ export async function connectTemporal(env: KilnTestEnv): Promise<TemporalHarness
 
 const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
 
-export async function registryGet(env: KilnTestEnv, path: string): Promise<{ status: number; body: Buffer; headers: Headers }> {
+export async function registryGet(
+  env: KilnTestEnv,
+  path: string,
+): Promise<{ status: number; body: Buffer; headers: Headers }> {
   const res = await fetch(`http://${env.KILN_REGISTRY}/v2/${path}`, { headers: { accept: ACCEPT } });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
 }
@@ -84,8 +77,14 @@ export async function layerFiles(layerGz: Buffer): Promise<Map<string, Buffer>> 
 }
 
 /** Package names apk would report as installed in an image, from its layers. */
-export async function installedPackages(env: KilnTestEnv, repository: string, manifestDigest: string): Promise<string[]> {
-  const manifest = JSON.parse((await registryGet(env, `${repository}/manifests/${manifestDigest}`)).body.toString()) as { layers: { digest: string }[] };
+export async function installedPackages(
+  env: KilnTestEnv,
+  repository: string,
+  manifestDigest: string,
+): Promise<string[]> {
+  const manifest = JSON.parse(
+    (await registryGet(env, `${repository}/manifests/${manifestDigest}`)).body.toString(),
+  ) as { layers: { digest: string }[] };
   const names: string[] = [];
   for (const layer of manifest.layers) {
     const blob = await registryGet(env, `${repository}/blobs/${layer.digest}`);

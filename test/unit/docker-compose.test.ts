@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../config/config.js';
-import { toolsToBuild, WORKER_TOOLS } from '../setup/setup.js';
-import { KILN_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { REPO_ROOT } from '../../config/config.js';
+import { toolsToBuild, WORKER_TOOLS } from '../../setup/setup.js';
+import { KILN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 interface Service {
   image?: string;
@@ -38,12 +38,16 @@ describe('docker-compose.yml', () => {
 
   it('publishes the gRPC, Web UI and registry ports on loopback only', () => {
     const ports = Object.values(compose.services).flatMap((s) => s.ports ?? []);
-    expect(ports).toEqual(expect.arrayContaining(['127.0.0.1:7233:7233', '127.0.0.1:8080:8080', '127.0.0.1:5000:5000']));
+    expect(ports).toEqual(
+      expect.arrayContaining(['127.0.0.1:7233:7233', '127.0.0.1:8080:8080', '127.0.0.1:5000:5000']),
+    );
     for (const p of ports) expect(p.startsWith('127.0.0.1:')).toBe(true);
   });
 
   it('keeps state in named volumes that exist', () => {
-    const used = Object.values(compose.services).flatMap((s) => s.volumes ?? []).map((v) => v.split(':')[0]!);
+    const used = Object.values(compose.services)
+      .flatMap((s) => s.volumes ?? [])
+      .map((v) => v.split(':')[0]!);
     expect(used.sort()).toEqual(['kiln-state', 'postgresql-data', 'registry-data']);
     for (const v of used) expect(Object.keys(compose.volumes)).toContain(v);
   });

@@ -3,20 +3,20 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { apkoBuild } from '../adapters/apko.js';
+import { apkoBuild } from '../../../adapters/apko.js';
 import { execa } from 'execa';
-import { resolveTool } from '../adapters/toolchain.js';
-import { configWith } from '../config/config.js';
+import { resolveTool } from '../../../adapters/toolchain.js';
+import { configWith } from '../../../config/config.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import type { RebuildSummary } from '../domain/summary.js';
-import { installedPackages, registryGet, sha256, useKilnEnv, useTemporal } from './harness.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { installedPackages, registryGet, sha256, kilnTestEnv, useTemporal } from '../harness.js';
+import { FIXTURES } from '../../fixtures/paths.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
-const env = useKilnEnv();
+const env = kilnTestEnv();
 // The worker's configuration, for the tools this file runs itself.
 const config = configWith({ ...env });
 const temporal = useTemporal(env);
@@ -45,7 +45,12 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
 
   it('reports per package: tests run, signature, SBOM and ABI verdict', () => {
     for (const p of first.packages) {
-      expect(p, p.name).toMatchObject({ tested: true, signedBy: 'kiln.rsa.pub', sbom: true, abi: { verdict: 'first-build' } });
+      expect(p, p.name).toMatchObject({
+        tested: true,
+        signedBy: 'kiln.rsa.pub',
+        sbom: true,
+        abi: { verdict: 'first-build' },
+      });
     }
   });
 
@@ -69,7 +74,9 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
 
   it('installs the catalog packages inside the image', async () => {
     const image = first.images.find((i) => i.name === 'tiny-app')!;
-    const index = JSON.parse((await registryGet(env, `kiln/${image.name}/manifests/${image.digest}`)).body.toString()) as {
+    const index = JSON.parse(
+      (await registryGet(env, `kiln/${image.name}/manifests/${image.digest}`)).body.toString(),
+    ) as {
       manifests: { digest: string; platform: { architecture: string } }[];
     };
     const amd64 = index.manifests.find((m) => m.platform.architecture === 'amd64')!;
@@ -91,14 +98,25 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
     for (const image of first.images) {
       await execa(cosign, ['verify', '--key', key, '--insecure-ignore-tlog', image.reference!]);
       for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
-        await execa(cosign, ['verify-attestation', '--key', key, '--insecure-ignore-tlog', '--type', type, image.reference!]);
+        await execa(cosign, [
+          'verify-attestation',
+          '--key',
+          key,
+          '--insecure-ignore-tlog',
+          '--type',
+          type,
+          image.reference!,
+        ]);
       }
     }
   });
 
   it('keeps every key out of the workflow histories', async () => {
     const histories = [];
-    for await (const h of temporal().client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories()) histories.push(h);
+    for await (const h of temporal()
+      .client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` })
+      .intoHistories())
+      histories.push(h);
     const text = JSON.stringify(histories);
     expect(text.length).toBeGreaterThan(1000);
     expect(text).not.toMatch(/-----BEGIN [A-Z ]*PRIVATE KEY-----/);
@@ -114,23 +132,35 @@ describe('catalogRebuild of the tiny fixture catalog', () => {
 
   it('serves the repository over HTTP, and apko builds an image from that URL', async () => {
     const work = await mkdtemp(join(tmpdir(), 'kiln-http-repo-'));
-    await writeFile(join(work, 'apko.yaml'), 'contents:\n  packages: [tiny-app]\nentrypoint:\n  command: /usr/bin/tiny-app\narchs: [x86_64]\n');
+    await writeFile(
+      join(work, 'apko.yaml'),
+      'contents:\n  packages: [tiny-app]\nentrypoint:\n  command: /usr/bin/tiny-app\narchs: [x86_64]\n',
+    );
     await mkdir(join(work, 'layout'));
     await apkoBuild(config.tools, {
-      config: join(work, 'apko.yaml'), tag: 'kiln.test/http-repo:1', layoutDir: join(work, 'layout'), sbomDir: work, arch: 'x86_64',
+      config: join(work, 'apko.yaml'),
+      tag: 'kiln.test/http-repo:1',
+      layoutDir: join(work, 'layout'),
+      sbomDir: work,
+      arch: 'x86_64',
       repositories: [env.KILN_REPOSITORY_URL, join(env.KILN_STATE, 'bootstrap')],
       keyring: [join(env.KILN_STATE, 'keys', 'kiln.rsa.pub')],
-      cacheDir: join(work, 'cache'), logFile: join(work, 'apko.log'),
+      cacheDir: join(work, 'cache'),
+      logFile: join(work, 'apko.log'),
     });
     const log = await readFile(join(work, 'apko.log'), 'utf8');
     expect(log).toMatch(/installing tiny-app \(0\.1\.0-r0\)/);
     expect(log).toContain(env.KILN_REPOSITORY_URL);
-    const sbom = JSON.parse(await readFile(join(work, 'sbom-x86_64.spdx.json'), 'utf8')) as { packages: { name: string }[] };
+    const sbom = JSON.parse(await readFile(join(work, 'sbom-x86_64.spdx.json'), 'utf8')) as {
+      packages: { name: string }[];
+    };
     expect(sbom.packages.map((p) => p.name)).toEqual(expect.arrayContaining(['tiny-app', 'tiny-lib']));
   });
 
   it('replays its workflow histories deterministically', async () => {
-    const histories = temporal().client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` }).intoHistories();
+    const histories = temporal()
+      .client.workflow.list({ query: `WorkflowId STARTS_WITH "${firstId}"` })
+      .intoHistories();
     const results = Worker.runReplayHistories({ workflowBundle: temporal().bundle }, histories);
     let replayed = 0;
     for await (const r of results) {
@@ -156,7 +186,9 @@ describe('catalogRebuild of an invalid catalog', () => {
     const err = await rebuild('e2e', `e2e-bad-${Date.now()}`, { catalogDir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const message = (err as WorkflowFailedError).cause?.message ?? '';
-    expect(message).toMatch(/packages\/tiny-app\.yaml: environment\.contents\.packages\[2\]: "libmissing" is provided by no catalog package/);
+    expect(message).toMatch(
+      /packages\/tiny-app\.yaml: environment\.contents\.packages\[2\]: "libmissing" is provided by no catalog package/,
+    );
     expect(message).toMatch(/\(fix: /);
     expect(await state()).toEqual(before);
   });

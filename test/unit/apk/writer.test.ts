@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeApk, type WriteApkInput } from '../apk/writer.js';
-import { splitGzipMembers } from '../apk/reader.js';
-import { readTar, writeTar } from '../domain/tar.js';
+import { writeApk, type WriteApkInput } from '../../../apk/writer.js';
+import { splitGzipMembers } from '../../../apk/reader.js';
+import { readTar, writeTar } from '../../../domain/tar.js';
 
 let dir: string;
 let publicKey: string;
@@ -27,9 +27,17 @@ beforeAll(async () => {
   publicKey = pair.publicKey;
   await writeFile(join(dir, 'test.rsa'), pair.privateKey, { mode: 0o600 });
   input = {
-    name: 'hello', version: '1.2.3-r4', arch: 'x86_64', description: 'a test package', url: 'https://example.org',
-    license: 'MIT', origin: 'hello-src', depends: ['kiln-baselayout', 'so:libc.so.6'], provides: ['cmd:hello=1.2.3-r4'],
-    signingKeyPath: join(dir, 'test.rsa'), mtime: 1_700_000_000,
+    name: 'hello',
+    version: '1.2.3-r4',
+    arch: 'x86_64',
+    description: 'a test package',
+    url: 'https://example.org',
+    license: 'MIT',
+    origin: 'hello-src',
+    depends: ['kiln-baselayout', 'so:libc.so.6'],
+    provides: ['cmd:hello=1.2.3-r4'],
+    signingKeyPath: join(dir, 'test.rsa'),
+    mtime: 1_700_000_000,
     files: [
       { path: 'usr/bin/hello', type: 'file', mode: 0o755, content: Buffer.from('#!/bin/sh\necho hello\n') },
       { path: 'usr/bin/hi', type: 'symlink', mode: 0o777, target: 'hello' },
@@ -105,7 +113,9 @@ describe('writeApk', () => {
     const entries = await readTar(tar);
     const paths = entries.map((e) => e.path);
     expect(paths).toEqual([...paths].sort());
-    expect(paths).toEqual(expect.arrayContaining(['etc/', 'usr/', 'usr/bin/', 'usr/bin/hello', 'usr/bin/hi', 'usr/share/', longPath]));
+    expect(paths).toEqual(
+      expect.arrayContaining(['etc/', 'usr/', 'usr/bin/', 'usr/bin/hello', 'usr/bin/hi', 'usr/share/', longPath]),
+    );
     // readTar drops PAX records other than path/linkpath, so read them from the raw archive
     const text = tar.toString('latin1');
     expect(text).toContain(`APK-TOOLS.checksum.SHA1=${sha1('#!/bin/sh\necho hello\n')}\n`);
@@ -147,7 +157,11 @@ describe('writeTar', () => {
     );
     expect(tar.length % 512).toBe(0);
     const entries = await readTar(tar);
-    expect(entries.map((e) => [e.path, e.type])).toEqual([['tmp/', '5'], [longPath, '0'], ['l', '2']]);
+    expect(entries.map((e) => [e.path, e.type])).toEqual([
+      ['tmp/', '5'],
+      [longPath, '0'],
+      ['l', '2'],
+    ]);
     expect(entries[1]!.data.toString()).toBe('abc');
     expect(entries[2]!.linkname).toBe(target);
     expect(tar.subarray(100, 107).toString()).toBe('0001777');

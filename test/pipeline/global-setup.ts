@@ -5,10 +5,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { configWith } from '../config/config.js';
-import { servicesDown, servicesUp } from '../setup/services.js';
-import { ensureKeys } from '../setup/keys.js';
-import { bootstrapRepository } from '../setup/bootstrap-repo.js';
+import { configWith } from '../../config/config.js';
+import { servicesDown, servicesUp } from '../../setup/services.js';
+import { ensureKeys } from '../../setup/keys.js';
+import { bootstrapRepository } from '../../setup/bootstrap-repo.js';
 
 export interface KilnTestEnv {
   KILN_STATE: string;

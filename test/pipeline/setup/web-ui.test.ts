@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import type { RebuildSummary } from '../domain/summary.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from './harness.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -21,7 +21,16 @@ beforeAll(async () => {
   browser = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -52,7 +61,12 @@ describe('the embedded Web UI', () => {
         await page.getByRole('button', { name: 'Start Workflow' }).click();
         const handle = temporal.client.workflow.getHandle(workflowId);
         const deadline = Date.now() + 30_000;
-        while (!(await handle.describe().then(() => true, () => false))) {
+        while (
+          !(await handle.describe().then(
+            () => true,
+            () => false,
+          ))
+        ) {
           if (Date.now() > deadline) throw new Error('the form was submitted but no workflow started');
           await new Promise((r) => setTimeout(r, 250));
         }
@@ -60,11 +74,15 @@ describe('the embedded Web UI', () => {
       });
       expect(summary.ok).toBe(true);
       expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);
-      expect(summary.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', expect.stringMatching(/published|unchanged/)]]);
+      expect(summary.images.map((i) => [i.name, i.status])).toEqual([
+        ['tiny-app', expect.stringMatching(/published|unchanged/)],
+      ]);
       // The form sent exactly one JSON object as the workflow's only argument.
       const history = await temporal.client.workflow.getHandle(workflowId).fetchHistory();
       const args = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
-      expect(args.map((p) => JSON.parse(Buffer.from(p.data!).toString('utf8')) as unknown)).toEqual([JSON.parse(input)]);
+      expect(args.map((p) => JSON.parse(Buffer.from(p.data!).toString('utf8')) as unknown)).toEqual([
+        JSON.parse(input),
+      ]);
       const started = await temporal.client.workflow.getHandle(workflowId).describe();
       expect(started.type).toBe('catalogRebuild');
       expect(started.taskQueue).toBe(taskQueue);

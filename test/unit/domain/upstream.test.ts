@@ -1,15 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { bumpMelangeConfig, newestRelease, parseLsRemote, tagVersion, updateConfig, type UpdateConfig } from '../domain/upstream.js';
+import {
+  bumpMelangeConfig,
+  newestRelease,
+  parseLsRemote,
+  tagVersion,
+  updateConfig,
+  type UpdateConfig,
+} from '../../../domain/upstream.js';
 
 const base: UpdateConfig = {
-  backend: 'git', useTag: false, stripPrefix: 'v', stripSuffix: '', tagFilterPrefix: '', tagFilterContains: '',
-  ignoreRegexPatterns: [], versionTransform: [], enablePrereleaseTags: false,
+  backend: 'git',
+  useTag: false,
+  stripPrefix: 'v',
+  stripSuffix: '',
+  tagFilterPrefix: '',
+  tagFilterContains: '',
+  ignoreRegexPatterns: [],
+  versionTransform: [],
+  enablePrereleaseTags: false,
 };
 
 describe('updateConfig', () => {
   it('reads the melange update block; disabled or manual ones are not watched', () => {
-    expect(updateConfig({ update: { enabled: true, github: { identifier: 'acme/widget', 'strip-prefix': 'v', 'use-tag': true } } }))
-      .toMatchObject({ backend: 'github', identifier: 'acme/widget', stripPrefix: 'v', useTag: true });
+    expect(
+      updateConfig({
+        update: { enabled: true, github: { identifier: 'acme/widget', 'strip-prefix': 'v', 'use-tag': true } },
+      }),
+    ).toMatchObject({ backend: 'github', identifier: 'acme/widget', stripPrefix: 'v', useTag: true });
     expect(updateConfig({ update: { enabled: false, git: {} } })).toBeUndefined();
     expect(updateConfig({ update: { manual: true, git: {} } })).toBeUndefined();
     expect(updateConfig({ package: { name: 'x' } })).toBeUndefined();
@@ -29,10 +46,14 @@ describe('tagVersion and newestRelease', () => {
   });
 
   it('honours tag filters, ignore patterns and version transforms', () => {
-    expect(tagVersion({ tag: 'release-3.4' }, { ...base, tagFilterPrefix: 'release-', stripPrefix: 'release-' })).toBe('3.4');
+    expect(tagVersion({ tag: 'release-3.4' }, { ...base, tagFilterPrefix: 'release-', stripPrefix: 'release-' })).toBe(
+      '3.4',
+    );
     expect(tagVersion({ tag: 'v3.4' }, { ...base, tagFilterPrefix: 'release-' })).toBeUndefined();
     expect(tagVersion({ tag: 'v9.9.9' }, { ...base, ignoreRegexPatterns: ['^v9'] })).toBeUndefined();
-    expect(tagVersion({ tag: 'v1.2p3' }, { ...base, versionTransform: [{ match: 'p(\\d+)$', replace: '.${1}' }] })).toBe('1.2.3');
+    expect(
+      tagVersion({ tag: 'v1.2p3' }, { ...base, versionTransform: [{ match: 'p(\\d+)$', replace: '.${1}' }] }),
+    ).toBe('1.2.3');
     expect(tagVersion({ tag: 'not-a-version' }, base)).toBeUndefined();
   });
 });
@@ -44,7 +65,10 @@ describe('parseLsRemote', () => {
       `${'b'.repeat(40)}\trefs/tags/v1.1.0`,
       `${'c'.repeat(40)}\trefs/tags/v1.1.0^{}`,
     ].join('\n');
-    expect(parseLsRemote(out)).toEqual([{ tag: 'v1.0.0', commit: 'a'.repeat(40) }, { tag: 'v1.1.0', commit: 'c'.repeat(40) }]);
+    expect(parseLsRemote(out)).toEqual([
+      { tag: 'v1.0.0', commit: 'a'.repeat(40) },
+      { tag: 'v1.1.0', commit: 'c'.repeat(40) },
+    ]);
   });
 });
 

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
-import type { RebuildSummary } from '../domain/summary.js';
-import { proposeUpdate } from '../activities/upstream.js';
-import { configWith, type KilnConfig } from '../config/config.js';
-import { upstreamWatch, type UpstreamWatchResult } from '../workflows/upstream-watch.js';
-import { connectTemporal, isolatedFixture, useKilnEnv, type TemporalHarness } from './harness.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { proposeUpdate } from '../../../activities/upstream.js';
+import { configWith, type KilnConfig } from '../../../config/config.js';
+import { upstreamWatch, type UpstreamWatchResult } from '../../../workflows/upstream-watch.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 // The worker's configuration, for the activity this file calls directly.
 const config: KilnConfig = configWith({ ...env });
 let temporal: TemporalHarness;
@@ -28,7 +28,8 @@ const releases: Record<string, unknown> = {};
 let apiUrl: string;
 const taskQueue = `upstream-${Date.now()}`;
 
-const sh = (cwd: string, ...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd });
+const sh = (cwd: string, ...args: string[]) =>
+  execa('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd });
 
 async function tag(version: string): Promise<void> {
   await writeFile(join(upstream, 'VERSION'), version);
@@ -39,15 +40,33 @@ async function tag(version: string): Promise<void> {
 
 function pkgYaml(name: string, version: string, update: string, deps = ''): string {
   return [
-    'package:', `  name: ${name}`, `  version: ${version}`, '  epoch: 0', `  description: watched upstream ${name}`,
-    '  copyright:', '    - license: Apache-2.0', 'environment:', '  contents:', `    packages: [busybox${deps}]`,
-    'pipeline:', '  - runs: |', `      mkdir -p "\${{targets.destdir}}/usr/share/${name}"`, `      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/id"`,
-    'update:', '  enabled: true', ...update.split('\n').map((l) => `  ${l}`), '',
+    'package:',
+    `  name: ${name}`,
+    `  version: ${version}`,
+    '  epoch: 0',
+    `  description: watched upstream ${name}`,
+    '  copyright:',
+    '    - license: Apache-2.0',
+    'environment:',
+    '  contents:',
+    `    packages: [busybox${deps}]`,
+    'pipeline:',
+    '  - runs: |',
+    `      mkdir -p "\${{targets.destdir}}/usr/share/${name}"`,
+    `      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/id"`,
+    'update:',
+    '  enabled: true',
+    ...update.split('\n').map((l) => `  ${l}`),
+    '',
   ].join('\n');
 }
 
 async function poll(): Promise<UpstreamWatchResult> {
-  return temporal.client.workflow.execute(upstreamWatch, { taskQueue, workflowId: `watch-${Date.now()}`, args: [{ catalogDir }] });
+  return temporal.client.workflow.execute(upstreamWatch, {
+    taskQueue,
+    workflowId: `watch-${Date.now()}`,
+    args: [{ catalogDir }],
+  });
 }
 const byName = (r: UpstreamWatchResult) => Object.fromEntries(r.packages.map((p) => [p.name, p]));
 
@@ -74,12 +93,21 @@ beforeAll(async () => {
   catalogDir = join(repo, 'catalog');
   await isolatedFixture('tiny', catalogDir, 'upstream');
   const settings = join(catalogDir, 'catalog.yaml');
-  await writeFile(settings, (await readFile(settings, 'utf8')) +
-    `updates:\n  githubApi: ${apiUrl}\n  repositories:\n    tiny-lib: ${upstream}\n`);
+  await writeFile(
+    settings,
+    (await readFile(settings, 'utf8')) +
+      `updates:\n  githubApi: ${apiUrl}\n  repositories:\n    tiny-lib: ${upstream}\n`,
+  );
   const lib = join(catalogDir, 'packages', 'tiny-lib.yaml');
   await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
-  await writeFile(join(catalogDir, 'packages', 'up-widget.yaml'), pkgYaml('up-widget', '0.1.0', 'github:\n  identifier: acme/widget\n  strip-prefix: v'));
-  await writeFile(join(catalogDir, 'packages', 'up-broken.yaml'), pkgYaml('up-broken', '1.0.0', 'github:\n  identifier: acme/broken\n  strip-prefix: v'));
+  await writeFile(
+    join(catalogDir, 'packages', 'up-widget.yaml'),
+    pkgYaml('up-widget', '0.1.0', 'github:\n  identifier: acme/widget\n  strip-prefix: v'),
+  );
+  await writeFile(
+    join(catalogDir, 'packages', 'up-broken.yaml'),
+    pkgYaml('up-broken', '1.0.0', 'github:\n  identifier: acme/broken\n  strip-prefix: v'),
+  );
   await execa('git', ['init', '-q', '-b', 'main', repo]);
   await sh(repo, 'add', '.');
   await sh(repo, 'commit', '-q', '-m', 'catalog');
@@ -100,9 +128,19 @@ describe('upstreamWatch', () => {
 
   it('finds nothing to do while upstream has no newer release, and reports a source that answers garbage', async () => {
     const first = byName(await poll());
-    expect(first['tiny-lib']).toMatchObject({ action: 'up-to-date', checked: true, current: '1.0.0', latest: '1.0.0', source: `git ${upstream}` });
+    expect(first['tiny-lib']).toMatchObject({
+      action: 'up-to-date',
+      checked: true,
+      current: '1.0.0',
+      latest: '1.0.0',
+      source: `git ${upstream}`,
+    });
     expect(first['up-widget']).toMatchObject({ action: 'up-to-date', latest: '0.1.0' });
-    expect(first['up-broken']).toMatchObject({ action: 'error', checked: false, source: `github ${apiUrl}/repos/acme/broken/releases` });
+    expect(first['up-broken']).toMatchObject({
+      action: 'error',
+      checked: false,
+      source: `github ${apiUrl}/repos/acme/broken/releases`,
+    });
     expect(first['up-broken']!.error).toMatch(/acme\/broken\/releases\?per_page=100 did not answer a list of releases/);
   });
 
@@ -115,16 +153,28 @@ describe('upstreamWatch', () => {
     ];
     second = await poll();
     const r = byName(second);
-    expect(r['tiny-lib']).toMatchObject({ action: 'updated', latest: '1.1.0', branch: 'kiln/update/tiny-lib-1.1.0', workflowId: 'package-update/tiny-lib/1.1.0' });
+    expect(r['tiny-lib']).toMatchObject({
+      action: 'updated',
+      latest: '1.1.0',
+      branch: 'kiln/update/tiny-lib-1.1.0',
+      workflowId: 'package-update/tiny-lib/1.1.0',
+    });
     // the pre-release is skipped
-    expect(r['up-widget']).toMatchObject({ action: 'updated', latest: '0.2.0', branch: 'kiln/update/up-widget-0.2.0', workflowId: 'package-update/up-widget/0.2.0' });
+    expect(r['up-widget']).toMatchObject({
+      action: 'updated',
+      latest: '0.2.0',
+      branch: 'kiln/update/up-widget-0.2.0',
+      workflowId: 'package-update/up-widget/0.2.0',
+    });
     expect(r['up-broken']!.action).toBe('error');
 
     const repo = join(root, 'catalog-repo');
     const onBranch = (await sh(repo, 'show', 'kiln/update/tiny-lib-1.1.0:catalog/packages/tiny-lib.yaml')).stdout;
     expect(onBranch).toMatch(/version: 1\.1\.0/);
     expect(onBranch).toMatch(/epoch: 0/);
-    expect((await sh(repo, 'log', '-1', '--format=%s', 'kiln/update/tiny-lib-1.1.0')).stdout).toBe('tiny-lib: update to 1.1.0');
+    expect((await sh(repo, 'log', '-1', '--format=%s', 'kiln/update/tiny-lib-1.1.0')).stdout).toBe(
+      'tiny-lib: update to 1.1.0',
+    );
     // the main branch and its checkout are untouched
     expect(await readFile(join(catalogDir, 'packages', 'tiny-lib.yaml'), 'utf8')).toMatch(/version: 1\.0\.0/);
     expect((await sh(repo, 'log', '-1', '--format=%s', 'main')).stdout).toBe('catalog');
@@ -132,11 +182,18 @@ describe('upstreamWatch', () => {
   });
 
   it('rebuilds the package, its reverse dependencies and the images that include them', async () => {
-    const update = (await temporal.client.workflow.getHandle('package-update/tiny-lib/1.1.0').result()) as RebuildSummary;
+    const update = (await temporal.client.workflow
+      .getHandle('package-update/tiny-lib/1.1.0')
+      .result()) as RebuildSummary;
     expect(update.ok).toBe(true);
-    expect(Object.fromEntries(update.packages.map((p) => [p.name, `${p.version} ${p.status}`]))).toEqual({ 'tiny-lib': '1.1.0 built', 'tiny-app': '0.1.0 built' });
+    expect(Object.fromEntries(update.packages.map((p) => [p.name, `${p.version} ${p.status}`]))).toEqual({
+      'tiny-lib': '1.1.0 built',
+      'tiny-app': '0.1.0 built',
+    });
     expect(update.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', 'published']]);
-    const widget = (await temporal.client.workflow.getHandle('package-update/up-widget/0.2.0').result()) as RebuildSummary;
+    const widget = (await temporal.client.workflow
+      .getHandle('package-update/up-widget/0.2.0')
+      .result()) as RebuildSummary;
     expect(widget.packages.map((p) => `${p.name} ${p.version} ${p.status}`)).toEqual(['up-widget 0.2.0 built']);
   });
 
@@ -145,10 +202,13 @@ describe('upstreamWatch', () => {
     expect(third['tiny-lib']).toMatchObject({ action: 'update-pending', workflowId: 'package-update/tiny-lib/1.1.0' });
     expect(third['up-widget']).toMatchObject({ action: 'update-pending' });
     const runs = [];
-    for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "package-update/tiny-lib/1.1.0"` })) runs.push(w.runId);
+    for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "package-update/tiny-lib/1.1.0"` }))
+      runs.push(w.runId);
     expect(runs).toHaveLength(1);
     // and no second commit on the branch
-    expect((await sh(join(root, 'catalog-repo'), 'rev-list', '--count', 'main..kiln/update/tiny-lib-1.1.0')).stdout).toBe('1');
+    expect(
+      (await sh(join(root, 'catalog-repo'), 'rev-list', '--count', 'main..kiln/update/tiny-lib-1.1.0')).stdout,
+    ).toBe('1');
   });
 });
 
@@ -160,23 +220,71 @@ describe('proposeUpdate refreshes the pins a config has', () => {
     repo = join(root, 'pins-repo');
     dir = join(repo, 'catalog');
     await isolatedFixture('tiny', dir, 'upstream-pins');
-    await writeFile(join(dir, 'catalog.yaml'), `${await readFile(join(dir, 'catalog.yaml'), 'utf8')}updates:\n  githubApi: ${apiUrl}\n`);
+    await writeFile(
+      join(dir, 'catalog.yaml'),
+      `${await readFile(join(dir, 'catalog.yaml'), 'utf8')}updates:\n  githubApi: ${apiUrl}\n`,
+    );
     // Only the configs matter here: these packages are never built.
-    await writeFile(join(dir, 'packages', 'src-pkg.yaml'), [
-      'package:', '  name: src-pkg', '  version: 1.0.0', '  epoch: 2', '  description: checked out from git', '  copyright:', '    - license: MIT',
-      'environment:', '  contents:', '    packages: [busybox]',
-      'pipeline:', '  - uses: git-checkout', '    with:', `      repository: ${upstream}`, '      tag: v${{package.version}}', `      expected-commit: ${'0'.repeat(40)}`,
-      '  - runs: echo ok',
-      'update:', '  enabled: true', '  github:', '    identifier: acme/src-pkg', '    strip-prefix: v', '',
-    ].join('\n'));
-    await writeFile(join(dir, 'packages', 'tarball.yaml'), [
-      'package:', '  name: tarball', '  version: 1.0.0', '  epoch: 1', '  description: fetched as a tarball', '  copyright:', '    - license: MIT',
-      'environment:', '  contents:', '    packages: [busybox]',
-      'var-transforms:', '  - from: ${{package.version}}', '    match: \\.', '    replace: _', '    to: under-version',
-      'pipeline:', '  - uses: fetch', '    with:', `      uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`, `      expected-sha256: ${'0'.repeat(64)}`,
-      '  - runs: echo ok',
-      'update:', '  enabled: true', '  github:', '    identifier: acme/tarball', '    strip-prefix: v', '',
-    ].join('\n'));
+    await writeFile(
+      join(dir, 'packages', 'src-pkg.yaml'),
+      [
+        'package:',
+        '  name: src-pkg',
+        '  version: 1.0.0',
+        '  epoch: 2',
+        '  description: checked out from git',
+        '  copyright:',
+        '    - license: MIT',
+        'environment:',
+        '  contents:',
+        '    packages: [busybox]',
+        'pipeline:',
+        '  - uses: git-checkout',
+        '    with:',
+        `      repository: ${upstream}`,
+        '      tag: v${{package.version}}',
+        `      expected-commit: ${'0'.repeat(40)}`,
+        '  - runs: echo ok',
+        'update:',
+        '  enabled: true',
+        '  github:',
+        '    identifier: acme/src-pkg',
+        '    strip-prefix: v',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(dir, 'packages', 'tarball.yaml'),
+      [
+        'package:',
+        '  name: tarball',
+        '  version: 1.0.0',
+        '  epoch: 1',
+        '  description: fetched as a tarball',
+        '  copyright:',
+        '    - license: MIT',
+        'environment:',
+        '  contents:',
+        '    packages: [busybox]',
+        'var-transforms:',
+        '  - from: ${{package.version}}',
+        '    match: \\.',
+        '    replace: _',
+        '    to: under-version',
+        'pipeline:',
+        '  - uses: fetch',
+        '    with:',
+        `      uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`,
+        `      expected-sha256: ${'0'.repeat(64)}`,
+        '  - runs: echo ok',
+        'update:',
+        '  enabled: true',
+        '  github:',
+        '    identifier: acme/tarball',
+        '    strip-prefix: v',
+        '',
+      ].join('\n'),
+    );
     await execa('git', ['init', '-q', '-b', 'main', repo]);
     await sh(repo, 'add', '.');
     await sh(repo, 'commit', '-q', '-m', 'catalog');
@@ -193,8 +301,9 @@ describe('proposeUpdate refreshes the pins a config has', () => {
   });
 
   it('leaves a clear error and no branch while the tarball is not published, then pins its sha256', async () => {
-    await expect(proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' }))
-      .rejects.toThrow(/tarball\.yaml pipeline\[0\] \(fetch\): cannot refresh expected-sha256: http:\/\/127\.0\.0\.1:\d+\/dl\/tarball-2_0_1\.tar\.gz answered HTTP 404/);
+    await expect(proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' })).rejects.toThrow(
+      /tarball\.yaml pipeline\[0\] \(fetch\): cannot refresh expected-sha256: http:\/\/127\.0\.0\.1:\d+\/dl\/tarball-2_0_1\.tar\.gz answered HTTP 404/,
+    );
     expect((await sh(repo, 'branch', '--list', 'kiln/update/*')).stdout).not.toContain('tarball');
 
     const bytes = Buffer.from('pretend this is a release tarball');
@@ -206,6 +315,9 @@ describe('proposeUpdate refreshes the pins a config has', () => {
     expect(text).toContain(`uri: ${apiUrl}/dl/tarball-\${{vars.under-version}}.tar.gz`);
     // asking again is a no-op: no download, no commit
     delete releases['/dl/tarball-2_0_1.tar.gz'];
-    expect(await proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' })).toMatchObject({ created: false, commit: proposed.commit });
+    expect(await proposeUpdate(config, { catalogDir: dir, name: 'tarball', version: '2.0.1' })).toMatchObject({
+      created: false,
+      commit: proposed.commit,
+    });
   });
 });

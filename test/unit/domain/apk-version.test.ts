@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareApkVersions, isValidApkVersion } from '../domain/apk-version.js';
+import { compareApkVersions, isValidApkVersion } from '../../../domain/apk-version.js';
 
 // Each row: a < b, in apk-tools 2.x order.
 const ascending: [string, string][] = [
@@ -55,8 +55,12 @@ describe('compareApkVersions', () => {
 });
 
 describe('isValidApkVersion', () => {
-  it.each(['1', '1.2.3', '1.2.3a', '1.2_rc1', '1.2_p1-r3', '20240101'])('accepts %s', (v) => expect(isValidApkVersion(v)).toBe(true));
-  it.each(['', 'v1.2', '1.2-3', '1..2', '1.2_foo', '1.2-r', '1.0-r1_p1'])('rejects %s', (v) => expect(isValidApkVersion(v)).toBe(false));
+  it.each(['1', '1.2.3', '1.2.3a', '1.2_rc1', '1.2_p1-r3', '20240101'])('accepts %s', (v) =>
+    expect(isValidApkVersion(v)).toBe(true),
+  );
+  it.each(['', 'v1.2', '1.2-3', '1..2', '1.2_foo', '1.2-r', '1.0-r1_p1'])('rejects %s', (v) =>
+    expect(isValidApkVersion(v)).toBe(false),
+  );
 });
 
 describe('leading zeros compare as text, as apk-tools 2.14 does', () => {

@@ -4,9 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../config/config.js';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { connectTemporal, kilnTestEnv, type TemporalHarness } from './harness.js';
+import { REPO_ROOT } from '../../../config/config.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 const taskQueue = `crash-${Date.now()}`;
@@ -30,7 +30,11 @@ function startWorker(): ResultPromise {
 
 const buildLog = (name: string) => join(env.KILN_STATE, 'logs', 'packages', `${name}-1.0.0-r0-x86_64.log`);
 const melangeBuildRuns = (name: string) =>
-  existsSync(buildLog(name)) ? readFileSync(buildLog(name), 'utf8').split('\n').filter((l) => l.startsWith('$ ') && l.includes(' build ')).length : 0;
+  existsSync(buildLog(name))
+    ? readFileSync(buildLog(name), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('$ ') && l.includes(' build ')).length
+    : 0;
 
 async function until(what: string, check: () => boolean, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -58,22 +62,33 @@ describe('a worker killed during a melange build', () => {
       args: [{ catalogDir: join(REPO_ROOT, 'test', 'fixtures', 'crash') }],
     });
     // crash-slow builds against crash-base, so crash-base has finished once crash-slow's build runs.
-    await until('the crash-slow melange build to start', () => existsSync(buildLog('crash-slow')) && readFileSync(buildLog('crash-slow'), 'utf8').includes('building against'));
+    await until(
+      'the crash-slow melange build to start',
+      () =>
+        existsSync(buildLog('crash-slow')) && readFileSync(buildLog('crash-slow'), 'utf8').includes('building against'),
+    );
     first.kill('SIGKILL');
-    await new Promise<void>((r) => (first.exitCode !== null || first.signalCode !== null ? r() : first.once('exit', () => r())));
+    await new Promise<void>((r) =>
+      first.exitCode !== null || first.signalCode !== null ? r() : first.once('exit', () => r()),
+    );
     expect(first.signalCode).toBe('SIGKILL');
 
     void startWorker(); // settles when the worker exits (reject: false); afterAll stops it
     const summary = await handle.result();
     expect(summary.ok, JSON.stringify(summary, null, 2)).toBe(true);
-    expect(Object.fromEntries(summary.packages.map((p) => [p.name, p.status]))).toEqual({ 'crash-base': 'built', 'crash-slow': 'built' });
+    expect(Object.fromEntries(summary.packages.map((p) => [p.name, p.status]))).toEqual({
+      'crash-base': 'built',
+      'crash-slow': 'built',
+    });
     expect(summary.images.map((i) => i.status)).toEqual(['published']);
 
     // crash-base finished before the kill: built exactly once. crash-slow was interrupted: twice.
     expect(melangeBuildRuns('crash-base')).toBe(1);
     expect(melangeBuildRuns('crash-slow')).toBe(2);
     const baseHistory = await temporal.client.workflow.getHandle(`${workflowId}/package/crash-base`).fetchHistory();
-    const scheduled = baseHistory.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'buildPackage');
+    const scheduled = baseHistory.events!.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'buildPackage',
+    );
     expect(scheduled).toHaveLength(1);
   });
 });

@@ -4,33 +4,63 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, inject, it } from 'vitest';
-import { parseApkIndex, parseApkIndexText, providedNames } from '../domain/apkindex.js';
-import { apkIndexFixture, BOOTSTRAP_STANZAS } from './fixtures/apkindex-fixture.js';
-import type {} from './global-setup.js';
+import { parseApkIndex, parseApkIndexText, providedNames } from '../../../domain/apkindex.js';
+import { apkIndexFixture, BOOTSTRAP_STANZAS } from '../../fixtures/apkindex-fixture.js';
+import type {} from '../global-setup.js';
 
 describe('parseApkIndex', () => {
   it('reads every stanza of a signed index (signature member, then index member)', async () => {
-    const entries = await parseApkIndex(apkIndexFixture([
-      ...BOOTSTRAP_STANZAS,
-      { P: 'libcrypto3', V: '3.3.2-r1', A: 'aarch64', S: 2_345_678, C: 'Q1abcdefghijklmnopqrstuvwxyz0=', o: 'openssl', D: ['so:libc.so.6', 'ca-certificates>=2024'], p: ['so:libcrypto.so.3=3'] },
-    ]));
+    const entries = await parseApkIndex(
+      apkIndexFixture([
+        ...BOOTSTRAP_STANZAS,
+        {
+          P: 'libcrypto3',
+          V: '3.3.2-r1',
+          A: 'aarch64',
+          S: 2_345_678,
+          C: 'Q1abcdefghijklmnopqrstuvwxyz0=',
+          o: 'openssl',
+          D: ['so:libc.so.6', 'ca-certificates>=2024'],
+          p: ['so:libcrypto.so.3=3'],
+        },
+      ]),
+    );
     expect(entries.map((e) => e.name)).toEqual(['kiln-baselayout', 'busybox', 'libcrypto3']);
-    expect(entries[1]).toMatchObject({ name: 'busybox', version: '1.35.0-r0', arch: 'x86_64', origin: 'busybox', dependencies: ['kiln-baselayout'] });
+    expect(entries[1]).toMatchObject({
+      name: 'busybox',
+      version: '1.35.0-r0',
+      arch: 'x86_64',
+      origin: 'busybox',
+      dependencies: ['kiln-baselayout'],
+    });
     expect(entries[1]!.provides).toEqual(['cmd:sh=1.35.0-r0', 'cmd:cat=1.35.0-r0', 'cmd:grep=1.35.0-r0']);
     expect(entries[2]).toEqual({
-      name: 'libcrypto3', version: '3.3.2-r1', arch: 'aarch64', size: 2_345_678, checksum: 'Q1abcdefghijklmnopqrstuvwxyz0=',
-      origin: 'openssl', dependencies: ['so:libc.so.6', 'ca-certificates>=2024'], provides: ['so:libcrypto.so.3=3'],
+      name: 'libcrypto3',
+      version: '3.3.2-r1',
+      arch: 'aarch64',
+      size: 2_345_678,
+      checksum: 'Q1abcdefghijklmnopqrstuvwxyz0=',
+      origin: 'openssl',
+      dependencies: ['so:libc.so.6', 'ca-certificates>=2024'],
+      provides: ['so:libcrypto.so.3=3'],
     });
   });
 
   it('skips PAX headers and end-of-archive blocks between the members', async () => {
-    const entries = await parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { paxBeforeIndex: true, closedSignature: true }));
+    const entries = await parseApkIndex(
+      apkIndexFixture(BOOTSTRAP_STANZAS, { paxBeforeIndex: true, closedSignature: true }),
+    );
     expect(entries.map((e) => `${e.name}-${e.version}`)).toEqual(['kiln-baselayout-1.0-r0', 'busybox-1.35.0-r0']);
   });
 
   it('rejects an archive without an APKINDEX file, and bytes that are not gzip', async () => {
-    await expect(parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { withoutIndex: true }))).rejects.toThrow(/no APKINDEX/);
-    await expect(parseApkIndex(Buffer.from('<html>404 Not Found</html>'))).rejects.toMatchObject({ type: 'CorruptArtifact', nonRetryable: true });
+    await expect(parseApkIndex(apkIndexFixture(BOOTSTRAP_STANZAS, { withoutIndex: true }))).rejects.toThrow(
+      /no APKINDEX/,
+    );
+    await expect(parseApkIndex(Buffer.from('<html>404 Not Found</html>'))).rejects.toMatchObject({
+      type: 'CorruptArtifact',
+      nonRetryable: true,
+    });
   });
 
   it('rejects a tar with no APKINDEX at all', async () => {
@@ -57,7 +87,23 @@ describe('parseApkIndexText', () => {
 
 describe('providedNames', () => {
   it('lists package names and provides, without their versions', async () => {
-    const names = providedNames(await parseApkIndex(apkIndexFixture([...BOOTSTRAP_STANZAS, { P: 'libcrypto3', V: '3.3.2-r1', p: ['so:libcrypto.so.3=3', 'openssl-provider'] }])));
-    expect([...names].sort()).toEqual(['busybox', 'cmd:cat', 'cmd:grep', 'cmd:sh', 'kiln-baselayout', 'libcrypto3', 'openssl-provider', 'so:libcrypto.so.3']);
+    const names = providedNames(
+      await parseApkIndex(
+        apkIndexFixture([
+          ...BOOTSTRAP_STANZAS,
+          { P: 'libcrypto3', V: '3.3.2-r1', p: ['so:libcrypto.so.3=3', 'openssl-provider'] },
+        ]),
+      ),
+    );
+    expect([...names].sort()).toEqual([
+      'busybox',
+      'cmd:cat',
+      'cmd:grep',
+      'cmd:sh',
+      'kiln-baselayout',
+      'libcrypto3',
+      'openssl-provider',
+      'so:libcrypto.so.3',
+    ]);
   });
 });

@@ -6,14 +6,20 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apkoBuild } from '../adapters/apko.js';
-import { cosignVerify } from '../adapters/cosign.js';
-import { configWith } from '../config/config.js';
-import { RegistryClient, parseImageRef, pushLayout } from '../oci/registry.js';
-import { listReferrers, putReferrer, referrersTag, updateReferrersTag, type ReferrerDescriptor } from '../oci/referrers.js';
-import { PREDICATE_TYPES, SIGNATURE_PREDICATE } from '../signing/statements.js';
-import { attestImage, signImage } from '../activities/image-sign.js';
-import { verifyImage } from '../activities/image-verify.js';
+import { apkoBuild } from '../../../adapters/apko.js';
+import { cosignVerify } from '../../../adapters/cosign.js';
+import { configWith } from '../../../config/config.js';
+import { RegistryClient, parseImageRef, pushLayout } from '../../../oci/registry.js';
+import {
+  listReferrers,
+  putReferrer,
+  referrersTag,
+  updateReferrersTag,
+  type ReferrerDescriptor,
+} from '../../../oci/referrers.js';
+import { PREDICATE_TYPES, SIGNATURE_PREDICATE } from '../../../signing/statements.js';
+import { attestImage, signImage } from '../../../activities/image-sign.js';
+import { verifyImage } from '../../../activities/image-verify.js';
 
 // The run's shared registry and state (keys, bootstrap repository) from global-setup. Not through
 // harness.ts, which loads the whole worker: these activities need none of it.
@@ -31,7 +37,10 @@ async function buildAndPush(name: string): Promise<string> {
   await mkdir(join(dir, 'layout'), { recursive: true });
   await mkdir(join(dir, 'sbom'), { recursive: true });
   // The environment variable only makes the two images differ.
-  await writeFile(join(dir, 'apko.yaml'), `contents:\n  packages: [busybox]\nentrypoint:\n  command: /bin/sh\nenvironment:\n  KILN_TEST_IMAGE: ${name}\narchs: [x86_64]\n`);
+  await writeFile(
+    join(dir, 'apko.yaml'),
+    `contents:\n  packages: [busybox]\nentrypoint:\n  command: /bin/sh\nenvironment:\n  KILN_TEST_IMAGE: ${name}\narchs: [x86_64]\n`,
+  );
   const { paths } = config;
   await apkoBuild(config.tools, {
     config: join(dir, 'apko.yaml'),
@@ -60,7 +69,9 @@ function cosign(command: 'verify' | 'verify-attestation', digest: string, ...ext
 }
 
 /** The in-toto statements cosign verify-attestation printed. */
-function statements(payloads: unknown[]): { predicateType: string; subject: { digest: { sha256: string } }[]; predicate: Record<string, unknown> }[] {
+function statements(
+  payloads: unknown[],
+): { predicateType: string; subject: { digest: { sha256: string } }[]; predicate: Record<string, unknown> }[] {
   return payloads.map((p) => JSON.parse(Buffer.from((p as { payload: string }).payload, 'base64').toString('utf8')));
 }
 
@@ -73,7 +84,12 @@ const predicateFiles = () => ({
 function vulnScan(dbVersion: string, ids: string[]) {
   return JSON.stringify({
     invocation: { parameters: null, uri: 'https://kiln.example/nightly', event_id: 'test', 'builder.id': 'kiln' },
-    scanner: { uri: 'https://kiln.example/secdb-scan', version: '1', db: { uri: 'secdb', version: dbVersion }, result: { matches: ids } },
+    scanner: {
+      uri: 'https://kiln.example/secdb-scan',
+      version: '1',
+      db: { uri: 'secdb', version: dbVersion },
+      result: { matches: ids },
+    },
     metadata: { scanStartedOn: '2026-01-01T00:00:00Z', scanFinishedOn: '2026-01-01T00:00:01Z' },
   });
 }
@@ -82,10 +98,13 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'kiln-signing-'));
   [imageA, imageB] = [await buildAndPush('a'), await buildAndPush('b')];
   await writeFile(predicateFiles().vuln, vulnScan('2026-01-01', ['CVE-2026-0001']));
-  await writeFile(predicateFiles().slsa, JSON.stringify({
-    buildDefinition: { buildType: 'https://kiln.example/apko-build/v1', externalParameters: { config: 'apko.yaml' } },
-    runDetails: { builder: { id: 'https://kiln.example/worker' } },
-  }));
+  await writeFile(
+    predicateFiles().slsa,
+    JSON.stringify({
+      buildDefinition: { buildType: 'https://kiln.example/apko-build/v1', externalParameters: { config: 'apko.yaml' } },
+      runDetails: { builder: { id: 'https://kiln.example/worker' } },
+    }),
+  );
 });
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -98,11 +117,23 @@ describe('signImage and attestImage', () => {
     expect(signed.reference).toMatch(new RegExp(`^${repository}@sha256:[0-9a-f]{64}$`));
     const files = predicateFiles();
     // At once, as a workflow may run them: all three must land in the one referrers index.
-    expect(await Promise.all([
-      attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.spdxjson, predicateFile: files.spdx }),
-      attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: files.vuln }),
-      attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.slsaprovenance1, predicateFile: files.slsa }),
-    ])).toEqual([{ attested: true }, { attested: true }, { attested: true }]);
+    expect(
+      await Promise.all([
+        attestImage(config, {
+          repository,
+          digest: imageA,
+          predicateType: PREDICATE_TYPES.spdxjson,
+          predicateFile: files.spdx,
+        }),
+        attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: files.vuln }),
+        attestImage(config, {
+          repository,
+          digest: imageA,
+          predicateType: PREDICATE_TYPES.slsaprovenance1,
+          predicateFile: files.slsa,
+        }),
+      ]),
+    ).toEqual([{ attested: true }, { attested: true }, { attested: true }]);
 
     const [sig, spdx, vuln, slsa] = await Promise.all([
       cosign('verify', imageA, '-a', 'dev.kiln/catalog=test'),
@@ -111,11 +142,17 @@ describe('signImage and attestImage', () => {
       cosign('verify-attestation', imageA, '--type', 'slsaprovenance1'),
     ]);
     expect(sig.ok, sig.stderr).toBe(true);
-    expect(sig.payloads).toEqual([expect.objectContaining({
-      critical: expect.objectContaining({ image: { 'docker-manifest-digest': imageA }, type: SIGNATURE_PREDICATE }),
-      optional: { 'dev.kiln/catalog': 'test' },
-    })]);
-    for (const [result, type] of [[spdx, PREDICATE_TYPES.spdxjson], [vuln, PREDICATE_TYPES.vuln], [slsa, PREDICATE_TYPES.slsaprovenance1]] as const) {
+    expect(sig.payloads).toEqual([
+      expect.objectContaining({
+        critical: expect.objectContaining({ image: { 'docker-manifest-digest': imageA }, type: SIGNATURE_PREDICATE }),
+        optional: { 'dev.kiln/catalog': 'test' },
+      }),
+    ]);
+    for (const [result, type] of [
+      [spdx, PREDICATE_TYPES.spdxjson],
+      [vuln, PREDICATE_TYPES.vuln],
+      [slsa, PREDICATE_TYPES.slsaprovenance1],
+    ] as const) {
       expect(result.ok, result.stderr).toBe(true);
       const [statement, ...more] = statements(result.payloads);
       expect(more).toEqual([]);
@@ -130,55 +167,111 @@ describe('signImage and attestImage', () => {
     const before = await listReferrers(client, imageA);
     expect(before.source).toBe('tag'); // Distribution 2.8: no referrers API
     expect(before.manifests).toHaveLength(4);
-    const first = before.manifests.find((m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === SIGNATURE_PREDICATE)!;
-    expect(await signImage(config, { repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } })).toEqual({ signed: false, reference: `${repository}@${first.digest}` });
+    const first = before.manifests.find(
+      (m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === SIGNATURE_PREDICATE,
+    )!;
+    expect(
+      await signImage(config, { repository, digest: imageA, annotations: { 'dev.kiln/catalog': 'test' } }),
+    ).toEqual({ signed: false, reference: `${repository}@${first.digest}` });
     const files = predicateFiles();
-    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'spdxjson', predicateFile: files.spdx })).toEqual({ attested: false });
-    expect(await attestImage(config, { repository, digest: imageA, predicateType: PREDICATE_TYPES.vuln, predicateFile: files.vuln })).toEqual({ attested: false });
-    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'slsaprovenance1', predicateFile: files.slsa })).toEqual({ attested: false });
-    expect((await listReferrers(client, imageA)).manifests.map((m) => m.digest)).toEqual(before.manifests.map((m) => m.digest));
+    expect(
+      await attestImage(config, { repository, digest: imageA, predicateType: 'spdxjson', predicateFile: files.spdx }),
+    ).toEqual({ attested: false });
+    expect(
+      await attestImage(config, {
+        repository,
+        digest: imageA,
+        predicateType: PREDICATE_TYPES.vuln,
+        predicateFile: files.vuln,
+      }),
+    ).toEqual({ attested: false });
+    expect(
+      await attestImage(config, {
+        repository,
+        digest: imageA,
+        predicateType: 'slsaprovenance1',
+        predicateFile: files.slsa,
+      }),
+    ).toEqual({ attested: false });
+    expect((await listReferrers(client, imageA)).manifests.map((m) => m.digest)).toEqual(
+      before.manifests.map((m) => m.digest),
+    );
     // One storage format: only the referrers index tag, no legacy .sig/.att tags.
     expect(await client.listTags()).toEqual([referrersTag(imageA)]);
   });
 
   it('pass kiln verifyImage', async () => {
-    expect(await verifyImage(config, { repository, digest: imageA, predicateTypes: Object.values(PREDICATE_TYPES) })).toEqual({
+    expect(
+      await verifyImage(config, { repository, digest: imageA, predicateTypes: Object.values(PREDICATE_TYPES) }),
+    ).toEqual({
       signature: true,
       attestations: Object.fromEntries(Object.values(PREDICATE_TYPES).map((t) => [t, true])),
     });
     await expect(verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
-      nonRetryable: true, type: 'ImageVerificationFailed', message: expect.stringMatching(/no signature signed by key/),
+      nonRetryable: true,
+      type: 'ImageVerificationFailed',
+      message: expect.stringMatching(/no signature signed by key/),
     });
   });
 
   it('replace a vulnerability scan when its predicate changes', async () => {
-    const isVuln = (m: ReferrerDescriptor) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln;
+    const isVuln = (m: ReferrerDescriptor) =>
+      m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln;
     const earlier = (await listReferrers(client, imageA)).manifests.find(isVuln)!;
     await writeFile(predicateFiles().vuln, vulnScan('2026-01-02', ['CVE-2026-0001', 'CVE-2026-0002']));
-    expect(await attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: predicateFiles().vuln })).toEqual({ attested: true });
+    expect(
+      await attestImage(config, {
+        repository,
+        digest: imageA,
+        predicateType: 'vuln',
+        predicateFile: predicateFiles().vuln,
+      }),
+    ).toEqual({ attested: true });
     const listed = (await listReferrers(client, imageA)).manifests;
     // Replaced, not added: off the referrers index and deleted from the registry.
     expect(listed.find(isVuln)!.digest).not.toBe(earlier.digest);
     expect(await client.getManifest(earlier.digest)).toBeUndefined();
-    expect(listed.map((m) => m.annotations?.['dev.sigstore.bundle.predicateType']).sort()).toEqual([SIGNATURE_PREDICATE, ...Object.values(PREDICATE_TYPES)].sort());
+    expect(listed.map((m) => m.annotations?.['dev.sigstore.bundle.predicateType']).sort()).toEqual(
+      [SIGNATURE_PREDICATE, ...Object.values(PREDICATE_TYPES)].sort(),
+    );
     const vuln = await cosign('verify-attestation', imageA, '--type', 'vuln');
     expect(vuln.ok, vuln.stderr).toBe(true);
-    expect(statements(vuln.payloads).map((s) => s.predicate.scanner)).toEqual([expect.objectContaining({
-      db: { uri: 'secdb', version: '2026-01-02' }, result: { matches: ['CVE-2026-0001', 'CVE-2026-0002'] },
-    })]);
+    expect(statements(vuln.payloads).map((s) => s.predicate.scanner)).toEqual([
+      expect.objectContaining({
+        db: { uri: 'secdb', version: '2026-01-02' },
+        result: { matches: ['CVE-2026-0001', 'CVE-2026-0002'] },
+      }),
+    ]);
     await verifyImage(config, { repository, digest: imageA, predicateTypes: ['vuln'] });
   });
 
   it('reject bad input without retrying', async () => {
-    await expect(attestImage(config, { repository, digest: imageA, predicateType: 'https://openvex.dev/ns', predicateFile: predicateFiles().vuln }))
-      .rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
-    await expect(attestImage(config, { repository, digest: imageA, predicateType: 'vuln', predicateFile: join(work, 'missing.json') }))
-      .rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
-    await expect(signImage(config, { repository, digest: 'sha256:abc' })).rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
+    await expect(
+      attestImage(config, {
+        repository,
+        digest: imageA,
+        predicateType: 'https://openvex.dev/ns',
+        predicateFile: predicateFiles().vuln,
+      }),
+    ).rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
+    await expect(
+      attestImage(config, {
+        repository,
+        digest: imageA,
+        predicateType: 'vuln',
+        predicateFile: join(work, 'missing.json'),
+      }),
+    ).rejects.toMatchObject({ nonRetryable: true, type: 'InvalidInput' });
+    await expect(signImage(config, { repository, digest: 'sha256:abc' })).rejects.toMatchObject({
+      nonRetryable: true,
+      type: 'InvalidInput',
+    });
     // Keyless signing needs Fulcio, Rekor and an OIDC token (not reachable here): only its configuration check runs.
     const keyless = configWith({ ...env, KILN_SIGNING: 'keyless' });
     await expect(signImage(keyless, { repository, digest: imageA })).rejects.toMatchObject({
-      nonRetryable: true, type: 'SigningMisconfigured', message: expect.stringContaining('KILN_FULCIO_URL'),
+      nonRetryable: true,
+      type: 'SigningMisconfigured',
+      message: expect.stringContaining('KILN_FULCIO_URL'),
     });
   });
 });
@@ -186,11 +279,18 @@ describe('signImage and attestImage', () => {
 describe('verifyImage', () => {
   it('fails when the only signature was made by another key, and signImage still signs', async () => {
     const other = join(work, 'other.key');
-    await writeFile(other, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    await writeFile(
+      other,
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      { mode: 0o600 },
+    );
     const otherKey = configWith({ ...env, KILN_IMAGE_SIGNING_KEY: other });
     expect((await signImage(otherKey, { repository, digest: imageB })).signed).toBe(true);
     await expect(verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).rejects.toMatchObject({
-      nonRetryable: true, message: expect.stringMatching(/no signature signed by key .*rejected sha256:[0-9a-f]{64}: signed by another key/),
+      nonRetryable: true,
+      message: expect.stringMatching(
+        /no signature signed by key .*rejected sha256:[0-9a-f]{64}: signed by another key/,
+      ),
     });
     const foreign = await cosign('verify', imageB);
     expect(foreign.ok).toBe(false);
@@ -198,13 +298,18 @@ describe('verifyImage', () => {
 
     // A signature by someone else does not count as kiln's own.
     expect((await signImage(config, { repository, digest: imageB })).signed).toBe(true);
-    expect(await verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).toEqual({ signature: true, attestations: {} });
+    expect(await verifyImage(config, { repository, digest: imageB, predicateTypes: [] })).toEqual({
+      signature: true,
+      attestations: {},
+    });
     expect((await cosign('verify', imageB)).ok).toBe(true);
   });
 
   it('fails when an attestation is about another digest', async () => {
     // Replay: image A's (validly signed) scan attached to image B as a referrer of B.
-    const fromA = (await listReferrers(client, imageA)).manifests.find((m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln)!;
+    const fromA = (await listReferrers(client, imageA)).manifests.find(
+      (m) => m.annotations?.['dev.sigstore.bundle.predicateType'] === PREDICATE_TYPES.vuln,
+    )!;
     const manifest = JSON.parse((await client.getManifest(fromA.digest))!.body.toString('utf8')) as { subject: object };
     const image = (await client.getManifest(imageB))!;
     manifest.subject = { mediaType: image.mediaType, digest: imageB, size: image.body.length };
@@ -223,4 +328,3 @@ describe('verifyImage', () => {
     expect(replay.stderr).toMatch(/none of the attestations matched the predicate type: vuln/);
   });
 });
-

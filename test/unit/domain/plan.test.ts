@@ -2,12 +2,12 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Catalog, ImageSpec, PackageSpec } from '../domain/catalog.js';
-import { loadCatalog } from '../io/catalog-loader.js';
-import { dependentsOf, findCycle, planBuild } from '../domain/plan.js';
-import { bootstrapStateFixture } from './fixtures/apkindex-fixture.js';
+import type { Catalog, ImageSpec, PackageSpec } from '../../../domain/catalog.js';
+import { loadCatalog } from '../../../io/catalog-loader.js';
+import { dependentsOf, findCycle, planBuild } from '../../../domain/plan.js';
+import { bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+import { REPO_ROOT } from '../../../config/config.js';
 
-const REPO_ROOT = join(import.meta.dirname, '..');
 let state: string;
 beforeAll(async () => {
   state = await bootstrapStateFixture();
@@ -15,8 +15,24 @@ beforeAll(async () => {
 afterAll(async () => rm(state, { recursive: true, force: true }));
 
 /** A package spec for pure plan tests (a hand-written fixture, not loaded from YAML). */
-function pkg(name: string, build: string[] = [], runtime: string[] = [], extra: Partial<PackageSpec> = {}): PackageSpec {
-  return { name, version: '1.0', epoch: 0, file: `packages/${name}.yaml`, subpackages: [], provides: [], buildDependencies: ['busybox', ...build], runtimeDependencies: runtime, hasTest: false, ...extra };
+function pkg(
+  name: string,
+  build: string[] = [],
+  runtime: string[] = [],
+  extra: Partial<PackageSpec> = {},
+): PackageSpec {
+  return {
+    name,
+    version: '1.0',
+    epoch: 0,
+    file: `packages/${name}.yaml`,
+    subpackages: [],
+    provides: [],
+    buildDependencies: ['busybox', ...build],
+    runtimeDependencies: runtime,
+    hasTest: false,
+    ...extra,
+  };
 }
 
 function image(name: string, packages: string[], tags = ['latest']): ImageSpec {
@@ -24,9 +40,29 @@ function image(name: string, packages: string[], tags = ['latest']): ImageSpec {
 }
 
 function catalog(packages: PackageSpec[], images: ImageSpec[] = []): Catalog {
-  return { dir: '/x', settings: { archs: ['x86_64'], repositories: [], keyring: [], packageRepository: '/r', registry: 'r/k', namespace: 'k', concurrency: { packages: 2, images: 1 }, abi: { allowedBreaks: [] },
-    schedule: { cron: '17 2 * * *', timezone: 'UTC', overlap: 'skip', catchupWindow: '1h' },
-    updates: { every: '1h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com', repositories: {} } }, packages, images };
+  return {
+    dir: '/x',
+    settings: {
+      archs: ['x86_64'],
+      repositories: [],
+      keyring: [],
+      packageRepository: '/r',
+      registry: 'r/k',
+      namespace: 'k',
+      concurrency: { packages: 2, images: 1 },
+      abi: { allowedBreaks: [] },
+      schedule: { cron: '17 2 * * *', timezone: 'UTC', overlap: 'skip', catchupWindow: '1h' },
+      updates: {
+        every: '1h',
+        branchPrefix: 'kiln/update/',
+        onMainBranch: false,
+        githubApi: 'https://api.github.com',
+        repositories: {},
+      },
+    },
+    packages,
+    images,
+  };
 }
 
 describe('planBuild', () => {
@@ -54,11 +90,13 @@ describe('planBuild', () => {
   });
 
   it('resolves dependencies through subpackages and provides, with version constraints', () => {
-    const plan = planBuild(catalog([
-      pkg('openssl', [], [], { subpackages: ['libcrypto3'], provides: ['so:libcrypto.so.3'] }),
-      pkg('curl', ['libcrypto3>=3.0']),
-      pkg('wget', ['so:libcrypto.so.3']),
-    ]));
+    const plan = planBuild(
+      catalog([
+        pkg('openssl', [], [], { subpackages: ['libcrypto3'], provides: ['so:libcrypto.so.3'] }),
+        pkg('curl', ['libcrypto3>=3.0']),
+        pkg('wget', ['so:libcrypto.so.3']),
+      ]),
+    );
     expect(plan.packages.find((p) => p.name === 'curl')!.dependsOn).toEqual(['openssl']);
     expect(plan.packages.find((p) => p.name === 'wget')!.dependsOn).toEqual(['openssl']);
     expect(plan.levels).toEqual([['openssl'], ['curl', 'wget']]);
@@ -70,7 +108,13 @@ describe('planBuild', () => {
   });
 
   it('gives the same plan whatever order the packages were read in', () => {
-    const packages = [pkg('zlib'), pkg('curl', ['zlib', 'openssl']), pkg('openssl', ['zlib']), pkg('jq'), pkg('git', ['curl'])];
+    const packages = [
+      pkg('zlib'),
+      pkg('curl', ['zlib', 'openssl']),
+      pkg('openssl', ['zlib']),
+      pkg('jq'),
+      pkg('git', ['curl']),
+    ];
     const forward = planBuild(catalog(packages));
     const backward = planBuild(catalog([...packages].reverse()));
     expect(backward).toEqual(forward);
@@ -78,15 +122,17 @@ describe('planBuild', () => {
   });
 
   it('gives an image the catalog packages it installs through runtime dependencies', () => {
-    const plan = planBuild(catalog(
-      [
-        pkg('lib', [], ['so:libc.so.6']),
-        pkg('tool', [], ['lib-data', 'busybox']),
-        pkg('libsrc', [], ['lib'], { subpackages: ['lib-data'] }),
-        pkg('unrelated', [], ['lib']),
-      ],
-      [image('img', ['tool=1.0-r0', 'busybox']), image('bare', ['busybox'], ['latest', '1'])],
-    ));
+    const plan = planBuild(
+      catalog(
+        [
+          pkg('lib', [], ['so:libc.so.6']),
+          pkg('tool', [], ['lib-data', 'busybox']),
+          pkg('libsrc', [], ['lib'], { subpackages: ['lib-data'] }),
+          pkg('unrelated', [], ['lib']),
+        ],
+        [image('img', ['tool=1.0-r0', 'busybox']), image('bare', ['busybox'], ['latest', '1'])],
+      ),
+    );
     expect(plan.images).toEqual([
       { name: 'bare', packages: [], tags: ['latest', '1'] },
       { name: 'img', packages: ['lib', 'libsrc', 'tool'], tags: ['latest'] },
@@ -101,18 +147,42 @@ describe('planBuild', () => {
 
 describe('findCycle', () => {
   it('prints the cycle as a path back to its start', () => {
-    const cycle = findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', []]]));
+    const cycle = findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+        ['d', []],
+      ]),
+    );
     expect(cycle).toEqual(['a', 'b', 'c', 'a']);
     expect(cycle!.join(' -> ')).toBe('a -> b -> c -> a');
   });
   it('returns only the cycle, not the path that led into it', () => {
-    expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['d']], ['d', ['b']]]))).toEqual(['b', 'c', 'd', 'b']);
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['d']],
+          ['d', ['b']],
+        ]),
+      ),
+    ).toEqual(['b', 'c', 'd', 'b']);
   });
   it('finds a self-loop', () => {
     expect(findCycle(new Map([['a', ['a']]]))).toEqual(['a', 'a']);
   });
   it('finds none in a DAG, even with shared dependencies', () => {
-    expect(findCycle(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]]))).toBeUndefined();
+    expect(
+      findCycle(
+        new Map([
+          ['a', ['b', 'c']],
+          ['b', ['c']],
+          ['c', []],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });
 

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { formatSummary, type ImageOutcome, type RebuildSummary } from '../domain/summary.js';
-import { splitGzipMembers } from '../apk/writer.js';
-import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../signing/statements.js';
-import { cosignVerify } from '../adapters/cosign.js';
-import { kilnTestConfig, kilnTestEnv, registryGet, sha256, useTemporal } from './harness.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import { formatSummary, type ImageOutcome, type RebuildSummary } from '../../../domain/summary.js';
+import { splitGzipMembers } from '../../../apk/writer.js';
+import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../../../signing/statements.js';
+import { cosignVerify } from '../../../adapters/cosign.js';
+import { kilnTestConfig, kilnTestEnv, registryGet, sha256, useTemporal } from '../harness.js';
+import { FIXTURES } from '../../fixtures/paths.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
 const env = kilnTestEnv();
 const temporal = useTemporal(env);
 
@@ -28,7 +28,9 @@ async function copyFixture(name: string): Promise<string> {
 
 async function rebuild(catalogDir: string, workflowId: string): Promise<RebuildSummary> {
   const worker = await temporal().worker('imgpipe');
-  return worker.runUntil(temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }));
+  return worker.runUntil(
+    temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }),
+  );
 }
 
 async function edit(catalogDir: string, file: string, from: string | RegExp, to: string): Promise<void> {
@@ -58,8 +60,13 @@ async function referrersOf(name: string, digest: string): Promise<{ digest: stri
   const res = await registryGet(env, `imgpipe/${name}/manifests/${digest.replace(':', '-')}`);
   if (res.status === 404) return [];
   expect(res.status).toBe(200);
-  const index = JSON.parse(res.body.toString()) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  return index.manifests.map((m) => ({ digest: m.digest, predicateType: m.annotations?.['dev.sigstore.bundle.predicateType'] ?? '' }));
+  const index = JSON.parse(res.body.toString()) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
+  return index.manifests.map((m) => ({
+    digest: m.digest,
+    predicateType: m.annotations?.['dev.sigstore.bundle.predicateType'] ?? '',
+  }));
 }
 
 interface ActivityRun {
@@ -75,11 +82,13 @@ async function activityRuns(workflowId: string): Promise<ActivityRun[]> {
   const history = await temporal().client.workflow.getHandle(workflowId).fetchHistory();
   const runs = new Map<number, ActivityRun>();
   for (const e of history.events ?? []) {
-    if (e.activityTaskScheduledEventAttributes) runs.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '' });
+    if (e.activityTaskScheduledEventAttributes)
+      runs.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '' });
     const started = e.activityTaskStartedEventAttributes;
     if (started) runs.get(Number(started.scheduledEventId))!.attempt = started.attempt ?? undefined;
     const done = e.activityTaskCompletedEventAttributes;
-    if (done) runs.get(Number(done.scheduledEventId))!.result = defaultPayloadConverter.fromPayload(done.result!.payloads![0]!);
+    if (done)
+      runs.get(Number(done.scheduledEventId))!.result = defaultPayloadConverter.fromPayload(done.result!.payloads![0]!);
     const failed = e.activityTaskFailedEventAttributes;
     if (failed) runs.get(Number(failed.scheduledEventId))!.retryState = decodeRetryState(failed.retryState);
   }
@@ -113,19 +122,37 @@ describe('a catalog whose images change between two runs', () => {
     gateLatest = await tagged('imgpipe-gate', 'latest');
     const stable = image(first, 'imgpipe-stable');
     stableReferrers = await referrersOf('imgpipe-stable', stable.digest!);
-    const stableIndex = JSON.parse((await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString()) as { manifests: { digest: string }[] };
+    const stableIndex = JSON.parse(
+      (await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString(),
+    ) as { manifests: { digest: string }[] };
     stablePlatformReferrers = await referrersOf('imgpipe-stable', stableIndex.manifests[0]!.digest);
 
     // The gated image changes (new env, so a new digest) and gains a test it fails.
     await edit(catalogDir, 'images/imgpipe-gate/apko.yaml', 'GATE_RELEASE: "1"', 'GATE_RELEASE: "2"');
-    await edit(catalogDir, 'images/imgpipe-gate/image.yaml', /\n$/, '\n  - { name: ships-changelog, command: [/bin/cat, /usr/share/doc/imgpipe-gate/CHANGELOG] }\n');
+    await edit(
+      catalogDir,
+      'images/imgpipe-gate/image.yaml',
+      /\n$/,
+      '\n  - { name: ships-changelog, command: [/bin/cat, /usr/share/doc/imgpipe-gate/CHANGELOG] }\n',
+    );
 
     // Someone swaps the payload of the published package in the repository, leaving the signed
     // APKINDEX (and the signed control member) alone; then a new image installs it.
     indexBefore = await readFile(join(apkRepo(), 'APKINDEX.tar.gz'));
-    await tamperWithData(join(apkRepo(), 'imgpipe-data-1.0.0-r0.apk'), 'the bytes the repository signed', 'the bytes an attacker swapped!!');
-    await cp(join(catalogDir, 'images', 'imgpipe-stable'), join(catalogDir, 'images', 'imgpipe-tampered'), { recursive: true });
-    await edit(catalogDir, 'images/imgpipe-tampered/apko.yaml', 'packages: [busybox]', 'packages: [busybox, imgpipe-data]');
+    await tamperWithData(
+      join(apkRepo(), 'imgpipe-data-1.0.0-r0.apk'),
+      'the bytes the repository signed',
+      'the bytes an attacker swapped!!',
+    );
+    await cp(join(catalogDir, 'images', 'imgpipe-stable'), join(catalogDir, 'images', 'imgpipe-tampered'), {
+      recursive: true,
+    });
+    await edit(
+      catalogDir,
+      'images/imgpipe-tampered/apko.yaml',
+      'packages: [busybox]',
+      'packages: [busybox, imgpipe-data]',
+    );
 
     second = await rebuild(catalogDir, secondId);
   });
@@ -169,12 +196,16 @@ describe('a catalog whose images change between two runs', () => {
       const tampered = image(second, 'imgpipe-tampered');
       expect(tampered.status).toBe('failed');
       expect(tampered.error).toMatch(/^apko build failed with exit code \d+/);
-      expect(tampered.error).toMatch(/package "imgpipe-data" data hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+      expect(tampered.error).toMatch(
+        /package "imgpipe-data" data hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
+      );
     });
 
     it('is not retried: the failure is final on the first attempt', async () => {
       const runs = await activityRuns(`${secondId}/image/imgpipe-tampered`);
-      expect(runs.map((r) => [r.type, r.attempt, r.retryState])).toEqual([['assembleImage', 1, 'NON_RETRYABLE_FAILURE']]);
+      expect(runs.map((r) => [r.type, r.attempt, r.retryState])).toEqual([
+        ['assembleImage', 1, 'NON_RETRYABLE_FAILURE'],
+      ]);
       const log = await readFile(join(env.KILN_STATE, 'logs', 'images', 'imgpipe-tampered.log'), 'utf8');
       expect(log.match(/^\$ \S*apko build /gm)).toHaveLength(1);
     });
@@ -188,7 +219,10 @@ describe('a catalog whose images change between two runs', () => {
 
   describe('an unchanged image run again', () => {
     it('is reported unchanged at the same digest', () => {
-      expect(image(second, 'imgpipe-stable')).toMatchObject({ status: 'unchanged', digest: image(first, 'imgpipe-stable').digest });
+      expect(image(second, 'imgpipe-stable')).toMatchObject({
+        status: 'unchanged',
+        digest: image(first, 'imgpipe-stable').digest,
+      });
     });
 
     it('carries one signature and one attestation of each type, before and after', async () => {
@@ -198,7 +232,9 @@ describe('a catalog whose images change between two runs', () => {
       );
       expect(stablePlatformReferrers.map((r) => r.predicateType)).toEqual([PREDICATE_TYPES.spdxjson]);
       expect(await referrersOf('imgpipe-stable', stable.digest!)).toEqual(stableReferrers);
-      const stableIndex = JSON.parse((await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString()) as { manifests: { digest: string }[] };
+      const stableIndex = JSON.parse(
+        (await registryGet(env, `imgpipe/imgpipe-stable/manifests/${stable.digest}`)).body.toString(),
+      ) as { manifests: { digest: string }[] };
       expect(await referrersOf('imgpipe-stable', stableIndex.manifests[0]!.digest)).toEqual(stablePlatformReferrers);
     });
 
@@ -209,7 +245,12 @@ describe('a catalog whose images change between two runs', () => {
       const signature = await cosignVerify(tools, { command: 'verify', reference, key });
       expect(signature.ok, signature.stderr).toBe(true);
       for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
-        const attestation = await cosignVerify(tools, { command: 'verify-attestation', reference, key, extra: ['--type', type] });
+        const attestation = await cosignVerify(tools, {
+          command: 'verify-attestation',
+          reference,
+          key,
+          extra: ['--type', type],
+        });
         expect(attestation.ok, attestation.stderr).toBe(true);
       }
     });
@@ -270,8 +311,15 @@ async function tamperWithData(apkFile: string, from: string, to: string): Promis
   const CHECKSUM = 'APK-TOOLS.checksum.SHA1=';
   let checksumAt = -1; // in the PAX header that describes the next entry
   let tampered = false;
-  for (let off = 0; off + 512 <= tar.length && tar[off] !== 0; ) {
-    const size = parseInt(tar.subarray(off + 124, off + 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+  for (let off = 0; off + 512 <= tar.length && tar[off] !== 0;) {
+    const size = parseInt(
+      tar
+        .subarray(off + 124, off + 136)
+        .toString('latin1')
+        .replace(/\0.*$/s, '')
+        .trim() || '0',
+      8,
+    );
     const type = String.fromCharCode(tar[off + 156]!);
     const body = tar.subarray(off + 512, off + 512 + size);
     if (type === 'x') {

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitGzipMembers } from '../apk/writer.js';
-import { resolveTool, type ToolName } from '../adapters/toolchain.js';
-import { loadConfig } from '../config/config.js';
-import { sha1, sha256hex } from '../domain/digest.js';
-import { readTar, type TarFile } from '../domain/tar.js';
-import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../setup/bootstrap-repo.js';
+import { splitGzipMembers } from '../../../apk/writer.js';
+import { resolveTool, type ToolName } from '../../../adapters/toolchain.js';
+import { loadConfig } from '../../../config/config.js';
+import { sha1, sha256hex } from '../../../domain/digest.js';
+import { readTar, type TarFile } from '../../../domain/tar.js';
+import { bootstrapRepository, upstreamVersion, usrmergeAppletPaths } from '../../../setup/bootstrap-repo.js';
 
 /** A PEM header pattern, built so this file never contains a literal key marker. */
 const pemHeader = (label: string) => new RegExp(`^${'-'.repeat(5)}BEGIN ${label}${'-'.repeat(5)}`);
@@ -44,7 +44,10 @@ function tool(name: ToolName): string {
   } catch (err) {
     throw new Error(`${name} is required for this integration test and was not found: ${(err as Error).message}`);
   }
-  if (!existsSync(path)) throw new Error(`${name} is required for this integration test: ${path} does not exist (KILN_${name.toUpperCase()})`);
+  if (!existsSync(path))
+    throw new Error(
+      `${name} is required for this integration test: ${path} does not exist (KILN_${name.toUpperCase()})`,
+    );
   return path;
 }
 
@@ -66,9 +69,9 @@ describe('version and applet helpers', () => {
   });
 
   it('moves every applet to usr/bin', () => {
-    expect(usrmergeAppletPaths('bin/busybox\nbin/sh\nsbin/ip\nusr/sbin/crond\nusr/bin/awk\nlinuxrc\nbin/awk\n')).toEqual([
-      'usr/bin/awk', 'usr/bin/crond', 'usr/bin/ip', 'usr/bin/sh',
-    ]);
+    expect(
+      usrmergeAppletPaths('bin/busybox\nbin/sh\nsbin/ip\nusr/sbin/crond\nusr/bin/awk\nlinuxrc\nbin/awk\n'),
+    ).toEqual(['usr/bin/awk', 'usr/bin/crond', 'usr/bin/ip', 'usr/bin/sh']);
   });
 });
 
@@ -86,7 +89,12 @@ describe('bootstrapRepository', () => {
   it('writes both packages, the index and the inputs record, and nothing half-done beside them', async () => {
     expect(repo).toBe(join(state, 'bootstrap', ARCH));
     const debian = (await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'])).stdout;
-    expect((await readdir(repo)).sort()).toEqual(['.inputs', 'APKINDEX.tar.gz', `busybox-${upstreamVersion(debian)}-r0.apk`, 'kiln-baselayout-1.0-r0.apk']);
+    expect((await readdir(repo)).sort()).toEqual([
+      '.inputs',
+      'APKINDEX.tar.gz',
+      `busybox-${upstreamVersion(debian)}-r0.apk`,
+      'kiln-baselayout-1.0-r0.apk',
+    ]);
     expect(await readdir(join(state, 'bootstrap'))).toEqual([ARCH]);
     const inputs = await readFile(join(repo, '.inputs'), 'utf8');
     const busyboxSha = sha256hex(await readFile('/bin/busybox'));
@@ -136,7 +144,9 @@ describe('bootstrapRepository', () => {
   });
 
   it('packages the usrmerge layout', async () => {
-    const data = await readTar(gunzipSync(splitGzipMembers(await readFile(join(repo, 'kiln-baselayout-1.0-r0.apk')))[2]!));
+    const data = await readTar(
+      gunzipSync(splitGzipMembers(await readFile(join(repo, 'kiln-baselayout-1.0-r0.apk')))[2]!),
+    );
     const links = Object.fromEntries(data.filter((e) => e.type === '2').map((e) => [e.path, e.linkname]));
     expect(links).toEqual({ bin: 'usr/bin', sbin: 'usr/bin', lib: 'usr/lib', 'usr/sbin': 'bin' });
     const osRelease = data.find((e) => e.path === 'etc/os-release')!.data.toString();
@@ -168,26 +178,49 @@ describe('the real tools use the bootstrap repository', () => {
     const apko = tool('apko');
     const work = await mkdtemp(join(tmpdir(), 'kiln-apko-'));
     try {
-      await writeFile(join(work, 'apko.yaml'), 'contents:\n  packages: [busybox]\nentrypoint:\n  command: /bin/sh\narchs: [x86_64]\n');
+      await writeFile(
+        join(work, 'apko.yaml'),
+        'contents:\n  packages: [busybox]\nentrypoint:\n  command: /bin/sh\narchs: [x86_64]\n',
+      );
       const out = join(work, 'layout');
       await mkdir(out);
       const started = Date.now();
       // -r, not --build-repository-append alone: apko 1.2.x then has no runtime repository for
       // /etc/apk/repositories and fails with "must provide at least one repository".
-      const r = await execa(apko, [
-        'build', join(work, 'apko.yaml'), 'kiln.test/bootstrap:test', `${out}/`,
-        '--repository-append', join(state, 'bootstrap'),
-        '--keyring-append', join(keys(), 'kiln.rsa.pub'),
-        '--arch', ARCH, '--sbom-path', work, '--vcs=false',
-      ], { all: true, reject: false, cwd: work, env: { SOURCE_DATE_EPOCH: '0' } });
+      const r = await execa(
+        apko,
+        [
+          'build',
+          join(work, 'apko.yaml'),
+          'kiln.test/bootstrap:test',
+          `${out}/`,
+          '--repository-append',
+          join(state, 'bootstrap'),
+          '--keyring-append',
+          join(keys(), 'kiln.rsa.pub'),
+          '--arch',
+          ARCH,
+          '--sbom-path',
+          work,
+          '--vcs=false',
+        ],
+        { all: true, reject: false, cwd: work, env: { SOURCE_DATE_EPOCH: '0' } },
+      );
       expect(r.exitCode, r.all).toBe(0);
       console.log(`apko build: ${Date.now() - started} ms`);
       const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
       const blob = (d: string) => readFile(join(out, 'blobs', ...d.split(':')));
-      const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { config: { digest: string }; layers: { digest: string }[] };
-      const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { config: { Entrypoint: string[] } };
+      const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as {
+        config: { digest: string };
+        layers: { digest: string }[];
+      };
+      const config = JSON.parse((await blob(manifest.config.digest)).toString()) as {
+        config: { Entrypoint: string[] };
+      };
       expect(config.config.Entrypoint).toEqual(['/bin/sh']);
-      const files = new Map((await readTar(gunzipSync(await blob(manifest.layers[0]!.digest)))).map((e) => [e.path.replace(/\/$/, ''), e]));
+      const files = new Map(
+        (await readTar(gunzipSync(await blob(manifest.layers[0]!.digest)))).map((e) => [e.path.replace(/\/$/, ''), e]),
+      );
       expect(files.get('bin')).toMatchObject({ type: '2', linkname: 'usr/bin' });
       expect(files.get('usr/bin/busybox')?.type).toBe('0');
       expect(files.get('usr/bin/sh')).toMatchObject({ type: '2', linkname: 'busybox' });
@@ -203,33 +236,48 @@ describe('the real tools use the bootstrap repository', () => {
     const melange = tool('melange');
     const work = await mkdtemp(join(tmpdir(), 'kiln-melange-'));
     try {
-      await writeFile(join(work, 'hello.yaml'), [
-        'package:',
-        '  name: kiln-hello',
-        '  version: 0.1.0',
-        '  epoch: 0',
-        '  description: bootstrap smoke test',
-        '  copyright:',
-        '    - license: Apache-2.0',
-        'environment:',
-        '  contents:',
-        '    packages: [busybox]',
-        'pipeline:',
-        '  - runs: |',
-        '      mkdir -p "${{targets.destdir}}/usr/share/kiln-hello"',
-        '      echo "sh=$(readlink /bin/sh) $(set -o | grep pipefail)" | tr -s " \\t" " " > "${{targets.destdir}}/usr/share/kiln-hello/hello.txt"',
-        '',
-      ].join('\n'));
+      await writeFile(
+        join(work, 'hello.yaml'),
+        [
+          'package:',
+          '  name: kiln-hello',
+          '  version: 0.1.0',
+          '  epoch: 0',
+          '  description: bootstrap smoke test',
+          '  copyright:',
+          '    - license: Apache-2.0',
+          'environment:',
+          '  contents:',
+          '    packages: [busybox]',
+          'pipeline:',
+          '  - runs: |',
+          '      mkdir -p "${{targets.destdir}}/usr/share/kiln-hello"',
+          '      echo "sh=$(readlink /bin/sh) $(set -o | grep pipefail)" | tr -s " \\t" " " > "${{targets.destdir}}/usr/share/kiln-hello/hello.txt"',
+          '',
+        ].join('\n'),
+      );
       const out = join(work, 'packages');
       const started = Date.now();
-      const r = await execa(melange, [
-        'build', join(work, 'hello.yaml'),
-        '--runner', 'bubblewrap', '--arch', ARCH,
-        '-r', join(state, 'bootstrap'),
-        '-k', join(keys(), 'kiln.rsa.pub'),
-        '--signing-key', join(keys(), 'kiln.rsa'),
-        '--out-dir', out,
-      ], { all: true, reject: false, cwd: work, env: { SOURCE_DATE_EPOCH: '0' } });
+      const r = await execa(
+        melange,
+        [
+          'build',
+          join(work, 'hello.yaml'),
+          '--runner',
+          'bubblewrap',
+          '--arch',
+          ARCH,
+          '-r',
+          join(state, 'bootstrap'),
+          '-k',
+          join(keys(), 'kiln.rsa.pub'),
+          '--signing-key',
+          join(keys(), 'kiln.rsa'),
+          '--out-dir',
+          out,
+        ],
+        { all: true, reject: false, cwd: work, env: { SOURCE_DATE_EPOCH: '0' } },
+      );
       expect(r.exitCode, r.all).toBe(0);
       console.log(`melange build: ${Date.now() - started} ms`);
       const apkFile = join(out, ARCH, 'kiln-hello-0.1.0-r0.apk');
@@ -237,7 +285,12 @@ describe('the real tools use the bootstrap repository', () => {
       const members = splitGzipMembers(await readFile(apkFile));
       const data = await readTar(gunzipSync(members[members.length - 1]!));
       // melange runs steps under `set -eo pipefail`: this file proves the guest shell is busybox ash with pipefail on
-      expect(data.find((e) => e.path === 'usr/share/kiln-hello/hello.txt')?.data.toString().trim()).toBe('sh=busybox pipefail on');
+      expect(
+        data
+          .find((e) => e.path === 'usr/share/kiln-hello/hello.txt')
+          ?.data.toString()
+          .trim(),
+      ).toBe('sh=busybox pipefail on');
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -11,24 +11,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { assembleImage, type AssembledImage } from '../activities/image-assemble.js';
-import { compareWithPublished } from '../activities/image-compare.js';
-import { writeProvenance } from '../activities/image-provenance.js';
-import { pushImage, tagImage } from '../activities/image-publish.js';
-import { scanImage } from '../activities/image-scan.js';
-import { testImage, type ImageTestReport } from '../activities/image-test.js';
-import { snapshotCatalog, type CatalogSnapshot } from '../activities/snapshot.js';
-import { diffPackages, failsPolicy } from '../domain/image-verdicts.js';
-import { writeTar, type TarEntry } from '../domain/tar.js';
-import { unpackLayers } from '../oci/rootfs.js';
-import { kilnTestConfig, kilnTestEnv } from './harness.js';
+import { assembleImage, type AssembledImage } from '../../../activities/image-assemble.js';
+import { compareWithPublished } from '../../../activities/image-compare.js';
+import { writeProvenance } from '../../../activities/image-provenance.js';
+import { pushImage, tagImage } from '../../../activities/image-publish.js';
+import { scanImage } from '../../../activities/image-scan.js';
+import { testImage, type ImageTestReport } from '../../../activities/image-test.js';
+import { snapshotCatalog, type CatalogSnapshot } from '../../../activities/snapshot.js';
+import { diffPackages, failsPolicy } from '../../../domain/image-verdicts.js';
+import { writeTar, type TarEntry } from '../../../domain/tar.js';
+import { unpackLayers } from '../../../oci/rootfs.js';
+import { kilnTestConfig, kilnTestEnv } from '../harness.js';
+import { FIXTURES } from '../../fixtures/paths.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
 const env = kilnTestEnv();
 const config = kilnTestConfig(env);
 // Failing activities are the point of several cases; their WARN lines would only be noise.
 const activities = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P): Promise<R> => activities.run(fn, ...args) as Promise<R>;
+const run = <P extends unknown[], R>(fn: (...args: P) => Promise<R>, ...args: P): Promise<R> =>
+  activities.run(fn, ...args) as Promise<R>;
 
 interface Built {
   snapshot: CatalogSnapshot;
@@ -38,7 +39,8 @@ interface Built {
 async function build(catalogDir: string): Promise<Built> {
   const snapshot = await run(snapshotCatalog, config, { catalogDir });
   const images: Record<string, AssembledImage> = {};
-  for (const { name } of snapshot.plan.images) images[name] = await run(assembleImage, config, { snapshotDir: snapshot.dir, name });
+  for (const { name } of snapshot.plan.images)
+    images[name] = await run(assembleImage, config, { snapshotDir: snapshot.dir, name });
   return { snapshot, images };
 }
 
@@ -51,7 +53,8 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
   return err as ApplicationFailure;
 }
 
-const check = (b: Built, name: string) => testImage(config, { snapshotDir: b.snapshot.dir, name, layoutDir: b.images[name]!.layoutDir });
+const check = (b: Built, name: string) =>
+  testImage(config, { snapshotDir: b.snapshot.dir, name, layoutDir: b.images[name]!.layoutDir });
 
 let pass: Built;
 let fail: Built;
@@ -102,7 +105,11 @@ describe('testImage', () => {
     expect(err.message).not.toContain('"passes"');
     const report = err.details![0] as ImageTestReport;
     expect(report.tests.find((t) => t.name === 'passes')!.passed).toBe(true);
-    expect(report.tests.filter((t) => !t.passed).map((t) => t.name)).toEqual(['wrong-exit', 'wrong-output', 'cannot-write-etc']);
+    expect(report.tests.filter((t) => !t.passed).map((t) => t.name)).toEqual([
+      'wrong-exit',
+      'wrong-output',
+      'cannot-write-etc',
+    ]);
   });
 
   it('blocks an image that misses its expectations', async () => {
@@ -127,9 +134,18 @@ describe('testImage', () => {
   it('stops a command at its timeout and says how to test an entrypoint that never exits', async () => {
     const slow = fail.images.slow!;
     const started = Date.now();
-    const err = await failure(run(testImage, config, { snapshotDir: fail.snapshot.dir, name: 'slow', layoutDir: slow.layoutDir, timeoutSeconds: 2 }));
+    const err = await failure(
+      run(testImage, config, {
+        snapshotDir: fail.snapshot.dir,
+        name: 'slow',
+        layoutDir: slow.layoutDir,
+        timeoutSeconds: 2,
+      }),
+    );
     expect(Date.now() - started).toBeLessThan(20_000);
-    expect(err.message).toContain('test "entrypoint": did not exit within 2s (a server? declare a test named "entrypoint" in image.yaml');
+    expect(err.message).toContain(
+      'test "entrypoint": did not exit within 2s (a server? declare a test named "entrypoint" in image.yaml',
+    );
     expect((err.details![0] as ImageTestReport).tests[0]!.exitCode).toBeNull();
   });
 
@@ -201,7 +217,9 @@ describe('unpackLayers', () => {
 
   it('refuses an entry that escapes the root', async () => {
     root = await mkdtemp(join(env.KILN_STATE, 'imgchk-root-'));
-    const err = await failure(unpackLayers(root, [layer([{ path: 'a/../../evil', type: 'file', mode: 0o644, content: Buffer.from('x') }])]));
+    const err = await failure(
+      unpackLayers(root, [layer([{ path: 'a/../../evil', type: 'file', mode: 0o644, content: Buffer.from('x') }])]),
+    );
     expect(err.type).toBe('UnsafeLayer');
     await rm(root, { recursive: true, force: true });
   });
@@ -210,7 +228,13 @@ describe('unpackLayers', () => {
     root = await mkdtemp(join(env.KILN_STATE, 'imgchk-root-'));
     const file = (path: string): TarEntry => ({ path, type: 'file', mode: 0o644, content: Buffer.from(path) });
     await unpackLayers(root, [
-      layer([{ path: 'a', type: 'dir', mode: 0o755 }, file('a/keep'), file('a/gone'), { path: 'o', type: 'dir', mode: 0o755 }, file('o/old')]),
+      layer([
+        { path: 'a', type: 'dir', mode: 0o755 },
+        file('a/keep'),
+        file('a/gone'),
+        { path: 'o', type: 'dir', mode: 0o755 },
+        file('o/old'),
+      ]),
       layer([file('a/.wh.gone'), file('o/new'), file('o/.wh..wh..opq')]),
     ]);
     expect((await readdir(join(root, 'a'))).sort()).toEqual(['keep']);
@@ -223,7 +247,9 @@ describe('compareWithPublished', () => {
   it('says so when nothing is published yet', async () => {
     const repository = `${env.KILN_REGISTRY}/imgchk/never-published-${Date.now()}`;
     const echo = pass.images.echo!;
-    expect(await run(compareWithPublished, config, { repository, digest: echo.digest, layoutDir: echo.layoutDir })).toEqual({ previous: null });
+    expect(
+      await run(compareWithPublished, config, { repository, digest: echo.digest, layoutDir: echo.layoutDir }),
+    ).toEqual({ previous: null });
   });
 
   it('lists added and removed packages and the size change against the tagged image', async () => {
@@ -236,7 +262,11 @@ describe('compareWithPublished', () => {
     // busybox added: base (baselayout only) was published, echo is next.
     const grow = `${env.KILN_REGISTRY}/imgchk/grow`;
     await publish(grow, base);
-    const up = await run(compareWithPublished, config, { repository: grow, digest: echo.digest, layoutDir: echo.layoutDir });
+    const up = await run(compareWithPublished, config, {
+      repository: grow,
+      digest: echo.digest,
+      layoutDir: echo.layoutDir,
+    });
     expect(up.previous).toBe(base.digest);
     if (!up.previous) throw new Error('unreachable');
     expect(up.tag).toBe('latest');
@@ -250,7 +280,12 @@ describe('compareWithPublished', () => {
     const shrink = `${env.KILN_REGISTRY}/imgchk/shrink`;
     await run(pushImage, config, { repository: shrink, layoutDir: echo.layoutDir, digest: echo.digest });
     await run(tagImage, config, { repository: shrink, digest: echo.digest, tags: ['1.0'] });
-    const down = await run(compareWithPublished, config, { repository: shrink, digest: base.digest, layoutDir: base.layoutDir, tags: ['1.0'] });
+    const down = await run(compareWithPublished, config, {
+      repository: shrink,
+      digest: base.digest,
+      layoutDir: base.layoutDir,
+      tags: ['1.0'],
+    });
     if (!down.previous) throw new Error('expected a previous image');
     expect(down.tag).toBe('1.0');
     expect(down.removed).toEqual([{ name: 'busybox', version: '1.35.0-r0' }]);
@@ -258,17 +293,31 @@ describe('compareWithPublished', () => {
     expect(down.sizeChange.compressed.delta).toBeLessThan(0);
 
     // The same image again: nothing changed.
-    const same = await run(compareWithPublished, config, { repository: grow, digest: base.digest, layoutDir: base.layoutDir });
+    const same = await run(compareWithPublished, config, {
+      repository: grow,
+      digest: base.digest,
+      layoutDir: base.layoutDir,
+    });
     expect(same).toMatchObject({ previous: base.digest, added: [], removed: [], changed: [] });
   });
 
   it('reports version changes', () => {
     expect(
       diffPackages(
-        [{ name: 'a', version: '1.0-r0' }, { name: 'b', version: '2.0-r0' }],
-        [{ name: 'a', version: '1.1-r0' }, { name: 'c', version: '1.0-r0' }],
+        [
+          { name: 'a', version: '1.0-r0' },
+          { name: 'b', version: '2.0-r0' },
+        ],
+        [
+          { name: 'a', version: '1.1-r0' },
+          { name: 'c', version: '1.0-r0' },
+        ],
       ),
-    ).toEqual({ added: [{ name: 'c', version: '1.0-r0' }], removed: [{ name: 'b', version: '2.0-r0' }], changed: [{ name: 'a', from: '1.0-r0', to: '1.1-r0' }] });
+    ).toEqual({
+      added: [{ name: 'c', version: '1.0-r0' }],
+      removed: [{ name: 'b', version: '2.0-r0' }],
+      changed: [{ name: 'a', from: '1.0-r0', to: '1.1-r0' }],
+    });
   });
 });
 
@@ -278,9 +327,14 @@ describe('scanImage', () => {
     { package: 'busybox', version: '1.35.0-r0', id: 'CVE-2099-0002', fixedIn: '1.36.1-r0', severity: 'unknown' },
   ];
 
-  it('finds the feed\'s busybox CVEs and blocks under policy fail at or above high', async () => {
+  it("finds the feed's busybox CVEs and blocks under policy fail at or above high", async () => {
     const echo = pass.images.echo!;
-    const scan = await run(scanImage, config, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
+    const scan = await run(scanImage, config, {
+      snapshotDir: pass.snapshot.dir,
+      name: 'echo',
+      layoutDir: echo.layoutDir,
+      digest: echo.digest,
+    });
     expect(scan.scanner).toBe('kiln-secdb');
     expect(scan.findings).toEqual(busyboxFindings);
     expect(scan.blocked).toBe(true);
@@ -292,24 +346,44 @@ describe('scanImage', () => {
     expect(Object.keys(predicate).sort()).toEqual(['invocation', 'metadata', 'scanner']);
     expect(predicate.scanner.uri).toMatch(/^https:\/\//);
     expect(predicate.scanner.db.version).toMatch(/^sha256:/);
-    expect(predicate.scanner.result.matches.map((m: { vulnerability: { id: string } }) => m.vulnerability.id)).toEqual(['CVE-2099-0001', 'CVE-2099-0002']);
-    expect(Date.parse(predicate.metadata.scanFinishedOn)).toBeGreaterThanOrEqual(Date.parse(predicate.metadata.scanStartedOn));
+    expect(predicate.scanner.result.matches.map((m: { vulnerability: { id: string } }) => m.vulnerability.id)).toEqual([
+      'CVE-2099-0001',
+      'CVE-2099-0002',
+    ]);
+    expect(Date.parse(predicate.metadata.scanFinishedOn)).toBeGreaterThanOrEqual(
+      Date.parse(predicate.metadata.scanStartedOn),
+    );
     expect(predicate.invocation['builder.id']).toBeTruthy();
   });
 
   it('lists but does not block under policy report, with the same result digest', async () => {
     const report = await build(join(FIXTURES, 'imgchk-report'));
     const echo = report.images.echo!;
-    const scan = await run(scanImage, config, { snapshotDir: report.snapshot.dir, name: 'echo', layoutDir: echo.layoutDir, digest: echo.digest });
+    const scan = await run(scanImage, config, {
+      snapshotDir: report.snapshot.dir,
+      name: 'echo',
+      layoutDir: echo.layoutDir,
+      digest: echo.digest,
+    });
     expect(scan.findings).toEqual(busyboxFindings);
     expect(scan.blocked).toBe(false);
-    const strict = await run(scanImage, config, { snapshotDir: pass.snapshot.dir, name: 'echo', layoutDir: pass.images.echo!.layoutDir, digest: pass.images.echo!.digest });
+    const strict = await run(scanImage, config, {
+      snapshotDir: pass.snapshot.dir,
+      name: 'echo',
+      layoutDir: pass.images.echo!.layoutDir,
+      digest: pass.images.echo!.digest,
+    });
     expect(scan.resultDigest).toBe(strict.resultDigest);
   });
 
   it('notes that nothing was scanned when the catalog has no feed', async () => {
     const img = fail.images.badtest!;
-    const scan = await run(scanImage, config, { snapshotDir: fail.snapshot.dir, name: 'badtest', layoutDir: img.layoutDir, digest: img.digest });
+    const scan = await run(scanImage, config, {
+      snapshotDir: fail.snapshot.dir,
+      name: 'badtest',
+      layoutDir: img.layoutDir,
+      digest: img.digest,
+    });
     expect(scan).toMatchObject({ scanner: 'none', findings: [], blocked: false });
     expect(JSON.parse(await readFile(scan.predicateFile, 'utf8')).scanner.uri).toBe('none');
   });
@@ -339,13 +413,28 @@ describe('writeProvenance', () => {
     });
     const p = JSON.parse(await readFile(predicateFile, 'utf8'));
     expect(p.buildDefinition.buildType).toBe('https://kiln.dev/catalog-rebuild@v1');
-    expect(p.buildDefinition.externalParameters).toMatchObject({ image: 'echo', catalog: { digest: `sha256:${pass.snapshot.digest}` } });
+    expect(p.buildDefinition.externalParameters).toMatchObject({
+      image: 'echo',
+      catalog: { digest: `sha256:${pass.snapshot.digest}` },
+    });
     expect(p.runDetails.builder.id).toBe('https://kiln.dev/builder/embedded');
-    expect(p.runDetails.metadata).toEqual({ invocationId: 'catalog-rebuild-test/run-1', startedOn: '2026-01-01T00:00:00Z', finishedOn: '2026-01-01T00:05:00Z' });
+    expect(p.runDetails.metadata).toEqual({
+      invocationId: 'catalog-rebuild-test/run-1',
+      startedOn: '2026-01-01T00:00:00Z',
+      finishedOn: '2026-01-01T00:05:00Z',
+    });
 
-    const deps = p.buildDefinition.resolvedDependencies as { uri?: string; name: string; digest?: { sha256: string }; annotations: Record<string, string> }[];
+    const deps = p.buildDefinition.resolvedDependencies as {
+      uri?: string;
+      name: string;
+      digest?: { sha256: string };
+      annotations: Record<string, string>;
+    }[];
     const apkoYaml = await readFile(join(pass.snapshot.dir, 'images/echo/apko.yaml'));
-    expect(deps[0]).toMatchObject({ name: 'images/echo/apko.yaml', digest: { sha256: createHash('sha256').update(apkoYaml).digest('hex') } });
+    expect(deps[0]).toMatchObject({
+      name: 'images/echo/apko.yaml',
+      digest: { sha256: createHash('sha256').update(apkoYaml).digest('hex') },
+    });
     const busybox = deps.find((d) => d.name === 'busybox')!;
     expect(busybox.uri).toBe('pkg:apk/kiln/busybox@1.35.0-r0?arch=x86_64');
     expect(busybox.annotations['apk.checksum']).toMatch(/^Q1[A-Za-z0-9+/]{27}=$/);

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../config/config.js';
-import type { ScheduleSettings } from '../domain/catalog.js';
-import type { RebuildSummary } from '../domain/summary.js';
-import { applySchedule, applyWatchSchedule, describeSchedule } from '../client/schedules.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from './harness.js';
+import { REPO_ROOT } from '../../../config/config.js';
+import type { ScheduleSettings } from '../../../domain/catalog.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { applySchedule, applyWatchSchedule, describeSchedule } from '../../../client/schedules.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -24,9 +24,15 @@ beforeAll(async () => {
   await isolatedFixture('tiny', catalogDir, 'schedule');
 });
 afterAll(async () => {
-  await temporal.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await temporal.client.schedule
+    .getHandle(scheduleId)
+    .delete()
+    .catch(() => undefined);
   for (const id of [`${scheduleId}-watch`, `${scheduleId}-cli`, `${scheduleId}-cli-watch`]) {
-    await temporal.client.schedule.getHandle(id).delete().catch(() => undefined);
+    await temporal.client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
   }
   await temporal?.close();
 });
@@ -56,7 +62,9 @@ describe('schedule apply', () => {
 
   it('repairs an edit made outside kiln, which the memo alone would miss', async () => {
     // What someone might do in the Web UI: point the Schedule at another task queue.
-    await temporal.client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, action: { ...prev.action, taskQueue: 'elsewhere' } }));
+    await temporal.client.schedule
+      .getHandle(scheduleId)
+      .update((prev) => ({ ...prev, action: { ...prev.action, taskQueue: 'elsewhere' } }));
     expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toBe('updated');
     const d = await temporal.client.schedule.getHandle(scheduleId).describe();
     expect(d.action.taskQueue).toBe(taskQueue);
@@ -80,7 +88,9 @@ describe('schedule apply', () => {
         started = (await handle.describe()).info.recentActions.at(-1)?.action.workflow;
         if (!started) await new Promise((r) => setTimeout(r, 200));
       }
-      return (await temporal.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as RebuildSummary;
+      return (await temporal.client.workflow
+        .getHandle(started.workflowId, started.firstExecutionRunId)
+        .result()) as RebuildSummary;
     });
     expect(summary.ok).toBe(true);
     expect(summary.workflowId).toMatch(/^nightly-rebuild-/);
@@ -93,10 +103,14 @@ describe('npm run kiln -- schedule', () => {
   const cliId = `${scheduleId}-cli`;
   let cliCatalog: string;
   const kiln = async (...args: string[]) => {
-    const r = await execa(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(REPO_ROOT, 'cli', 'kiln.ts'), 'schedule', ...args], {
-      env: { ...env, KILN_SCHEDULE_ID: cliId, KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`, KILN_TASK_QUEUE: taskQueue },
-      reject: false,
-    });
+    const r = await execa(
+      join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [join(REPO_ROOT, 'cli', 'kiln.ts'), 'schedule', ...args],
+      {
+        env: { ...env, KILN_SCHEDULE_ID: cliId, KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`, KILN_TASK_QUEUE: taskQueue },
+        reject: false,
+      },
+    );
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     return r.stdout;
   };
@@ -105,7 +119,10 @@ describe('npm run kiln -- schedule', () => {
     cliCatalog = await mkdtemp(join(tmpdir(), 'kiln-schedule-cli-'));
     await isolatedFixture('tiny', cliCatalog, 'schedule-cli');
     const settings = join(cliCatalog, 'catalog.yaml');
-    await writeFile(settings, `${await readFile(settings, 'utf8')}schedule:\n  cron: "5 4 * * *"\n  timezone: Europe/Berlin\nupdates:\n  every: 6h\n  repositories:\n    tiny-lib: /nonexistent/upstream.git\n`);
+    await writeFile(
+      settings,
+      `${await readFile(settings, 'utf8')}schedule:\n  cron: "5 4 * * *"\n  timezone: Europe/Berlin\nupdates:\n  every: 6h\n  repositories:\n    tiny-lib: /nonexistent/upstream.git\n`,
+    );
     const lib = join(cliCatalog, 'packages', 'tiny-lib.yaml');
     await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
   });
@@ -128,11 +145,15 @@ describe('npm run kiln -- schedule', () => {
     expect(out).toContain('cron "5 4 * * *" Europe/Berlin, overlap skip, catch-up window 1h');
     expect(out).toMatch(/next runs: \S+Z, \S+Z, \S+Z\n/);
     expect(out).toContain('(none yet)');
-    expect(out).toContain(`schedule ${cliId}-watch: active\n  every 6h, overlap skip\n  starts upstreamWatch on task queue ${taskQueue}`);
+    expect(out).toContain(
+      `schedule ${cliId}-watch: active\n  every 6h, overlap skip\n  starts upstreamWatch on task queue ${taskQueue}`,
+    );
   });
 
   it('pauses and unpauses both', async () => {
-    expect(await kiln('pause')).toMatch(new RegExp(`schedule ${cliId}: PAUSED \\(paused from the kiln CLI\\)[\\s\\S]*schedule ${cliId}-watch: PAUSED`));
+    expect(await kiln('pause')).toMatch(
+      new RegExp(`schedule ${cliId}: PAUSED \\(paused from the kiln CLI\\)[\\s\\S]*schedule ${cliId}-watch: PAUSED`),
+    );
     expect((await temporal.client.schedule.getHandle(`${cliId}-watch`).describe()).state.paused).toBe(true);
     expect(await kiln('unpause')).toContain(`schedule ${cliId}: active`);
     expect((await temporal.client.schedule.getHandle(`${cliId}-watch`).describe()).state.paused).toBe(false);
@@ -141,7 +162,13 @@ describe('npm run kiln -- schedule', () => {
 
 describe('the upstream watch schedule', () => {
   it('runs upstreamWatch every updates.every, and applying again changes nothing', async () => {
-    const updates = { every: '2h', branchPrefix: 'kiln/update/', onMainBranch: false, githubApi: 'https://api.github.com', repositories: {} };
+    const updates = {
+      every: '2h',
+      branchPrefix: 'kiln/update/',
+      onMainBranch: false,
+      githubApi: 'https://api.github.com',
+      repositories: {},
+    };
     const target = { scheduleId: `${scheduleId}-watch`, taskQueue, input: { catalogDir } };
     expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('created');
     expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('unchanged');

@@ -6,12 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CatalogInvalid, formatProblems, loadCatalog } from '../io/catalog-loader.js';
-import type { CatalogProblem } from '../domain/catalog.js';
-import { apkIndexFixture, BOOTSTRAP_STANZAS, bootstrapStateFixture } from './fixtures/apkindex-fixture.js';
+import { CatalogInvalid, formatProblems, loadCatalog } from '../../../io/catalog-loader.js';
+import type { CatalogProblem } from '../../../domain/catalog.js';
+import { apkIndexFixture, BOOTSTRAP_STANZAS, bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+import { FIXTURES } from '../../fixtures/paths.js';
+import { REPO_ROOT } from '../../../config/config.js';
 
-const REPO_ROOT = join(import.meta.dirname, '..');
-const FIXTURES = join(import.meta.dirname, 'fixtures');
 let state: string;
 let env: Record<string, string>;
 const scratch: string[] = [];
@@ -32,7 +32,10 @@ afterAll(async () => {
 });
 
 async function problemsOf(dir: string, withEnv: Record<string, string> = env): Promise<CatalogProblem[]> {
-  const err = await loadCatalog(dir, { env: withEnv }).then(() => undefined, (e: unknown) => e);
+  const err = await loadCatalog(dir, { env: withEnv }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (err === undefined) throw new Error(`${dir} validated, but it should not`);
   if (!(err instanceof CatalogInvalid)) throw err;
   return err.problems;
@@ -62,8 +65,14 @@ describe('loadCatalog on valid catalogs', () => {
     });
     const byName = new Map(catalog.packages.map((p) => [p.name, p]));
     expect([...byName.keys()].sort()).toEqual(['greeting-data', 'hello', 'libgreet', 'motd']);
-    expect(byName.get('libgreet')).toMatchObject({ file: 'packages/libgreet.yaml', buildDependencies: ['busybox', 'greeting-data'] });
-    expect(byName.get('hello')).toMatchObject({ buildDependencies: ['busybox', 'libgreet'], runtimeDependencies: ['busybox', 'libgreet'] });
+    expect(byName.get('libgreet')).toMatchObject({
+      file: 'packages/libgreet.yaml',
+      buildDependencies: ['busybox', 'greeting-data'],
+    });
+    expect(byName.get('hello')).toMatchObject({
+      buildDependencies: ['busybox', 'libgreet'],
+      runtimeDependencies: ['busybox', 'libgreet'],
+    });
     for (const p of catalog.packages) {
       expect(p.hasTest, `${p.name} has a test: section`).toBe(true);
       expect(p.buildDependencies).toContain('busybox');
@@ -76,29 +85,46 @@ describe('loadCatalog on valid catalogs', () => {
   });
 
   it('expands ${KILN_REGISTRY} when the worker sets it', async () => {
-    const catalog = await loadCatalog(join(REPO_ROOT, 'catalog'), { env: { ...env, KILN_REGISTRY: 'registry.example:5443' } });
+    const catalog = await loadCatalog(join(REPO_ROOT, 'catalog'), {
+      env: { ...env, KILN_REGISTRY: 'registry.example:5443' },
+    });
     expect(catalog.settings.registry).toBe('registry.example:5443/kiln');
   });
 
   it('loads the tiny fixture with its tags and defaults', async () => {
     const catalog = await loadCatalog(join(FIXTURES, 'tiny'), { env });
-    expect(catalog.packages.map((p) => [p.name, p.version, p.epoch])).toEqual([['tiny-app', '0.1.0', 0], ['tiny-lib', '1.0.0', 0]]);
-    expect(catalog.images).toEqual([{ name: 'tiny-app', file: 'images/tiny-app/apko.yaml', packages: ['busybox', 'tiny-app'], tags: ['latest', '0.1'], tests: [], expectations: {} }]);
+    expect(catalog.packages.map((p) => [p.name, p.version, p.epoch])).toEqual([
+      ['tiny-app', '0.1.0', 0],
+      ['tiny-lib', '1.0.0', 0],
+    ]);
+    expect(catalog.images).toEqual([
+      {
+        name: 'tiny-app',
+        file: 'images/tiny-app/apko.yaml',
+        packages: ['busybox', 'tiny-app'],
+        tags: ['latest', '0.1'],
+        tests: [],
+        expectations: {},
+      },
+    ]);
   });
 
   it('applies defaults, resolves relative paths against the catalog, and accepts future settings keys', async () => {
     const dir = await tinyCopy();
     await mkdir(join(dir, 'vendor', 'x86_64'), { recursive: true });
     await writeFile(join(dir, 'vendor', 'x86_64', 'APKINDEX.tar.gz'), apkIndexFixture(BOOTSTRAP_STANZAS));
-    await writeFile(join(dir, 'catalog.yaml'), [
-      'repositories: [vendor]',
-      'packageRepository: out/repo',
-      'registry: localhost/kiln',
-      'policy: { signed: true }',
-      'abi: { allowedBreaks: [] }',
-      'schedule: { cron: "0 3 * * *" }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      join(dir, 'catalog.yaml'),
+      [
+        'repositories: [vendor]',
+        'packageRepository: out/repo',
+        'registry: localhost/kiln',
+        'policy: { signed: true }',
+        'abi: { allowedBreaks: [] }',
+        'schedule: { cron: "0 3 * * *" }',
+        '',
+      ].join('\n'),
+    );
     await writeFile(join(dir, 'images', 'tiny-app', 'image.yaml'), 'tests: []\n');
     const catalog = await loadCatalog(dir, { env: {} });
     expect(catalog.settings).toMatchObject({
@@ -122,29 +148,100 @@ describe('loadCatalog on valid catalogs', () => {
 
   it('resolves build dependencies through subpackages and what a repository provides', async () => {
     const dir = await tinyCopy();
-    await writeFile(join(dir, 'packages', 'tiny-lib.yaml'), [
-      'package: { name: tiny-lib, version: 1.0.0, dependencies: { provides: ["tiny-data=1.0.0"] } }',
-      'environment: { contents: { packages: ["busybox>=1.30", "cmd:sh"] } }',
-      'subpackages: [{ name: tiny-lib-dev, dependencies: { provides: ["so:libtiny.so.1"] } }]',
-      '',
-    ].join('\n'));
-    await writeFile(join(dir, 'packages', 'tiny-app.yaml'), 'package: { name: tiny-app, version: 0.1.0 }\nenvironment: { contents: { packages: [busybox, tiny-lib-dev, "so:libtiny.so.1", tiny-data] } }\n');
+    await writeFile(
+      join(dir, 'packages', 'tiny-lib.yaml'),
+      [
+        'package: { name: tiny-lib, version: 1.0.0, dependencies: { provides: ["tiny-data=1.0.0"] } }',
+        'environment: { contents: { packages: ["busybox>=1.30", "cmd:sh"] } }',
+        'subpackages: [{ name: tiny-lib-dev, dependencies: { provides: ["so:libtiny.so.1"] } }]',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(dir, 'packages', 'tiny-app.yaml'),
+      'package: { name: tiny-app, version: 0.1.0 }\nenvironment: { contents: { packages: [busybox, tiny-lib-dev, "so:libtiny.so.1", tiny-data] } }\n',
+    );
     const catalog = await loadCatalog(dir, { env });
-    expect(catalog.packages.find((p) => p.name === 'tiny-lib')).toMatchObject({ subpackages: ['tiny-lib-dev'], provides: ['tiny-data', 'so:libtiny.so.1'] });
+    expect(catalog.packages.find((p) => p.name === 'tiny-lib')).toMatchObject({
+      subpackages: ['tiny-lib-dev'],
+      provides: ['tiny-data', 'so:libtiny.so.1'],
+    });
   });
 });
 
 describe('loadCatalog on bad catalogs', () => {
   const cases: [string, { file: string; field: string; message: RegExp; fix: RegExp }][] = [
-    ['malformed-yaml', { file: 'packages/tiny-lib.yaml', field: 'line 4, column 1', message: /malformed YAML/, fix: /YAML syntax/ }],
-    ['unknown-key', { file: 'catalog.yaml', field: 'parallelism', message: /unknown key/, fix: /remove it.*concurrency/ }],
-    ['bad-name', { file: 'packages/tiny-app.yaml', field: 'package.name', message: /"Tiny_App" is not a valid package name/, fix: /lower-case/ }],
-    ['path-escape', { file: 'packages/tiny-lib.yaml', field: 'subpackages[0].name', message: /"\.\.\/\.\.\/etc" is not a valid subpackage name.*escape/, fix: /lower-case/ }],
-    ['duplicate-package', { file: 'packages/tiny-lib2.yaml', field: 'subpackages[0].name', message: /"tiny-lib" is also declared in packages\/tiny-lib\.yaml/, fix: /rename one of them/ }],
-    ['missing-build-dep', { file: 'packages/tiny-app.yaml', field: 'environment.contents.packages[2]', message: /"libmissing" is provided by no catalog package and no configured repository/, fix: /packages\/libmissing\.yaml/ }],
-    ['cycle', { file: 'packages/cyc-a.yaml', field: 'environment.contents.packages', message: /dependency cycle: cyc-a -> cyc-b -> cyc-c -> cyc-a/, fix: /remove one of these build dependencies/ }],
-    ['image-missing-package', { file: 'images/tiny-app/apko.yaml', field: 'contents.packages[2]', message: /"nginx" is provided by no catalog package/, fix: /packages\/nginx\.yaml/ }],
-    ['unset-variable', { file: 'catalog.yaml', field: 'registry', message: /\$\{KILN_TEST_UNSET_REGISTRY\}.*not set/, fix: /set KILN_TEST_UNSET_REGISTRY.*:-default/ }],
+    [
+      'malformed-yaml',
+      { file: 'packages/tiny-lib.yaml', field: 'line 4, column 1', message: /malformed YAML/, fix: /YAML syntax/ },
+    ],
+    [
+      'unknown-key',
+      { file: 'catalog.yaml', field: 'parallelism', message: /unknown key/, fix: /remove it.*concurrency/ },
+    ],
+    [
+      'bad-name',
+      {
+        file: 'packages/tiny-app.yaml',
+        field: 'package.name',
+        message: /"Tiny_App" is not a valid package name/,
+        fix: /lower-case/,
+      },
+    ],
+    [
+      'path-escape',
+      {
+        file: 'packages/tiny-lib.yaml',
+        field: 'subpackages[0].name',
+        message: /"\.\.\/\.\.\/etc" is not a valid subpackage name.*escape/,
+        fix: /lower-case/,
+      },
+    ],
+    [
+      'duplicate-package',
+      {
+        file: 'packages/tiny-lib2.yaml',
+        field: 'subpackages[0].name',
+        message: /"tiny-lib" is also declared in packages\/tiny-lib\.yaml/,
+        fix: /rename one of them/,
+      },
+    ],
+    [
+      'missing-build-dep',
+      {
+        file: 'packages/tiny-app.yaml',
+        field: 'environment.contents.packages[2]',
+        message: /"libmissing" is provided by no catalog package and no configured repository/,
+        fix: /packages\/libmissing\.yaml/,
+      },
+    ],
+    [
+      'cycle',
+      {
+        file: 'packages/cyc-a.yaml',
+        field: 'environment.contents.packages',
+        message: /dependency cycle: cyc-a -> cyc-b -> cyc-c -> cyc-a/,
+        fix: /remove one of these build dependencies/,
+      },
+    ],
+    [
+      'image-missing-package',
+      {
+        file: 'images/tiny-app/apko.yaml',
+        field: 'contents.packages[2]',
+        message: /"nginx" is provided by no catalog package/,
+        fix: /packages\/nginx\.yaml/,
+      },
+    ],
+    [
+      'unset-variable',
+      {
+        file: 'catalog.yaml',
+        field: 'registry',
+        message: /\$\{KILN_TEST_UNSET_REGISTRY\}.*not set/,
+        fix: /set KILN_TEST_UNSET_REGISTRY.*:-default/,
+      },
+    ],
   ];
 
   it.each(cases)('%s: names the file, the field and a fix', async (name, expected) => {
@@ -174,8 +271,14 @@ describe('loadCatalog on bad catalogs', () => {
   it('reports every problem of a catalog at once, one per line of its message', async () => {
     const dir = await tinyCopy();
     await writeFile(join(dir, 'images', 'tiny-app', 'image.yaml'), 'tags: ["-bad tag"]\nmirrors: []\n');
-    await writeFile(join(dir, 'packages', 'tiny-lib.yaml'), 'package:\n  name: tiny-lib\n  version: "1.0-r1"\n  epoch: -1\nenvironment:\n  contents:\n    packages: [busybox, libnothere]\nsources: []\n');
-    await writeFile(join(dir, 'catalog.yaml'), 'repositories: ["${KILN_STATE}/bootstrap"]\npackageRepository: /r\nregistry: "${NO_SUCH_VAR}/kiln"\nconcurrency: { packages: 0 }\n');
+    await writeFile(
+      join(dir, 'packages', 'tiny-lib.yaml'),
+      'package:\n  name: tiny-lib\n  version: "1.0-r1"\n  epoch: -1\nenvironment:\n  contents:\n    packages: [busybox, libnothere]\nsources: []\n',
+    );
+    await writeFile(
+      join(dir, 'catalog.yaml'),
+      'repositories: ["${KILN_STATE}/bootstrap"]\npackageRepository: /r\nregistry: "${NO_SUCH_VAR}/kiln"\nconcurrency: { packages: 0 }\n',
+    );
     const err = await loadCatalog(dir, { env }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CatalogInvalid);
     const problems = (err as CatalogInvalid).problems;
@@ -196,8 +299,14 @@ describe('loadCatalog on bad catalogs', () => {
 
   it('reports wrong types with the field they are in', async () => {
     const dir = await tinyCopy();
-    await writeFile(join(dir, 'packages', 'tiny-lib.yaml'), 'package: { name: tiny-lib, version: 1.0.0, epoch: "zero" }\nenvironment: { contents: { packages: busybox } }\npipeline: { runs: true }\n');
-    await writeFile(join(dir, 'images', 'tiny-app', 'apko.yaml'), 'contents: { packages: [] }\nentrypoint: /usr/bin/tiny-app\n');
+    await writeFile(
+      join(dir, 'packages', 'tiny-lib.yaml'),
+      'package: { name: tiny-lib, version: 1.0.0, epoch: "zero" }\nenvironment: { contents: { packages: busybox } }\npipeline: { runs: true }\n',
+    );
+    await writeFile(
+      join(dir, 'images', 'tiny-app', 'apko.yaml'),
+      'contents: { packages: [] }\nentrypoint: /usr/bin/tiny-app\n',
+    );
     await writeFile(join(dir, 'images', 'tiny-app', 'image.yaml'), 'tags: latest\n');
     const problems = await problemsOf(dir);
     expect(problems.map(at)).toEqual([
@@ -220,10 +329,15 @@ describe('loadCatalog on bad catalogs', () => {
 
   it('a package that builds against itself is a cycle, unless a repository provides an older build', async () => {
     const dir = await tinyCopy();
-    await writeFile(join(dir, 'packages', 'tiny-lib.yaml'), 'package: { name: tiny-lib, version: 1.0.0 }\nenvironment: { contents: { packages: [busybox, tiny-lib] } }\n');
+    await writeFile(
+      join(dir, 'packages', 'tiny-lib.yaml'),
+      'package: { name: tiny-lib, version: 1.0.0 }\nenvironment: { contents: { packages: [busybox, tiny-lib] } }\n',
+    );
     const problems = await problemsOf(dir);
     expect(problems.map((p) => `${at(p)}: ${p.message}`)).toEqual([
-      expect.stringMatching(/^packages\/tiny-lib\.yaml: environment\.contents\.packages\[1\]: dependency cycle: tiny-lib -> tiny-lib/),
+      expect.stringMatching(
+        /^packages\/tiny-lib\.yaml: environment\.contents\.packages\[1\]: dependency cycle: tiny-lib -> tiny-lib/,
+      ),
     ]);
     const withOlderBuild = await bootstrapStateFixture([...BOOTSTRAP_STANZAS, { P: 'tiny-lib', V: '0.9.0-r0' }]);
     scratch.push(withOlderBuild);
@@ -260,7 +374,8 @@ describe('what configured repositories provide', () => {
       const index = apkIndexFixture(BOOTSTRAP_STANZAS);
       server = createServer((req, res) => {
         requested.push(req.url ?? '');
-        if (req.url === '/bootstrap/x86_64/APKINDEX.tar.gz') res.writeHead(200, { 'content-type': 'application/gzip' }).end(index);
+        if (req.url === '/bootstrap/x86_64/APKINDEX.tar.gz')
+          res.writeHead(200, { 'content-type': 'application/gzip' }).end(index);
         else res.writeHead(404).end();
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -270,7 +385,10 @@ describe('what configured repositories provide', () => {
 
     async function tinyWithRepository(url: string): Promise<string> {
       const dir = await tinyCopy();
-      await writeFile(join(dir, 'catalog.yaml'), `repositories: ["${url}"]\npackageRepository: /r\nregistry: localhost/kiln\n`);
+      await writeFile(
+        join(dir, 'catalog.yaml'),
+        `repositories: ["${url}"]\npackageRepository: /r\nregistry: localhost/kiln\n`,
+      );
       return dir;
     }
 

@@ -4,12 +4,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { generateCatalog, type GeneratedCatalog } from '../bench/generate-catalog.js';
-import type { RebuildSummary } from '../domain/summary.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import { generateCatalog, type GeneratedCatalog } from '../../../bench/generate-catalog.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 let temporal: TemporalHarness;
 let catalog: GeneratedCatalog;
 let summary: RebuildSummary;
@@ -18,16 +18,30 @@ const CONCURRENCY = 4;
 
 beforeAll(async () => {
   temporal = await connectTemporal(env);
-  catalog = await generateCatalog(join(await mkdtemp(join(tmpdir(), 'kiln-scale-')), 'catalog'), { count: 300, depth: 10, concurrency: CONCURRENCY, image: false, repository: 'repo-scale' });
+  catalog = await generateCatalog(join(await mkdtemp(join(tmpdir(), 'kiln-scale-')), 'catalog'), {
+    count: 300,
+    depth: 10,
+    concurrency: CONCURRENCY,
+    image: false,
+    repository: 'repo-scale',
+  });
   const worker = await temporal.worker('scale');
-  summary = await worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue: 'scale', workflowId, args: [{ catalogDir: catalog.dir }] }));
+  summary = await worker.runUntil(
+    temporal.client.workflow.execute(catalogRebuild, {
+      taskQueue: 'scale',
+      workflowId,
+      args: [{ catalogDir: catalog.dir }],
+    }),
+  );
 });
 afterAll(async () => temporal?.close());
 
 describe('a 300-package catalog, 10 layers deep', () => {
   it('builds every package', () => {
     expect(summary.packages).toHaveLength(300);
-    expect(summary.packages.filter((p) => p.status !== 'built').map((p) => `${p.name}: ${p.status} ${p.error ?? ''}`)).toEqual([]);
+    expect(
+      summary.packages.filter((p) => p.status !== 'built').map((p) => `${p.name}: ${p.status} ${p.error ?? ''}`),
+    ).toEqual([]);
   });
 
   it('never has more children pending than the window, and stays far below the history limits', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
-import { loadConfig } from '../../config/config.js';
+import { loadConfig } from '../../../config/config.js';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -19,7 +19,13 @@ beforeAll(async () => {
   await writeFile(file('ca.crt'), 'server CA bytes');
   await writeFile(
     file('temporal.toml'),
-    ['[profile.cloud]', 'address = "kiln.a1b2c.tmprl.cloud:7233"', 'namespace = "kiln.a1b2c"', 'api_key = "from-the-profile"', ''].join('\n'),
+    [
+      '[profile.cloud]',
+      'address = "kiln.a1b2c.tmprl.cloud:7233"',
+      'namespace = "kiln.a1b2c"',
+      'api_key = "from-the-profile"',
+      '',
+    ].join('\n'),
   );
 });
 afterAll(async () => {
@@ -53,7 +59,11 @@ describe('the Temporal connection', () => {
       TEMPORAL_NAMESPACE: 'kiln.a1b2c',
       TEMPORAL_API_KEY: 'secret-key',
     });
-    expect(temporal.connection).toMatchObject({ address: 'kiln.a1b2c.tmprl.cloud:7233', apiKey: 'secret-key', tls: true });
+    expect(temporal.connection).toMatchObject({
+      address: 'kiln.a1b2c.tmprl.cloud:7233',
+      apiKey: 'secret-key',
+      tls: true,
+    });
     expect(temporal.namespace).toBe('kiln.a1b2c');
   });
 
@@ -83,14 +93,25 @@ describe('the Temporal connection', () => {
 
   it('reads a profile from the Temporal config file; variables override it', () => {
     const fromProfile = loadConfig({ TEMPORAL_CONFIG_FILE: file('temporal.toml'), TEMPORAL_PROFILE: 'cloud' }).temporal;
-    expect(fromProfile.connection).toMatchObject({ address: 'kiln.a1b2c.tmprl.cloud:7233', apiKey: 'from-the-profile', tls: true });
+    expect(fromProfile.connection).toMatchObject({
+      address: 'kiln.a1b2c.tmprl.cloud:7233',
+      apiKey: 'from-the-profile',
+      tls: true,
+    });
     expect(fromProfile.namespace).toBe('kiln.a1b2c');
-    const overridden = loadConfig({ TEMPORAL_CONFIG_FILE: file('temporal.toml'), TEMPORAL_PROFILE: 'cloud', TEMPORAL_NAMESPACE: 'other' });
+    const overridden = loadConfig({
+      TEMPORAL_CONFIG_FILE: file('temporal.toml'),
+      TEMPORAL_PROFILE: 'cloud',
+      TEMPORAL_NAMESPACE: 'other',
+    });
     expect(overridden.temporal.namespace).toBe('other');
   });
 
   it('refuses an unreadable certificate file as ConfigInvalid', () => {
-    const err = configFailure({ TEMPORAL_TLS_CLIENT_CERT_PATH: file('missing.crt'), TEMPORAL_TLS_CLIENT_KEY_PATH: file('client.key') });
+    const err = configFailure({
+      TEMPORAL_TLS_CLIENT_CERT_PATH: file('missing.crt'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: file('client.key'),
+    });
     expect(err.type).toBe('ConfigInvalid');
     expect(err.nonRetryable).toBe(true);
     expect(err.message).toContain('missing.crt');

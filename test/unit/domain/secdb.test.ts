@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { secdbProblems, vulnerabilities, type Secdb } from '../domain/secdb.js';
+import { secdbProblems, vulnerabilities, type Secdb } from '../../../domain/secdb.js';
 
 const feed: Secdb = {
   packages: [
-    { pkg: { name: 'busybox', secfixes: { '1.36.1-r2': ['CVE-2023-42363', 'CVE-2023-42364'], '1.36.1-r5': ['CVE-2023-42365'], '0': ['CVE-2022-48174'] } } },
+    {
+      pkg: {
+        name: 'busybox',
+        secfixes: {
+          '1.36.1-r2': ['CVE-2023-42363', 'CVE-2023-42364'],
+          '1.36.1-r5': ['CVE-2023-42365'],
+          '0': ['CVE-2022-48174'],
+        },
+      },
+    },
     { pkg: { name: 'openssl', secfixes: { '3.0.8_rc1-r0': ['CVE-2023-0001'], '3.0.13-r0': ['CVE-2024-0727'] } } },
   ],
 };
@@ -30,7 +39,10 @@ describe('vulnerabilities', () => {
     // "3.0.8" < "3.0.13" numerically, though not as text
     expect(vulnerabilities(feed, 'openssl', '3.0.8-r0').map((v) => v.id)).toEqual(['CVE-2024-0727']);
     // a release candidate is older than the release it precedes
-    expect(vulnerabilities(feed, 'openssl', '3.0.8_rc0-r0').map((v) => v.id)).toEqual(['CVE-2023-0001', 'CVE-2024-0727']);
+    expect(vulnerabilities(feed, 'openssl', '3.0.8_rc0-r0').map((v) => v.id)).toEqual([
+      'CVE-2023-0001',
+      'CVE-2024-0727',
+    ]);
   });
 
   it('knows nothing about packages the feed does not list', () => {

@@ -4,13 +4,13 @@ import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import type { RebuildSummary } from '../domain/summary.js';
-import { parseApkIndex } from '../domain/apkindex.js';
-import { REPO_ROOT } from '../config/config.js';
-import { connectTemporal, useKilnEnv, type TemporalHarness } from './harness.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
+import { parseApkIndex } from '../../../domain/apkindex.js';
+import { REPO_ROOT } from '../../../config/config.js';
+import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
-const env = useKilnEnv();
+const env = kilnTestEnv();
 let temporal: TemporalHarness;
 let catalogDir: string;
 const repo = () => join(env.KILN_STATE, 'repo-isolation', 'x86_64');
@@ -24,11 +24,19 @@ afterAll(async () => temporal?.close());
 
 async function rebuild(workflowId: string, input: object = {}): Promise<RebuildSummary> {
   const worker = await temporal.worker('failures');
-  return worker.runUntil(temporal.client.workflow.execute(catalogRebuild, { taskQueue: 'failures', workflowId, args: [{ catalogDir, ...input }] }));
+  return worker.runUntil(
+    temporal.client.workflow.execute(catalogRebuild, {
+      taskQueue: 'failures',
+      workflowId,
+      args: [{ catalogDir, ...input }],
+    }),
+  );
 }
 
 const statuses = (s: RebuildSummary) => ({
-  packages: Object.fromEntries(s.packages.map((p) => [p.name, p.blockedBy ? `${p.status} by ${p.blockedBy}` : p.status])),
+  packages: Object.fromEntries(
+    s.packages.map((p) => [p.name, p.blockedBy ? `${p.status} by ${p.blockedBy}` : p.status]),
+  ),
   images: Object.fromEntries(s.images.map((i) => [i.name, i.blockedBy ? `${i.status} by ${i.blockedBy}` : i.status])),
 });
 
@@ -73,7 +81,11 @@ describe('a run where one package and one image fail', () => {
   });
 
   it('reruns only what failed or was blocked, once fixed', async () => {
-    await edit('packages/iso-broken.yaml', /echo "iso-broken: upstream tarball is missing" >&2\n\s*exit 3/, 'mkdir -p "${{targets.destdir}}/usr/share/iso" && echo fixed > "${{targets.destdir}}/usr/share/iso/broken"');
+    await edit(
+      'packages/iso-broken.yaml',
+      /echo "iso-broken: upstream tarball is missing" >&2\n\s*exit 3/,
+      'mkdir -p "${{targets.destdir}}/usr/share/iso" && echo fixed > "${{targets.destdir}}/usr/share/iso/broken"',
+    );
     await edit('images/iso-pinned/apko.yaml', ', busybox=0.0.1-r0', '');
     const rerun = await rebuild(`isolation-rerun-${Date.now()}`, { rerunFailedOf: firstId });
     expect(rerun.ok).toBe(true);
