@@ -1,6 +1,6 @@
 // I/O: readers and writers for pure domain code. Loads a catalog directory: reads its files (and
 // the indexes of the repositories it names, local or over HTTP), then validates all of it with the
-// pure rules of domain/catalog-rules.ts and domain/catalog-settings.ts before anything runs.
+// pure rules of domain/catalog-rules.ts, image-rules.ts and catalog-settings.ts before anything runs.
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -10,14 +10,13 @@ import {
   CatalogInvalid,
   FileCheck,
   checkDependencies,
-  checkImageName,
   checkUniqueNames,
   parseYaml,
-  validateImage,
   validatePackage,
   type Obj,
 } from '../domain/catalog-rules.js';
 import { validateSettings, type Environment } from '../domain/catalog-settings.js';
+import { checkImageName, validateImage } from '../domain/image-rules.js';
 
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
