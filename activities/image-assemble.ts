@@ -1,7 +1,7 @@
 // assembleImage: apko builds the image from the signed repository into an OCI layout on the
 // worker's disk. Assembly is keyed by its inputs, so an unchanged image is not built again.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { KilnConfig } from '../config/config.js';
@@ -62,23 +62,34 @@ export async function assembleImage(config: KilnConfig, input: AssembleInput): P
   const key = await imageInputDigest(apkoConfig, arch, repositories, settings.keyring);
   const dir = join(paths.images, `${spec.name}-${key.slice(0, 16)}`);
   if (!existsSync(join(dir, 'layout', 'index.json'))) {
-    const attempt = `${dir}.attempt-${asyncLocalStorage.getStore()?.info.attempt ?? 1}-${process.pid}`;
-    await rm(attempt, { recursive: true, force: true });
+    // Its own scratch directory: two runs assembling the same image at once never share one.
+    await mkdir(paths.images, { recursive: true });
+    const attempt = await mkdtemp(`${dir}.attempt-${asyncLocalStorage.getStore()?.info.attempt ?? 1}-`);
     await mkdir(join(attempt, 'layout'), { recursive: true });
     await mkdir(join(attempt, 'sbom'), { recursive: true });
-    await apkoBuild(config.tools, {
-      config: apkoConfig,
-      tag: `${settings.registry}/${spec.name}:kiln-build`,
-      layoutDir: join(attempt, 'layout'),
-      sbomDir: join(attempt, 'sbom'),
-      arch,
-      repositories,
-      keyring: settings.keyring,
-      cacheDir: join(paths.state, 'cache', 'apko'),
-      logFile: join(paths.logs, 'images', `${spec.name}.log`),
-    });
-    await rm(dir, { recursive: true, force: true });
-    await rename(attempt, dir);
+    try {
+      await apkoBuild(config.tools, {
+        config: apkoConfig,
+        tag: `${settings.registry}/${spec.name}:kiln-build`,
+        layoutDir: join(attempt, 'layout'),
+        sbomDir: join(attempt, 'sbom'),
+        arch,
+        repositories,
+        keyring: settings.keyring,
+        cacheDir: join(paths.state, 'cache', 'apko'),
+        logFile: join(paths.logs, 'images', `${spec.name}.log`),
+      });
+      await rename(attempt, dir).catch(async (err: unknown) => {
+        // Another run finished the same inputs first (and may be reading them): keep that one.
+        if (existsSync(join(dir, 'layout', 'index.json'))) return;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw err;
+        await rm(dir, { recursive: true, force: true }); // an incomplete leftover
+        await rename(attempt, dir);
+      });
+    } finally {
+      await rm(attempt, { recursive: true, force: true });
+    }
   }
   const index = await readLayoutIndex(join(dir, 'layout'));
   return {

@@ -11,6 +11,7 @@ import { TOOLS } from '../adapters/toolchain.js';
 import { layoutPackages } from '../oci/image-reader.js';
 import { writePredicateFile } from '../signing/statements.js';
 import { readSnapshot } from '../io/catalog-snapshot.js';
+import { provenanceSource } from '../domain/source.js';
 
 const BUILD_TYPE = 'https://kiln.dev/catalog-rebuild@v1';
 
@@ -24,6 +25,8 @@ export interface ProvenanceInput {
   startedOn: string;
   finishedOn: string;
   gitCommit?: string;
+  /** RFC 3339: the run's place in the order of runs (recorded at CATALOG_TIME_PATH; tagImage reads it). */
+  catalogTime?: string;
   layoutDir: string;
 }
 
@@ -86,7 +89,14 @@ export async function writeProvenance(config: KilnConfig, input: ProvenanceInput
         image: spec.name,
         tags: spec.tags,
         config: spec.file,
-        catalog: { digest: `sha256:${catalogDigest}`, ...(input.gitCommit ? { gitCommit: input.gitCommit } : {}) },
+        catalog: {
+          digest: `sha256:${catalogDigest}`,
+          ...(input.gitCommit ? { gitCommit: input.gitCommit } : {}),
+          // CATALOG_TIME_PATH (domain/image-verdicts.ts)
+          ...(input.catalogTime ? { takenAt: input.catalogTime } : {}),
+          // Who signed that commit (catalog.yaml source:), or plainly "unverified source".
+          source: provenanceSource(catalog.source, input.gitCommit),
+        },
       },
       internalParameters: {
         archs: settings.archs,

@@ -2,22 +2,13 @@
 // scan, provenance), as Sigstore bundles attached to the digest (signing/bundles.ts says how).
 // Signing: the embedded default is the worker's ECDSA P-256 key (config.paths.imageSigningKey), no
 // transparency log. KILN_SIGNING=keyless signs with a Fulcio certificate for the CI's OIDC
-// identity and logs to Rekor instead.
+// identity and logs to Rekor instead; then only certificates for the identity catalog.yaml's
+// `signing:` names count as kiln's (read from the run's catalog snapshot, `snapshotDir`).
 import type { KilnConfig } from '../config/config.js';
 import { RegistryClient, parseImageRef } from '../oci/registry.js';
-import { attach, attachedBundles, type Attached } from '../signing/bundles.js';
-import { signingMode } from '../signing/signer.js';
-import {
-  SIGNATURE_PREDICATE,
-  STATEMENT_V1,
-  canonical,
-  checkDigest,
-  coversDigest,
-  predicateUri,
-  readPredicateFile,
-  valueAt,
-  type Statement,
-} from '../signing/statements.js';
+import { attestDigest, signDigest } from '../signing/image-signing.js';
+import { signingMode, signingPolicy } from '../signing/signer.js';
+import { checkDigest, predicateUri, readPredicateFile } from '../signing/statements.js';
 
 export interface SignImageInput {
   /** `host[:port]/path`, without tag or digest. */
@@ -25,37 +16,23 @@ export interface SignImageInput {
   digest: string;
   /** Signed claims (`cosign verify -a key=value` checks them). */
   annotations?: Record<string, string>;
+  /** The run's catalog snapshot: its `signing:` policy says whose keyless signatures are kiln's. */
+  snapshotDir?: string;
 }
 
 /**
  * Signs the image digest with the worker's key (or keylessly). Idempotent: an existing signature
- * by the same key over the same digest, carrying at least these annotations, is kept and nothing is
- * added (`signed: false`). `reference` is where the signature lives: `repository@<referrer digest>`.
+ * by the same signer over the same digest, carrying at least these annotations, is kept and nothing
+ * is added (`signed: false`). `reference` is where the signature lives: `repository@<referrer digest>`.
  */
 export async function signImage(
   config: KilnConfig,
   input: SignImageInput,
 ): Promise<{ signed: boolean; reference: string }> {
-  const hex = checkDigest(input.digest);
+  checkDigest(input.digest);
   const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
-  const mode = await signingMode(config.signing);
-  const wanted = Object.entries(input.annotations ?? {});
-  const existing = (await attachedBundles(client, input.digest, mode.ours)).find(
-    (a) =>
-      a.trusted &&
-      a.statement!.predicateType === SIGNATURE_PREDICATE &&
-      coversDigest(a.statement!, hex) &&
-      wanted.every(([k, v]) => a.statement!.subject.some((s) => s.digest?.sha256 === hex && s.annotations?.[k] === v)),
-  );
-  if (existing) return { signed: false, reference: `${input.repository}@${existing.descriptor.digest}` };
-  const statement: Statement = {
-    _type: STATEMENT_V1,
-    subject: [{ digest: { sha256: hex }, ...(wanted.length ? { annotations: Object.fromEntries(wanted) } : {}) }],
-    predicateType: SIGNATURE_PREDICATE,
-    predicate: {},
-  };
-  const ref = await attach(client, input.repository, input.digest, mode, statement, []);
-  return { signed: true, reference: `${input.repository}@${ref}` };
+  const mode = await signingMode(config, await signingPolicy(input.snapshotDir));
+  return signDigest(client, mode, input);
 }
 
 export interface AttestImageInput {
@@ -70,6 +47,8 @@ export interface AttestImageInput {
    * the same (a re-scan with the same findings but new timestamps is not attested again).
    */
   sameWhen?: string;
+  /** The run's catalog snapshot: its `signing:` policy says whose keyless signatures are kiln's. */
+  snapshotDir?: string;
 }
 
 /**
@@ -79,35 +58,16 @@ export interface AttestImageInput {
  * verification sees only the newest scan or SBOM.
  */
 export async function attestImage(config: KilnConfig, input: AttestImageInput): Promise<{ attested: boolean }> {
-  const hex = checkDigest(input.digest);
+  checkDigest(input.digest);
   const predicateType = predicateUri(input.predicateType);
   const predicate = await readPredicateFile(input.predicateFile);
-  const statement: Statement = {
-    _type: STATEMENT_V1,
-    subject: [{ name: input.repository, digest: { sha256: hex } }],
+  const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
+  const mode = await signingMode(config, await signingPolicy(input.snapshotDir));
+  return attestDigest(client, mode, {
+    repository: input.repository,
+    digest: input.digest,
     predicateType,
     predicate,
-  };
-  const client = new RegistryClient(parseImageRef(input.repository), config.registryAuth);
-  const mode = await signingMode(config.signing);
-  const sameType = (await attachedBundles(client, input.digest, mode.ours)).filter(
-    (a) => a.trusted && a.statement!.predicateType === predicateType,
-  );
-  const want = canonical(statement);
-  const { sameWhen } = input;
-  const same = sameWhen
-    ? (a: Attached) =>
-        coversDigest(a.statement!, hex) &&
-        canonical(valueAt(a.statement!.predicate, sameWhen)) === canonical(valueAt(predicate, sameWhen))
-    : (a: Attached) => canonical(a.statement) === want;
-  if (sameType.some(same)) return { attested: false };
-  await attach(
-    client,
-    input.repository,
-    input.digest,
-    mode,
-    statement,
-    sameType.map((a) => a.descriptor.digest),
-  );
-  return { attested: true };
+    ...(input.sameWhen ? { sameWhen: input.sameWhen } : {}),
+  });
 }

@@ -7,6 +7,7 @@ import { buildPackage, type PackageBuildInput } from './package-build.js';
 import { testPackage, type PackageCheckInput } from './package-test.js';
 import { checkPackage } from './package-check.js';
 import { publishPackage, type PublishInput } from './package-publish.js';
+import { bumpEpochs, type EpochBumpInput } from './package-epoch.js';
 import { assembleImage, type AssembleInput } from './image-assemble.js';
 import { testImage, type TestImageInput } from './image-test.js';
 import { compareWithPublished, type CompareInput } from './image-compare.js';
@@ -25,6 +26,7 @@ export function createActivities(config: KilnConfig) {
     testPackage: (input: PackageCheckInput) => testPackage(config, input),
     checkPackage: (input: PackageCheckInput) => checkPackage(config, input),
     publishPackage: (input: PublishInput) => publishPackage(config, input),
+    bumpEpochs: (input: EpochBumpInput) => bumpEpochs(config, input),
     assembleImage: (input: AssembleInput) => assembleImage(config, input),
     testImage: (input: TestImageInput) => testImage(config, input),
     compareWithPublished: (input: CompareInput) => compareWithPublished(config, input),
@@ -50,6 +52,7 @@ export type { PackageBuildInput, PackageBuildResult } from './package-build.js';
 export type { PackageCheckInput } from './package-test.js';
 export type { PackageChecks, AbiVerdict } from './package-check.js';
 export type { PublishInput } from './package-publish.js';
+export type { EpochBumpInput } from './package-epoch.js';
 export type { AssembleInput, AssembledImage } from './image-assemble.js';
 export type { TestImageInput, ImageTestReport } from './image-test.js';
 export type { CompareInput, ImageDiff } from './image-compare.js';

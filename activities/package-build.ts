@@ -1,7 +1,9 @@
 // Build: one package for one arch with melange, keyed by its input digest. Idempotent: a second
 // call with the same input finds the first call's result (or the published package) and returns it.
+// A published package is never rebuilt in place: `force` rebuilds it from scratch only to compare
+// the new APKs with the published ones (a reproducibility check), which stay as they are.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { KilnConfig } from '../config/config.js';
@@ -9,7 +11,9 @@ import type { PackageSpec } from '../domain/catalog.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { MELANGE_VERSION, apkFileName, archDir, melangeBuild } from '../adapters/melange.js';
-import { publishedRecord, type BuildToPublish } from '../apk/repository.js';
+import { compareApks } from '../apk/compare.js';
+import { publishedRecord, type BuildToPublish, type BuiltApk, type PublishRecord } from '../apk/repository.js';
+import type { Reproducibility } from '../domain/summary.js';
 import { readSnapshot, snapshotPackage } from '../io/catalog-snapshot.js';
 
 export interface PackageBuildInput {
@@ -18,12 +22,17 @@ export interface PackageBuildInput {
   arch: string;
   /** Input digests of the catalog packages this one builds against, by name. */
   dependencyDigests: Record<string, string>;
+  /** Rebuild even a published package, from scratch, and compare it with the published APKs. */
   force?: boolean;
 }
 
 /** A build as buildPackage reports it: what publishing needs, and how long melange took. */
 export interface PackageBuildResult extends BuildToPublish {
   durationMs: number;
+  /** Dependencies that changed since the published build, which is kept (status up-to-date). */
+  dependenciesChanged?: string[];
+  /** A forced rebuild against the published APKs (status reproduced or not-reproducible). */
+  reproducibility?: Reproducibility;
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -44,7 +53,7 @@ function sourceDir(catalogDir: string, spec: PackageSpec): string {
  * Everything that decides a package's bytes. `own` covers what its author edits (config, sources)
  * plus the melange version and arch; `input` adds what it builds against, by their input digests.
  * A changed `own` at the same version and epoch needs an epoch bump; a changed dependency alone
- * is rebuilt in place.
+ * keeps the published build (an ABI break gets its dependents a new epoch: see package-epoch.ts).
  */
 export async function packageInputDigest(
   catalogDir: string,
@@ -64,11 +73,87 @@ export async function packageInputDigest(
   return { own: ownDigest, input: input.digest('hex') };
 }
 
+/** Names of the dependencies whose input digest differs from the ones a published build recorded. */
+function changedDependencies(record: PublishRecord, now: Record<string, string>): string[] {
+  const before = record.dependencyDigests;
+  if (!before) return Object.keys(now).sort();
+  return [...new Set([...Object.keys(before), ...Object.keys(now)])].filter((n) => before[n] !== now[n]).sort();
+}
+
+/**
+ * Runs melange for one package and arch in `scratch` (a directory of this execution alone) and
+ * returns the APKs it made in `<scratch>/out/<arch>`.
+ */
+async function melangeInto(
+  config: KilnConfig,
+  snapshot: {
+    dir: string;
+    gitCommit?: string;
+    settings: { packageRepository: string; repositories: string[]; keyring: string[]; namespace: string };
+  },
+  spec: PackageSpec,
+  arch: string,
+  scratch: string,
+): Promise<BuiltApk[]> {
+  const { paths } = config;
+  const { settings } = snapshot;
+  await mkdir(join(scratch, 'workspace'), { recursive: true });
+  const sources = sourceDir(snapshot.dir, spec);
+  if (!existsSync(sources)) await mkdir(join(scratch, 'empty-sources'), { recursive: true });
+  await melangeBuild(config.tools, {
+    // Relative to the snapshot (its cwd): the SBOM records this path, and it must not depend on where KILN_STATE is.
+    config: spec.file,
+    arch,
+    sourceDir: existsSync(sources) ? sources : join(scratch, 'empty-sources'),
+    outDir: join(scratch, 'out'),
+    workspaceDir: join(scratch, 'workspace'),
+    cacheDir: join(paths.state, 'cache', 'melange'),
+    repositories: [settings.packageRepository, ...settings.repositories],
+    keyring: settings.keyring,
+    signingKey: paths.packageSigningKey,
+    namespace: settings.namespace,
+    logFile: join(paths.logs, 'packages', `${spec.name}-${spec.version}-r${spec.epoch}-${arch}.log`),
+    cwd: snapshot.dir,
+    // The catalog's commit, not kiln's own: the same catalog gives the same APK bytes.
+    gitCommit: snapshot.gitCommit ?? 'unknown',
+  });
+  const apkFiles = (await filesUnder(join(scratch, 'out', arch))).filter((f) => f.endsWith('.apk'));
+  if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {
+    throw failure(
+      'ToolFailed',
+      `melange build of ${spec.file} produced no ${apkFileName(spec.name, spec.version, spec.epoch)}`,
+    );
+  }
+  await rm(join(scratch, 'workspace'), { recursive: true, force: true });
+  return Promise.all(apkFiles.map(async (f) => ({ file: basename(f), sha256: sha256hex(await readFile(f)) })));
+}
+
+/** A fresh scratch directory beside `buildDir`, unique to this activity execution. */
+async function scratchDir(buildDir: string, kind: string): Promise<string> {
+  await mkdir(dirname(buildDir), { recursive: true });
+  return mkdtemp(`${buildDir}.${kind}-${Context.current().info.attempt}-`);
+}
+
+/** Runs `build` in `scratch`, removing the scratch directory when it fails. */
+async function inScratch<T>(scratch: string, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (err) {
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+const sameApks = (a: BuiltApk[], b: BuiltApk[]) =>
+  JSON.stringify([...a].sort((x, y) => x.file.localeCompare(y.file))) ===
+  JSON.stringify([...b].sort((x, y) => x.file.localeCompare(y.file)));
+
 export async function buildPackage(config: KilnConfig, input: PackageBuildInput): Promise<PackageBuildResult> {
   const started = Date.now();
   const catalog = await readSnapshot(input.snapshotDir);
   const spec = snapshotPackage(catalog, input.name, input.snapshotDir);
   const { settings } = catalog;
+  const snapshot = { dir: input.snapshotDir, gitCommit: catalog.gitCommit, settings };
   const digests = await packageInputDigest(input.snapshotDir, spec, input.arch, input.dependencyDigests);
   const inputDigest = digests.input;
   const base = {
@@ -78,70 +163,81 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
     arch: input.arch,
     inputDigest,
     ownDigest: digests.own,
+    dependencyDigests: input.dependencyDigests,
   };
+  const { paths } = config;
+  const buildDir = join(paths.builds, input.arch, `${spec.name}-${inputDigest.slice(0, 16)}`);
 
   const published = await publishedRecord(settings.packageRepository, input.arch, spec);
-  if (published && !input.force) {
-    if (published.inputDigest === inputDigest) {
-      return {
-        ...base,
-        status: 'up-to-date',
-        buildDir: archDir(settings.packageRepository, input.arch),
-        apks: published.apks,
-        durationMs: Date.now() - started,
-      };
-    }
+  if (published) {
     if (published.ownDigest !== digests.own)
       throw failure(
         'EpochNotBumped',
-        `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published, built from a different config or sources ` +
-          `(fix: bump package.epoch to ${spec.epoch + 1}, or start the run with force: true to replace it)`,
+        `${spec.file}: package.epoch: ${spec.name} ${spec.version}-r${spec.epoch} is already published, built from a different config or sources, ` +
+          `and a published APK never changes (fix: bump package.epoch to ${spec.epoch + 1})`,
       );
+    // The published build stays: it is what the repository, the index and every mirror hold.
+    const changed =
+      published.inputDigest === inputDigest ? [] : changedDependencies(published, input.dependencyDigests);
+    const kept = {
+      ...base,
+      inputDigest: published.inputDigest,
+      dependencyDigests: published.dependencyDigests ?? input.dependencyDigests,
+      ...(changed.length ? { dependenciesChanged: changed } : {}),
+    };
+    const repoArch = archDir(settings.packageRepository, input.arch);
+    if (!input.force)
+      return {
+        ...kept,
+        status: 'up-to-date',
+        buildDir: repoArch,
+        apks: published.apks,
+        durationMs: Date.now() - started,
+      };
+
+    // force: melange again from scratch, then byte for byte against the published APKs.
+    const scratch = await scratchDir(buildDir, 'force');
+    const apks = await inScratch(scratch, () => melangeInto(config, snapshot, spec, input.arch, scratch));
+    const outDir = join(scratch, 'out', input.arch);
+    const comparison = await compareApks({
+      publishedDir: repoArch,
+      published: published.apks,
+      rebuiltDir: outDir,
+      rebuilt: apks,
+    });
+    const durationMs = Date.now() - started;
+    if (comparison.identical) {
+      await rm(scratch, { recursive: true, force: true });
+      return {
+        ...kept,
+        status: 'reproduced',
+        buildDir: repoArch,
+        apks: published.apks,
+        reproducibility: comparison,
+        durationMs,
+      };
+    }
+    return {
+      ...kept,
+      status: 'not-reproducible',
+      buildDir: outDir,
+      apks,
+      reproducibility: { ...comparison, rebuiltDir: outDir },
+      durationMs,
+    };
   }
 
-  const { paths } = config;
-  const buildDir = join(paths.builds, input.arch, `${spec.name}-${inputDigest.slice(0, 16)}`);
   const resultFile = join(buildDir, 'result.json');
-  // An earlier attempt (or a crashed worker) may have finished the build but not reported it.
-  if (existsSync(resultFile))
+  // An earlier attempt (or a crashed worker, or another run) may have finished the build but not
+  // reported it. `force` builds again regardless.
+  if (!input.force && existsSync(resultFile))
     return {
       ...(JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult),
       durationMs: Date.now() - started,
     };
 
-  const attempt = `${buildDir}.attempt-${Context.current().info.attempt}-${process.pid}`;
-  await rm(attempt, { recursive: true, force: true });
-  await mkdir(join(attempt, 'workspace'), { recursive: true });
-  const sources = sourceDir(input.snapshotDir, spec);
-  if (!existsSync(sources)) await mkdir(join(attempt, 'empty-sources'), { recursive: true });
-  await melangeBuild(config.tools, {
-    // Relative to the snapshot (its cwd): the SBOM records this path, and it must not depend on where KILN_STATE is.
-    config: spec.file,
-    arch: input.arch,
-    sourceDir: existsSync(sources) ? sources : join(attempt, 'empty-sources'),
-    outDir: join(attempt, 'out'),
-    workspaceDir: join(attempt, 'workspace'),
-    cacheDir: join(paths.state, 'cache', 'melange'),
-    repositories: [settings.packageRepository, ...settings.repositories],
-    keyring: settings.keyring,
-    signingKey: paths.packageSigningKey,
-    namespace: settings.namespace,
-    logFile: join(paths.logs, 'packages', `${spec.name}-${spec.version}-r${spec.epoch}-${input.arch}.log`),
-    cwd: input.snapshotDir,
-    // The catalog's commit, not kiln's own: the same catalog gives the same APK bytes.
-    gitCommit: catalog.gitCommit ?? 'unknown',
-  });
-  const apkFiles = (await filesUnder(join(attempt, 'out', input.arch))).filter((f) => f.endsWith('.apk'));
-  if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {
-    throw failure(
-      'ToolFailed',
-      `melange build of ${spec.file} produced no ${apkFileName(spec.name, spec.version, spec.epoch)}`,
-    );
-  }
-  const apks = await Promise.all(
-    apkFiles.map(async (f) => ({ file: basename(f), sha256: sha256hex(await readFile(f)) })),
-  );
-  await rm(join(attempt, 'workspace'), { recursive: true, force: true });
+  const scratch = await scratchDir(buildDir, 'attempt');
+  const apks = await inScratch(scratch, () => melangeInto(config, snapshot, spec, input.arch, scratch));
   const result: PackageBuildResult = {
     ...base,
     status: 'built',
@@ -149,8 +245,23 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
     apks,
     durationMs: 0,
   };
-  await writeFile(join(attempt, 'result.json'), JSON.stringify(result, null, 2));
-  await rm(buildDir, { recursive: true, force: true });
-  await rename(attempt, buildDir);
-  return { ...result, durationMs: Date.now() - started };
+  await writeFile(join(scratch, 'result.json'), JSON.stringify(result, null, 2));
+  // The first complete build of these inputs becomes the shared one; nothing ever deletes it, so a
+  // concurrent run that is testing or publishing from it is never pulled from under.
+  const renamed = await rename(scratch, buildDir).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      return false;
+    },
+  );
+  if (renamed) return { ...result, durationMs: Date.now() - started };
+  // Another execution with the same inputs finished first: share its directory when the bytes
+  // agree (and drop ours), else keep ours.
+  const theirs = JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult;
+  if (sameApks(theirs.apks, apks)) {
+    await rm(scratch, { recursive: true, force: true });
+    return { ...result, durationMs: Date.now() - started };
+  }
+  return { ...result, buildDir: join(scratch, 'out', input.arch), durationMs: Date.now() - started };
 }

@@ -48,14 +48,15 @@ export async function checkPackage(_config: KilnConfig, input: PackageCheckInput
     const version = contents.pkginfo.get('pkgver')?.[0];
     if (!name || !version) throw corruptArtifact(`${path}: .PKGINFO has no pkgname or pkgver`);
     // A published (up-to-date) APK's data is checked by apk/apko on every install, where a
-    // tampered one fails the image naming the package; here only new builds are vouched for.
-    const sig = await checkSignature(path, contents, settings.keyring, build.status === 'built');
+    // tampered one fails the image naming the package; here only builds made now are vouched for.
+    const sig = await checkSignature(path, contents, settings.keyring, build.status !== 'up-to-date');
     const doc = checkSbom(path, contents.sboms, name, version);
     if (file === mainFile) [signature, sbom] = [sig, doc];
     apks.push({ name, provides: contents.pkginfo.get('provides') ?? [] });
   }
+  // The published APKs themselves (or a rebuild byte-identical to them) cannot break the published ABI.
   const abi: AbiVerdict =
-    build.status === 'up-to-date'
+    build.status === 'up-to-date' || build.status === 'reproduced'
       ? { verdict: 'compatible', removed: [], added: [], rebuild: [] }
       : abiVerdict(build, apks, await publishedIndex(settings.packageRepository, build.arch), catalog);
   const checks = { signature: signature!, sbom: sbom!, abi };

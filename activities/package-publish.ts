@@ -1,5 +1,7 @@
 // Publish: a tested and checked build into the catalog's signed package repository (APKs, then
 // the merged, signed APKINDEX). Idempotent: publishing what the repository holds changes nothing.
+// Only new builds are published: a forced rebuild that was compared with the published APKs is
+// not, and a file already in the repository is never replaced by other bytes (ArtifactImmutable).
 import { join } from 'node:path';
 import type { KilnConfig } from '../config/config.js';
 import { publishBuild } from '../apk/repository.js';

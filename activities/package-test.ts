@@ -29,8 +29,8 @@ export async function testPackage(
   const { build } = input;
   const catalog = await readSnapshot(input.snapshotDir);
   const spec = snapshotPackage(catalog, build.name, input.snapshotDir);
-  // An up-to-date package is the published one, tested when it was built.
-  if (!spec.hasTest || build.status === 'up-to-date') return { tested: false };
+  // An up-to-date or reproduced package is the published one, byte for byte, tested when it was built.
+  if (!spec.hasTest || build.status === 'up-to-date' || build.status === 'reproduced') return { tested: false };
   const { settings } = catalog;
   const { paths } = config;
   const logFile = join(paths.logs, 'packages', `${build.name}-${fullVersion(build)}-${build.arch}.test.log`);

@@ -3,16 +3,22 @@
 // io/, adapters/ and domain/.
 //
 // Snapshots the catalog into a content-addressed copy and validates it, so a run builds exactly
-// what it validated even if the working tree changes meanwhile.
-import { existsSync } from 'node:fs';
+// what it validated even if the working tree changes meanwhile; with catalog.yaml `source:`, only
+// a commit signed by an allowed signer, whose files the snapshot is (io/source-integrity.ts).
+// It also decides the run's target (domain/target.ts) from the worker's configuration, never from
+// the input: anything but the configured catalog at a production commit builds into staging, and
+// its snapshot records staging settings, so every later activity publishes there.
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KilnConfig } from '../config/config.js';
 import type { BuildPlan } from '../domain/catalog.js';
 import { catalogInvalid } from '../domain/failures.js';
 import { planBuild } from '../domain/plan.js';
-import { headCommit } from '../adapters/git.js';
+import type { SourceCheck } from '../domain/source.js';
+import { stagingName, stagingSettings, type RunTarget } from '../domain/target.js';
 import { loadCatalog } from '../io/catalog-loader.js';
 import { catalogDigest, copyCatalog, writeSnapshot } from '../io/catalog-snapshot.js';
+import { checkSource } from '../io/source-integrity.js';
 
 /** What a workflow holds of a catalog: a reference to the snapshot and its (small) build plan. */
 export interface CatalogSnapshot {
@@ -21,11 +27,41 @@ export interface CatalogSnapshot {
   dir: string;
   /** Git commit of the catalog's repository, when it is in one. */
   gitCommit?: string;
+  /** Who signed that commit (catalog.yaml `source:`), or why the source is unverified; `production` says where it may go. */
+  source?: SourceCheck;
+  /** production, or staging with its own package repository and registry namespace. */
+  target?: RunTarget;
   plan: BuildPlan;
-  /** Where images go, for the summary: `host[:port]/prefix`. */
+  /** Where images go (the target's): `host[:port]/prefix`. */
   registry: string;
   archs: string[];
   concurrency: { packages: number; images: number };
+}
+
+const real = (dir: string) => (existsSync(dir) ? realpathSync(dir) : dir);
+
+/**
+ * Production only for the worker's configured catalog at a commit `source:` allows for production;
+ * otherwise staging, named after the branch checked out (or `adhoc-<digest>`).
+ */
+function decideTarget(
+  config: KilnConfig,
+  catalogDir: string,
+  digest: string,
+  checked: SourceCheck,
+): { kind: 'production' } | { kind: 'staging'; name: string; reason: string } {
+  const configured = real(resolve(config.catalogDir));
+  const reason =
+    real(catalogDir) !== configured
+      ? `${catalogDir} is not the worker's configured catalog ${configured}`
+      : !checked.production
+        ? `commit ${checked.commit ?? '?'} is not on ${checked.branch ?? 'the main branch'}`
+        : undefined;
+  if (!reason) return { kind: 'production' };
+  // A branch names its staging area, unless it is the main branch (another directory on main is ad hoc).
+  const main = checked.branch ?? 'main';
+  const branch = checked.checkedOut && checked.checkedOut !== main ? checked.checkedOut : undefined;
+  return { kind: 'staging', name: stagingName(branch, digest), reason };
 }
 
 /** An invalid catalog is a non-retryable CatalogInvalid listing every problem (file, field, fix). */
@@ -37,19 +73,38 @@ export async function snapshotCatalog(config: KilnConfig, input: { catalogDir?: 
     );
   }
   const digest = await catalogDigest(source);
-  const dir = join(config.paths.snapshots, digest);
-  await copyCatalog(source, dir, digest);
-  const catalog = await loadCatalog(dir, { env: config.catalogEnv });
+  const contentDir = join(config.paths.snapshots, digest);
+  await copyCatalog(source, contentDir, digest);
+  const catalog = await loadCatalog(contentDir, { env: config.catalogEnv });
   const plan = planBuild(catalog);
-  const commit = await headCommit(source);
-  await writeSnapshot(dir, { ...catalog, gitCommit: commit });
+  // Refuses (SourceUnverified) a commit catalog.yaml's source: does not allow, before anything is recorded.
+  const checked = await checkSource(source, digest, catalog.settings.source);
+  const commit = checked.commit;
+  const decided = decideTarget(config, source, digest, checked);
+  let dir = contentDir;
+  let settings = catalog.settings;
+  if (decided.kind === 'staging') {
+    // Its own snapshot (still named by the digest): a production run of the same content keeps its settings.
+    dir = join(config.paths.snapshots, 'staging', decided.name.replaceAll('/', '+'), digest);
+    await copyCatalog(source, dir, digest);
+    const indexed = settings.archs.every((a) => existsSync(join(settings.packageRepository, a, 'APKINDEX.tar.gz')));
+    settings = stagingSettings(settings, decided.name, indexed);
+  }
+  const target: RunTarget = {
+    ...decided,
+    packageRepository: settings.packageRepository,
+    registry: settings.registry,
+  };
+  await writeSnapshot(dir, { ...catalog, settings, gitCommit: commit, source: checked, target });
   return {
     digest,
     dir,
     gitCommit: commit,
+    source: checked,
+    target,
     plan,
-    registry: catalog.settings.registry,
-    archs: catalog.settings.archs,
-    concurrency: catalog.settings.concurrency,
+    registry: settings.registry,
+    archs: settings.archs,
+    concurrency: settings.concurrency,
   };
 }

@@ -21,6 +21,7 @@ export async function apkoBuild(tools: ToolsConfig, b: ApkoBuild): Promise<ToolR
   return runTool({
     label: 'apko build',
     command: resolveTool('apko', tools),
+    baseEnv: tools.environment,
     args: [
       'build',
       b.config,

@@ -1,15 +1,33 @@
 // The cosign adapter: kiln signs and attests in-process (@sigstore/sign), so the worker never runs
-// cosign; this is how the real cosign v3 checks what kiln attached, offline, as a deployer would.
+// cosign; this is how the real cosign v3 checks what kiln attached, offline, as a deployer would:
+// by key, or keyless by certificate identity under a private CA (no Rekor, no CT log).
 import type { ToolsConfig } from './toolchain.js';
 import { resolveTool } from './toolchain.js';
 import { captureTool } from './run-tool.js';
+import { failure } from '../domain/failures.js';
+
+/** Keyless: who must have signed, and the CA the certificate must chain to. */
+export interface CosignIdentity {
+  /** `--certificate-identity` (exact SAN) */
+  identity?: string;
+  /** `--certificate-identity-regexp` */
+  identityRegexp?: string;
+  /** `--certificate-oidc-issuer` */
+  issuer: string;
+  /** `--trusted-root`: a Sigstore trusted_root.json holding the CA (see cosignTrustedRoot). */
+  trustedRoot?: string;
+  /** `--certificate-chain`: a PEM CA chain (cosign refuses it for bundles; kept to show why). */
+  certificateChain?: string;
+}
 
 export interface CosignVerify {
   command: 'verify' | 'verify-attestation';
   /** `host[:port]/path@sha256:…` */
   reference: string;
   /** PEM public key file (`--key`); no Rekor is consulted, so no TUF root is fetched. */
-  key: string;
+  key?: string;
+  /** Keyless, instead of `key`: `--insecure-ignore-sct --insecure-ignore-tlog` (no CT log, no Rekor). */
+  keyless?: CosignIdentity;
   /** More flags, e.g. `-a key=value` or `--type vuln`. */
   extra?: string[];
   /** Talk plain HTTP to the registry (`--allow-http-registry`). */
@@ -25,16 +43,30 @@ export interface CosignVerdict {
   payloads: unknown[];
 }
 
-/** `cosign verify` / `verify-attestation --key … --insecure-ignore-tlog`: the verdict, never a throw. */
+function trustFlags(v: CosignVerify): string[] {
+  if (v.key) return ['--key', v.key, '--insecure-ignore-tlog'];
+  const k = v.keyless;
+  if (!k) throw failure('InvalidInput', 'cosignVerify needs a key or a keyless identity');
+  return [
+    ...(k.identity !== undefined ? ['--certificate-identity', k.identity] : []),
+    ...(k.identityRegexp !== undefined ? ['--certificate-identity-regexp', k.identityRegexp] : []),
+    '--certificate-oidc-issuer',
+    k.issuer,
+    ...(k.trustedRoot ? ['--trusted-root', k.trustedRoot] : []),
+    ...(k.certificateChain ? ['--certificate-chain', k.certificateChain] : []),
+    '--insecure-ignore-sct',
+    '--insecure-ignore-tlog',
+  ];
+}
+
+/** `cosign verify` / `verify-attestation`, by key or keyless identity: the verdict, never a throw. */
 export async function cosignVerify(tools: ToolsConfig, v: CosignVerify): Promise<CosignVerdict> {
   const r = await captureTool({
     label: `cosign ${v.command}`,
     command: resolveTool('cosign', tools),
     args: [
       v.command,
-      '--key',
-      v.key,
-      '--insecure-ignore-tlog',
+      ...trustFlags(v),
       ...(v.allowHttpRegistry ? ['--allow-http-registry'] : []),
       ...(v.extra ?? []),
       v.reference,
@@ -54,4 +86,30 @@ export async function cosignVerify(tools: ToolsConfig, v: CosignVerify): Promise
           .flatMap((l) => JSON.parse(l) as unknown)
       : [],
   };
+}
+
+/**
+ * `cosign trusted-root create`: a Sigstore trusted_root.json with one Fulcio CA (the PEM chain in
+ * KILN_FULCIO_CA) and no Rekor, CT log or TSA. What a deployer passes as `--trusted-root`, since
+ * cosign v3 verifies bundles only against a trusted root. Offline: no default services are fetched.
+ */
+export async function cosignTrustedRoot(
+  tools: ToolsConfig,
+  t: { certificateChain: string; fulcioUrl: string; out: string; home?: string },
+): Promise<{ ok: boolean; stderr: string }> {
+  const r = await captureTool({
+    label: 'cosign trusted-root create',
+    command: resolveTool('cosign', tools),
+    args: [
+      'trusted-root',
+      'create',
+      '--fulcio',
+      `url=${t.fulcioUrl},certificate-chain=${t.certificateChain}`,
+      '--out',
+      t.out,
+    ],
+    timeoutMs: 60_000,
+    ...(t.home ? { env: { HOME: t.home } } : {}),
+  });
+  return { ok: r.exitCode === 0, stderr: r.stderr || r.reason || '' };
 }

@@ -1,5 +1,8 @@
 // The git adapter: every git command kiln runs (on a catalog's repository, or asking an upstream
 // for its tags) goes through here, on the tool runner. Commits are authored by kiln.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { captureTool, type CapturedRun } from './run-tool.js';
 import { failure } from '../domain/failures.js';
 import { parseLsRemote, type UpstreamTag } from '../domain/upstream.js';
@@ -62,4 +65,97 @@ export async function remoteTags(url: string, refs: string[] = []): Promise<Upst
   if (r.exitCode !== 0)
     throw failure('UpstreamUnavailable', `git ls-remote ${url} failed: ${r.stderr.trim().split('\n').pop()}`);
   return parseLsRemote(r.stdout);
+}
+
+/** What git says of a commit's signature, checked against an allowed-signers list. */
+export interface CommitSignature {
+  /**
+   * good: an SSH signature by a key in the list (git's %G? "G"); unsigned: no signature;
+   * unknown-signer: a valid signature by a key not in the list; not-ssh: a GPG or X.509 signature
+   * (only SSH signatures are checked against the list); bad: it does not verify (or git could not check it).
+   */
+  status: 'good' | 'unsigned' | 'unknown-signer' | 'not-ssh' | 'bad';
+  /** The allowed-signers principal (git's %GS), when good. */
+  signer?: string;
+  /** The signing key's fingerprint (git's %GF), e.g. `SHA256:...`. */
+  key?: string;
+  /** git's own words (its %GG output), for messages. */
+  detail: string;
+}
+
+/**
+ * Verifies `commit`'s signature with git itself, against `allowedSigners` (lines of an ssh
+ * allowed-signers file) written to a file of its own for `gpg.ssh.allowedSignersFile`: the
+ * worker's own git settings (signers file, ssh program, log.showSignature) do not count.
+ */
+export async function verifyCommit(repo: string, commit: string, allowedSigners: string[]): Promise<CommitSignature> {
+  const object = await git(repo, ['cat-file', 'commit', commit]);
+  if (object.exitCode !== 0)
+    throw failure('GitFailed', `git cat-file commit ${commit} in ${repo} failed: ${object.stderr.trim()}`);
+  const header = object.stdout.slice(0, object.stdout.indexOf('\n\n'));
+  const sig = /^gpgsig(?:-sha256)? (.*)$/m.exec(header)?.[1];
+  if (sig === undefined) return { status: 'unsigned', detail: 'no signature' };
+  if (!sig.startsWith('-----BEGIN SSH SIGNATURE-----'))
+    return { status: 'not-ssh', detail: `a ${sig.includes('PGP') ? 'GPG' : 'non-SSH'} signature` };
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-signers-'));
+  try {
+    const file = join(dir, 'allowed_signers');
+    await writeFile(file, allowedSigners.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    const r = await git(repo, [
+      '-c',
+      `gpg.ssh.allowedSignersFile=${file}`,
+      '-c',
+      'gpg.ssh.program=ssh-keygen',
+      '-c',
+      'log.showSignature=false',
+      'log',
+      '-1',
+      '--format=%G?%x00%GS%x00%GF%x00%GG',
+      commit,
+      '--',
+    ]);
+    if (r.exitCode !== 0)
+      throw failure('GitFailed', `git log ${commit} (signature) in ${repo} failed: ${r.stderr.trim()}`);
+    const [code = '', signer = '', key = '', detail = ''] = r.stdout.split('\0');
+    const words = detail.trim().replace(/\s+/g, ' ');
+    if (code === 'G') return { status: 'good', signer, key, detail: words };
+    if (code === 'U') return { status: 'unknown-signer', key, detail: words };
+    if (code === 'N') return { status: 'unsigned', detail: words || 'no signature' };
+    return { status: 'bad', key, detail: words || `git reports signature status ${code}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether `commit` is `ref` or one of its ancestors (false too when `ref` does not exist). */
+export async function isAncestor(repo: string, commit: string, ref: string): Promise<boolean> {
+  return (await git(repo, ['merge-base', '--is-ancestor', commit, ref])).exitCode === 0;
+}
+
+/** The branch checked out in `repo`, or undefined when HEAD is detached. */
+export async function currentBranch(repo: string): Promise<string | undefined> {
+  const r = await git(repo, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Writes `treeish` (e.g. `<commit>:<dir>`) as an uncompressed tar to `file` (git archive). */
+export async function archiveTree(repo: string, treeish: string, file: string): Promise<void> {
+  await gitOk(repo, ['archive', '--format=tar', '-o', file, treeish]);
+}
+
+/** Whether `repo` is a shallow clone (its history cut off). */
+export async function isShallow(repo: string): Promise<boolean> {
+  return (await gitOk(repo, ['rev-parse', '--is-shallow-repository'])) === 'true';
+}
+
+/** The first parent of `commit`, or undefined for a root commit. */
+export async function firstParent(repo: string, commit: string): Promise<string | undefined> {
+  const r = await git(repo, ['rev-parse', '--verify', '--quiet', `${commit}^1^{commit}`]);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Commits on `commit`'s first-parent history that changed `path` against their first parent, newest first. */
+export async function commitsChanging(repo: string, commit: string, path: string): Promise<string[]> {
+  const out = await gitOk(repo, ['log', '--first-parent', '--format=%H', commit, '--', path]);
+  return out.split('\n').filter(Boolean);
 }

@@ -30,6 +30,7 @@ export async function melangeBuild(tools: ToolsConfig, b: MelangeBuild): Promise
   return runTool({
     label: 'melange build',
     command: resolveTool('melange', tools),
+    baseEnv: tools.environment,
     args: [
       'build',
       b.config,
@@ -74,6 +75,7 @@ export async function melangeIndex(
   return runTool({
     label: 'melange index',
     command: resolveTool('melange', tools),
+    baseEnv: tools.environment,
     args: [
       'index',
       '-o',
@@ -106,6 +108,7 @@ export async function melangeTest(
   return runTool({
     label: 'melange test',
     command: resolveTool('melange', tools),
+    baseEnv: tools.environment,
     args: [
       'test',
       t.config,

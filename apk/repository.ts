@@ -8,7 +8,7 @@ import { archDir, melangeIndex } from '../adapters/melange.js';
 import type { ToolsConfig } from '../adapters/toolchain.js';
 import { parseApkIndex, type ApkIndexEntry } from '../domain/apkindex.js';
 import { sha256hex } from '../domain/digest.js';
-import { corruptArtifact } from '../domain/failures.js';
+import { corruptArtifact, failure } from '../domain/failures.js';
 import { withDirLock } from '../io/lock.js';
 
 export interface BuiltApk {
@@ -23,9 +23,17 @@ export interface PublishRecord {
   epoch: number;
   inputDigest: string;
   ownDigest: string;
+  /** Input digests of the catalog packages it was built against (absent in records before kiln recorded them). */
+  dependencyDigests?: Record<string, string>;
   apks: BuiltApk[];
   publishedAt: string;
 }
+
+/**
+ * `built`: a new build to publish. `up-to-date`: the published build, kept. `reproduced` /
+ * `not-reproducible`: a forced rebuild whose APKs are / are not the published bytes; never published.
+ */
+export type BuildStatus = 'built' | 'up-to-date' | 'reproduced' | 'not-reproducible';
 
 /** A build to publish: its identity, the digests it was built from, and where its APKs are. */
 export interface BuildToPublish {
@@ -36,8 +44,9 @@ export interface BuildToPublish {
   inputDigest: string;
   /** Digest of the package's own inputs (config, sources, melange version, arch). */
   ownDigest: string;
-  /** "built" by this call, or "up-to-date": the repository already holds it from the same inputs. */
-  status: 'built' | 'up-to-date';
+  /** Input digests of the catalog packages it builds against, by name. */
+  dependencyDigests?: Record<string, string>;
+  status: BuildStatus;
   /** Directory holding the built APKs (main package and subpackages). */
   buildDir: string;
   apks: BuiltApk[];
@@ -68,8 +77,11 @@ export async function publishedIndex(repo: string, arch: string): Promise<ApkInd
 /**
  * Copies the APKs into the repository and regenerates the signed APKINDEX. The index is written
  * beside the live one and renamed over it, so readers only ever see a complete, signed index that
- * names files already in place. Publishers of one arch take turns (a directory lock); publishing
- * what the repository already holds from the same inputs changes nothing.
+ * names files already in place. Publishers of one arch take turns (a directory lock), and each
+ * merges into the index the previous one left, so concurrent publishers never drop each other's
+ * APKs. Only `built` builds are published; publishing what the repository already holds from the
+ * same inputs changes nothing. A file in the repository never changes bytes: a different file under
+ * a published name is refused (ArtifactImmutable), whatever the caller says.
  */
 export async function publishBuild(
   tools: ToolsConfig,
@@ -77,20 +89,36 @@ export async function publishBuild(
 ): Promise<{ index: string; apks: number }> {
   const { build } = o;
   const repoArch = archDir(o.repository, build.arch);
+  const index = indexPath(o.repository, build.arch);
+  if (build.status !== 'built') return { index, apks: build.apks.length };
   await mkdir(join(repoArch, '.kiln'), { recursive: true });
   return withDirLock(join(repoArch, '.kiln', 'lock'), async () => {
     const record = recordPath(o.repository, build.arch, build);
-    const index = indexPath(o.repository, build.arch);
     const existing = await publishedRecord(o.repository, build.arch, build);
-    if (build.status === 'up-to-date' || existing?.inputDigest === build.inputDigest) {
-      return { index, apks: build.apks.length };
-    }
+    // Another run published these very inputs meanwhile: theirs stays.
+    if (existing?.inputDigest === build.inputDigest) return { index, apks: build.apks.length };
+    const added: BuiltApk[] = [];
     for (const apk of build.apks) {
       const bytes = await readFile(join(build.buildDir, apk.file));
       if (sha256hex(bytes) !== apk.sha256) {
         throw corruptArtifact(`${apk.file} in ${build.buildDir} does not match the digest recorded at build time`);
       }
-      const tmp = join(repoArch, `.${apk.file}.tmp`);
+      const target = join(repoArch, apk.file);
+      if (existsSync(target)) {
+        const published = sha256hex(await readFile(target));
+        if (published === apk.sha256) continue;
+        throw failure(
+          'ArtifactImmutable',
+          `${apk.file} is already published in ${repoArch} with other bytes (sha256 ${published}, this build ${apk.sha256}): ` +
+            `a published APK never changes (fix: bump package.epoch of ${build.name} to ${build.epoch + 1} to publish a new build)`,
+        );
+      }
+      added.push(apk);
+    }
+    // Every file is already there, byte for byte, and recorded: nothing to publish.
+    if (existing && !added.length) return { index, apks: build.apks.length };
+    for (const apk of added) {
+      const tmp = join(repoArch, `.${apk.file}.${process.pid}.tmp`);
       await copyFile(join(build.buildDir, apk.file), tmp);
       await rename(tmp, join(repoArch, apk.file));
     }
@@ -110,6 +138,7 @@ export async function publishBuild(
       epoch: build.epoch,
       inputDigest: build.inputDigest,
       ownDigest: build.ownDigest,
+      ...(build.dependencyDigests ? { dependencyDigests: build.dependencyDigests } : {}),
       apks: build.apks,
       publishedAt: new Date().toISOString(),
     };

@@ -76,7 +76,7 @@ export function registerRebuild(program: Command): void {
     .option('--catalog <dir>', 'catalog directory (default: KILN_CATALOG, else catalog/)')
     .option('--package <name>', 'rebuild this package, its reverse dependencies and their images (repeatable)', collect)
     .option('--image <name>', 'rebuild this image and what it needs (repeatable)', collect)
-    .option('--force', 'rebuild even what is up to date (the named packages, or all)')
+    .option('--force', 'build again and compare byte for byte with the published APKs (the named packages, or all)')
     .option('--rerun-failed-of <workflowId>', 'rebuild only what failed or was blocked in that run')
     .action(async (opts: RebuildOptions) => {
       process.exitCode = await rebuild(opts);

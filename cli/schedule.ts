@@ -3,8 +3,19 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { connectClient } from '../client/connection.js';
-import { applySchedule, applyWatchSchedule, describeSchedule, scheduleExists } from '../client/schedules.js';
+import {
+  applySchedule,
+  applyWatchSchedule,
+  describeSchedule,
+  scheduleExists,
+  type ApplyResult,
+} from '../client/schedules.js';
 import { loadCatalogOrReport } from './catalog-report.js';
+
+/** "created", "unchanged", or "updated (drifted: cron (...), task queue (...))". */
+function outcome(r: ApplyResult): string {
+  return r.drifted.length ? `${r.outcome} (drifted: ${r.drifted.join('; ')})` : r.outcome;
+}
 
 export type ScheduleSubcommand = 'apply' | 'pause' | 'unpause' | 'trigger' | 'describe';
 
@@ -28,7 +39,7 @@ export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?:
           taskQueue,
           input,
         });
-        console.log(`schedule ${nightlyId}: ${nightly}`);
+        console.log(`schedule ${nightlyId}: ${outcome(nightly)}`);
         // The watcher's own activity lists the watched packages (loaded for `apply` only).
         const { createActivities } = await import('../activities/index.js');
         const watched = await createActivities(config).listWatchedPackages({ catalogDir: catalog.dir });
@@ -39,7 +50,7 @@ export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?:
             input,
           });
           console.log(
-            `schedule ${watchId}: ${watch} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`,
+            `schedule ${watchId}: ${outcome(watch)} (upstreamWatch every ${catalog.settings.updates.every} for ${watched.map((p) => p.name).join(', ')})`,
           );
         } else if (await exists(watchId)) {
           console.log(

@@ -1,10 +1,13 @@
 // The Temporal Schedules kiln runs from catalog.yaml: the nightly one (catalogRebuild on the
 // `schedule:` cron, id `kiln-nightly`) and the upstream watch (upstreamWatch every `updates.every`,
 // id `kiln-upstream-watch`; both ids from config.schedules).
-// Applying is idempotent: what kiln applied rides along in the action's memo, and the server's
-// own description is checked too, so a second apply changes nothing unless something differs.
+// Applying converges: every field kiln sets (cron, timezone, overlap, catch-up window, the paused
+// state when catalog.yaml sets one, the workflow type, id, task queue and input) is compared with the
+// server's own description, so an edit made in the Web UI is found and undone ("updated", with what
+// drifted), and a second apply changes nothing. What kiln applied rides along in the action's memo.
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { ScheduleSettings, UpdateSettings } from '../domain/catalog.js';
+import { sha256hex } from '../domain/digest.js';
 import { catalogInvalid } from '../domain/failures.js';
 
 const OVERLAP: Record<ScheduleSettings['overlap'], ScheduleOverlapPolicy> = {
@@ -25,6 +28,13 @@ export interface ScheduleTarget {
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
+/** What `apply` did, and for "updated" every field that differed from what catalog.yaml wants. */
+export interface ApplyResult {
+  outcome: ApplyOutcome;
+  /** e.g. `cron (edited outside kiln)`, `task queue (elsewhere, want kiln)`; empty unless updated. */
+  drifted: string[];
+}
+
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 /** catalog.yaml durations ("30m", "1h", "1d"; the loader has validated them) in milliseconds. */
 function durationMs(text: string): number {
@@ -33,19 +43,33 @@ function durationMs(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
+/** JSON with object keys sorted: the same value always gives the same text. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
+
 interface Wanted {
-  options: ScheduleOptions;
+  options: ScheduleOptions & { action: { type: 'startWorkflow'; workflowType: string } };
   /** What kiln applied (kept in the action memo), including what the server cannot echo back (the cron text). */
-  fingerprint: string;
+  applied: Record<string, unknown>;
+  /** What the spec is called in a drift report: the cron, or the interval. */
+  specName: 'cron' | 'every';
   catchupWindowMs?: number;
-  intervalMs?: number;
+  /** Undefined: catalog.yaml says nothing, so a pause from `kiln schedule pause` stays. */
+  paused?: boolean;
 }
 
 function nightlyWanted(settings: ScheduleSettings, target: ScheduleTarget): Wanted {
-  const fingerprint = JSON.stringify({ ...settings, taskQueue: target.taskQueue, input: target.input });
+  const applied = { ...settings, taskQueue: target.taskQueue, input: target.input };
   return {
-    fingerprint,
+    applied,
+    specName: 'cron',
     catchupWindowMs: durationMs(settings.catchupWindow),
+    paused: settings.paused,
     options: {
       scheduleId: target.scheduleId,
       spec: { cronExpressions: [settings.cron], timezone: settings.timezone },
@@ -56,18 +80,19 @@ function nightlyWanted(settings: ScheduleSettings, target: ScheduleTarget): Want
         args: [target.input],
         // The server appends the scheduled time, so each night's run has its own id.
         workflowId: 'nightly-rebuild',
-        memo: { kilnSchedule: fingerprint },
+        memo: { kilnSchedule: JSON.stringify(applied) },
       },
       policies: { overlap: OVERLAP[settings.overlap], catchupWindow: settings.catchupWindow },
+      ...(settings.paused !== undefined ? { state: { paused: settings.paused } } : {}),
     },
   };
 }
 
 function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
-  const fingerprint = JSON.stringify({ every: updates.every, taskQueue: target.taskQueue, input: target.input });
+  const applied = { every: updates.every, taskQueue: target.taskQueue, input: target.input };
   return {
-    fingerprint,
-    intervalMs: durationMs(updates.every),
+    applied,
+    specName: 'every',
     options: {
       scheduleId: target.scheduleId,
       spec: { intervals: [{ every: updates.every }] },
@@ -77,7 +102,7 @@ function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
         taskQueue: target.taskQueue,
         args: [target.input],
         workflowId: 'upstream-watch',
-        memo: { kilnSchedule: fingerprint },
+        memo: { kilnSchedule: JSON.stringify(applied) },
       },
       // A slow poll must not pile up behind itself.
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
@@ -99,47 +124,95 @@ export async function scheduleExists(client: Client, id: string): Promise<boolea
   return (await describeOrUndefined(client, id)) !== undefined;
 }
 
-/** The memo alone would miss an edit made in the Web UI; these fields come back from the server as sent. */
-function sameAsApplied(current: ScheduleDescription, wanted: Wanted): boolean {
-  const a = current.action;
-  const w = wanted.options.action;
-  if (
-    a.type !== 'startWorkflow' ||
-    (a.memo as Record<string, unknown> | undefined)?.kilnSchedule !== wanted.fingerprint
-  )
-    return false;
-  if (
-    a.workflowType !== w.workflowType ||
-    a.taskQueue !== w.taskQueue ||
-    JSON.stringify(a.args) !== JSON.stringify(w.args)
-  )
-    return false;
-  if (current.policies.overlap !== (wanted.options.policies?.overlap ?? ScheduleOverlapPolicy.SKIP)) return false;
-  if (wanted.catchupWindowMs !== undefined && current.policies.catchupWindow !== wanted.catchupWindowMs) return false;
-  if (
-    wanted.intervalMs !== undefined &&
-    (current.spec.intervals?.length !== 1 || current.spec.intervals[0]!.every !== wanted.intervalMs)
-  )
-    return false;
-  return true;
+/**
+ * The server turns a cron into calendars and never echoes the cron text, so kiln cannot compare a
+ * cron with what the server holds. It records instead a digest of the spec (all but the timezone)
+ * as the server described it right after kiln applied it: a spec edited since (another cron, an
+ * added calendar, an interval) no longer has that digest.
+ */
+function specDigest(d: ScheduleDescription): string {
+  const { timezone: _timezone, ...rest } = d.spec;
+  return sha256hex(stableJson(rest));
 }
 
-async function apply(client: Client, wanted: Wanted): Promise<ApplyOutcome> {
+interface Memo {
+  kilnSchedule?: string;
+  kilnSpec?: string;
+}
+
+/** Every field kiln sets that differs between the Schedule on the server and what catalog.yaml wants. */
+function drift(current: ScheduleDescription, wanted: Wanted): string[] {
+  const out: string[] = [];
+  const differs = (name: string, have: unknown, want: unknown) => {
+    if (stableJson(have) !== stableJson(want))
+      out.push(`${name} (${stableJson(have) ?? 'unset'}, want ${stableJson(want)})`);
+  };
+  const a = current.action;
+  const w = wanted.options.action;
+  if (a.type !== 'startWorkflow') return ['action (not a workflow start)'];
+  const memo = (a.memo ?? {}) as Memo;
+  let applied: Record<string, unknown> | undefined;
+  try {
+    applied = memo.kilnSchedule ? (JSON.parse(memo.kilnSchedule) as Record<string, unknown>) : undefined;
+  } catch {
+    applied = undefined;
+  }
+  const specText = wanted.specName === 'cron' ? String(wanted.applied.cron) : String(wanted.applied.every);
+  if (!applied) out.push('memo (not applied by kiln)');
+  else if (stableJson(applied[wanted.specName]) !== stableJson(specText))
+    out.push(`${wanted.specName} (${stableJson(applied[wanted.specName])}, want ${stableJson(specText)})`);
+  else if (memo.kilnSpec !== specDigest(current))
+    out.push(`${wanted.specName} (not the spec kiln applied: edited outside kiln, want ${stableJson(specText)})`);
+  if (wanted.specName === 'cron') differs('timezone', current.spec.timezone ?? '', wanted.options.spec.timezone);
+  differs('overlap', current.policies.overlap, wanted.options.policies?.overlap ?? ScheduleOverlapPolicy.SKIP);
+  if (wanted.catchupWindowMs !== undefined)
+    differs('catch-up window ms', current.policies.catchupWindow, wanted.catchupWindowMs);
+  if (wanted.paused !== undefined) differs('paused', current.state.paused, wanted.paused);
+  differs('workflow type', a.workflowType, w.workflowType);
+  differs('task queue', a.taskQueue, w.taskQueue);
+  differs('input', a.args, w.args);
+  differs('workflow id', a.workflowId, w.workflowId);
+  return [...new Set(out)];
+}
+
+/** Records the spec's digest as the server now describes it (see specDigest). */
+async function recordSpec(client: Client, id: string): Promise<void> {
+  const handle = client.schedule.getHandle(id);
+  const spec = specDigest(await handle.describe());
+  await handle.update((prev) => ({
+    ...prev,
+    action: { ...prev.action, memo: { ...(prev.action.memo ?? {}), kilnSpec: spec } },
+  }));
+}
+
+async function apply(client: Client, wanted: Wanted): Promise<ApplyResult> {
   const id = wanted.options.scheduleId;
   const current = await describeOrUndefined(client, id);
   if (!current) {
     await client.schedule.create(wanted.options);
-    return 'created';
+    await recordSpec(client, id);
+    return { outcome: 'created', drifted: [] };
   }
-  if (sameAsApplied(current, wanted)) return 'unchanged';
-  // Update in place (same id): its paused state, notes and recent runs stay.
+  const drifted = drift(current, wanted);
+  if (!drifted.length) return { outcome: 'unchanged', drifted };
+  // Update in place (same id): its notes and recent runs stay, and so does a pause unless catalog.yaml says otherwise.
   await client.schedule.getHandle(id).update((prev) => ({
     ...prev,
     spec: wanted.options.spec,
     action: wanted.options.action,
-    policies: wanted.options.policies,
+    policies: { ...prev.policies, ...wanted.options.policies },
+    state: {
+      ...prev.state,
+      ...(wanted.paused !== undefined
+        ? {
+            paused: wanted.paused,
+            note: `${wanted.paused ? 'paused' : 'unpaused'} by kiln schedule apply (catalog.yaml)`,
+          }
+        : {}),
+    },
   }));
-  return 'updated';
+  await recordSpec(client, id);
+  return { outcome: 'updated', drifted };
 }
 
 /** Creates or updates the nightly catalogRebuild Schedule from catalog.yaml's `schedule:` block. */
@@ -147,7 +220,7 @@ export function applySchedule(
   client: Client,
   settings: ScheduleSettings,
   target: ScheduleTarget,
-): Promise<ApplyOutcome> {
+): Promise<ApplyResult> {
   return apply(client, nightlyWanted(settings, target));
 }
 
@@ -156,7 +229,7 @@ export function applyWatchSchedule(
   client: Client,
   updates: UpdateSettings,
   target: ScheduleTarget,
-): Promise<ApplyOutcome> {
+): Promise<ApplyResult> {
   return apply(client, watchWanted(updates, target));
 }
 
@@ -169,7 +242,7 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
     ? (JSON.parse(memo.kilnSchedule) as Partial<ScheduleSettings & UpdateSettings>)
     : {};
   const when = applied.cron
-    ? `cron "${applied.cron}" ${applied.timezone}, overlap ${applied.overlap}, catch-up window ${applied.catchupWindow}`
+    ? `cron "${applied.cron}" ${applied.timezone}, overlap ${applied.overlap}, catch-up window ${applied.catchupWindow}${applied.paused === undefined ? '' : `, kept ${applied.paused ? 'paused' : 'active'} by catalog.yaml`}`
     : applied.every
       ? `every ${applied.every}, overlap skip`
       : '(not applied by kiln)';

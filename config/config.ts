@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { configInvalid } from '../domain/failures.js';
+import { isCredentialName } from '../domain/catalog-trust.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -31,6 +32,7 @@ export const ENVIRONMENT = {
   KILN_SIGNING: ['`key` (a key file) or `keyless` (Fulcio certificate, Rekor entry)', '`key`'],
   KILN_FULCIO_URL: ['Fulcio base URL (keyless)', 'none'],
   KILN_REKOR_URL: ['Rekor base URL (keyless)', 'none'],
+  KILN_FULCIO_CA: ['PEM file with the Fulcio root and intermediates keyless signatures chain to (keyless)', 'none'],
   KILN_OIDC_TOKEN: ['OIDC token for Fulcio (keyless)', 'none'],
   KILN_OIDC_TOKEN_FILE: ['file holding the OIDC token, re-read for every signature (keyless)', 'none'],
   KILN_BUILDER_ID: ['SLSA `builder.id` written into provenance', '`https://kiln.dev/builder/embedded`'],
@@ -93,7 +95,15 @@ export interface RegistryAuth {
 
 export type SigningConfig =
   | { mode: 'key'; keyFile: string }
-  | { mode: 'keyless'; fulcioUrl?: string; rekorUrl?: string; oidcToken?: string; oidcTokenFile?: string };
+  | {
+      mode: 'keyless';
+      fulcioUrl?: string;
+      rekorUrl?: string;
+      oidcToken?: string;
+      oidcTokenFile?: string;
+      /** PEM CA bundle (root and intermediates) that keyless certificates must chain to. */
+      fulcioCa?: string;
+    };
 
 export interface TemporalConfig {
   /** Address, TLS, mTLS, API key and gRPC metadata, as @temporalio/envconfig resolved them. */
@@ -116,9 +126,18 @@ export interface KilnConfig {
   temporal: TemporalConfig;
   worker: { workflowBundlePath?: string; maxConcurrentActivities: number; logLevel: LogLevel };
   imageTest: { timeoutSeconds: number; bwrap: string };
-  tools: { dir: string; overrides: Partial<Record<ToolOverride, string>>; searchPath: string };
+  tools: {
+    dir: string;
+    overrides: Partial<Record<ToolOverride, string>>;
+    searchPath: string;
+    /** The whole environment melange, apko and cosign run with (toolEnvironment): no credentials. */
+    environment: Record<string, string>;
+  };
   schedules: { nightlyId: string; watchId: string };
-  /** What catalog.yaml's `${VAR}` expands against: the worker's environment, KILN_STATE defaulted. */
+  /**
+   * What catalog.yaml's `${VAR}` may expand against: the worker's environment without credentials,
+   * KILN_STATE defaulted; the catalog sees only KILN_STATE, KILN_REGISTRY and names it declares.
+   */
   catalogEnv: Environment;
 }
 
@@ -180,6 +199,7 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
           rekorUrl: env.KILN_REKOR_URL,
           oidcToken: env.KILN_OIDC_TOKEN,
           oidcTokenFile: env.KILN_OIDC_TOKEN_FILE,
+          fulcioCa: env.KILN_FULCIO_CA,
         };
 
   const temporal = temporalConnection(env, problems);
@@ -219,16 +239,46 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
           .map((tool) => [tool, env[`KILN_${tool.toUpperCase()}`]] as const)
           .filter(([, path]) => path),
       ),
-      searchPath: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      searchPath: env.PATH ?? DEFAULT_PATH,
+      environment: toolEnvironment(env),
     },
     schedules: {
       nightlyId: env.KILN_SCHEDULE_ID ?? 'kiln-nightly',
       watchId: env.KILN_WATCH_SCHEDULE_ID ?? 'kiln-upstream-watch',
     },
-    catalogEnv: { ...env, KILN_STATE: state },
+    catalogEnv: {
+      ...Object.fromEntries(Object.entries(env).filter(([name]) => !isCredentialName(name))),
+      KILN_STATE: state,
+    },
   };
   if (problems.length) throw configInvalid(`kiln configuration is invalid:\n${problems.join('\n')}`);
   return config;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Besides PATH, the worker variables tools get: where home and temp are, TLS roots, proxies. */
+const TOOL_VARIABLES = [
+  'HOME',
+  'TMPDIR',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+];
+
+/**
+ * The explicit, minimal environment every external tool runs with (adapters/run-tool.ts): PATH
+ * (default the system's), HOME, TMPDIR, TLS roots and proxies when set, nothing else of the
+ * worker's: no registry password, token or API key ever reaches melange, apko, git or cosign.
+ */
+export function toolEnvironment(env: Environment): Record<string, string> {
+  const picked = TOOL_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name]!] as const);
+  return { PATH: env.PATH || DEFAULT_PATH, ...Object.fromEntries(picked) };
 }
 
 /** Temporal connection settings through @temporalio/envconfig: TLS, mTLS, API keys and profiles. */

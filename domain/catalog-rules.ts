@@ -3,14 +3,16 @@
 // io/catalog-loader.ts read: every problem is collected (not just the first), each naming the
 // file, the field and the fix.
 import { ApplicationFailure } from '@temporalio/common';
-import { isScalar, parseDocument } from 'yaml';
+import { LineCounter, isNode, isScalar, parseDocument } from 'yaml';
 import { isValidApkVersion } from './apk-version.js';
 import type { CatalogProblem, ImageSpec, PackageSpec } from './catalog.js';
 import { FAILURES } from './failures.js';
 import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
 
 export function formatProblems(problems: CatalogProblem[]): string {
-  return problems.map((p) => `${p.file}: ${p.field}: ${p.message} (fix: ${p.fix})`).join('\n');
+  return problems
+    .map((p) => `${p.file}${p.line ? `:${p.line}` : ''}: ${p.field}: ${p.message} (fix: ${p.fix})`)
+    .join('\n');
 }
 
 /** The catalog does not validate: every problem, one per line of the message. Never retried. */
@@ -50,8 +52,8 @@ export class FileCheck {
     readonly file: string,
     private readonly problems: CatalogProblem[],
   ) {}
-  add(field: string, message: string, fix: string): void {
-    this.problems.push({ file: this.file, field, message, fix });
+  add(field: string, message: string, fix: string, line?: number): void {
+    this.problems.push({ file: this.file, field, message, fix, ...(line ? { line } : {}) });
   }
   unknownKeys(doc: Obj, allowed: string[], prefix = ''): void {
     for (const k of Object.keys(doc)) {
@@ -129,6 +131,19 @@ export function parseYaml(
     return undefined;
   }
   return value;
+}
+
+/** The line of a YAML path in its file, when known. */
+export type Locate = (path: (string | number)[]) => number | undefined;
+
+/** Finds the line a path of a YAML text starts on, for problems that name it. */
+export function yamlLocator(text: string): Locate {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  return (path) => {
+    const node = doc.getIn(path, true);
+    return isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : undefined;
+  };
 }
 
 export function validatePackage(doc: Obj, file: string, check: FileCheck): PackageSpec | undefined {

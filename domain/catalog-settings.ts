@@ -1,16 +1,21 @@
 // Domain: pure catalog model, plan and rules (no fs, no network, no process). These are the rules
 // for catalog.yaml's settings, after `${VAR}` expansion against the environment the caller passes
-// (config.catalogEnv on a worker): every problem names the field and the fix.
+// (config.catalogEnv on a worker), narrowed to what catalog.yaml may see (domain/catalog-trust.ts):
+// every problem names the field and the fix.
 import { isAbsolute, resolve } from 'node:path';
 import type {
   AllowedAbiBreak,
   CatalogSettings,
   ScheduleSettings,
+  SigningPolicy,
   Severity,
   UpdateSettings,
   VulnerabilityPolicy,
 } from './catalog.js';
 import { isObj, type FileCheck, type Obj } from './catalog-rules.js';
+import { declaredEnvironment, undeclaredVariable } from './catalog-trust.js';
+import { validateSigningPolicy } from './signing-policy.js';
+import { validateSource } from './source.js';
 
 /** Variables `${VAR}` in catalog.yaml expand against. */
 export type Environment = Record<string, string | undefined>;
@@ -20,6 +25,8 @@ const SETTINGS_KEYS = [
   'archs',
   'repositories',
   'keyring',
+  'allowRepositories',
+  'environment',
   'packageRepository',
   'registry',
   'namespace',
@@ -29,14 +36,25 @@ const SETTINGS_KEYS = [
   'updates',
   'abi',
   'policy',
+  'signing',
+  'source',
 ];
 
-/** `${VAR}` and `${VAR:-default}` from the worker's environment; '' when a variable is unset. */
+/**
+ * `${VAR}` and `${VAR:-default}` from `env`, which holds only the variables catalog.yaml may see
+ * (declaredEnvironment); '' when a variable is unset, undeclared or a credential.
+ */
 function expand(value: string, env: Environment, check: FileCheck, field: string): string {
   let unset = false;
   const out = value.replace(
     /\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g,
     (_, name: string, hasDefault: string | undefined, fallback: string | undefined) => {
+      const refused = undeclaredVariable(name, env);
+      if (refused) {
+        check.add(field, refused.message, refused.fix);
+        unset = true;
+        return '';
+      }
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (hasDefault !== undefined) return fallback ?? '';
@@ -53,8 +71,9 @@ function expand(value: string, env: Environment, check: FileCheck, field: string
 }
 
 /** catalog.yaml's settings; relative paths resolve against the catalog directory `dir`. */
-export function validateSettings(doc: Obj, dir: string, env: Environment, check: FileCheck): CatalogSettings {
+export function validateSettings(doc: Obj, dir: string, worker: Environment, check: FileCheck): CatalogSettings {
   check.unknownKeys(doc, SETTINGS_KEYS);
+  const env = declaredEnvironment(doc.environment, worker, check);
   const str = (key: string, required: boolean, fallback = ''): string => {
     const v = doc[key];
     if (v === undefined) {
@@ -175,7 +194,9 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
     return v;
   };
   const duration = /^\d+(s|m|h|d)$/;
-  const sched = section('schedule', ['cron', 'timezone', 'overlap', 'catchupWindow']);
+  const sched = section('schedule', ['cron', 'timezone', 'overlap', 'catchupWindow', 'paused']);
+  if (sched.paused !== undefined && typeof sched.paused !== 'boolean')
+    check.add('schedule.paused', 'must be true or false', 'write paused: false, or leave it out');
   const schedule: ScheduleSettings = {
     cron: text(
       sched,
@@ -202,6 +223,7 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
       duration,
       'write a duration such as 30m, 1h or 1d',
     ),
+    ...(typeof sched.paused === 'boolean' ? { paused: sched.paused } : {}),
   };
   const upd = section('updates', ['every', 'branchPrefix', 'onMainBranch', 'githubApi', 'repositories']);
   const updateRepositories: Record<string, string> = {};
@@ -246,6 +268,7 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
     archs,
     repositories: list('repositories', []).map(local),
     keyring: list('keyring', []).map(local),
+    allowRepositories: list('allowRepositories', []).map(local),
     packageRepository: packageRepository && local(packageRepository),
     registry,
     namespace: str('namespace', false, 'kiln'),
@@ -254,5 +277,13 @@ export function validateSettings(doc: Obj, dir: string, env: Environment, check:
     abi: { allowedBreaks },
     schedule,
     updates,
+    ...signingPolicy(doc.signing, check),
+    ...(doc.source !== undefined ? { source: validateSource(doc.source, check) } : {}),
   };
+}
+
+/** `signing:` (domain/signing-policy.ts), present in the settings only when given and valid. */
+function signingPolicy(value: unknown, check: FileCheck): { signing?: SigningPolicy } {
+  const signing = validateSigningPolicy(value, check);
+  return signing ? { signing } : {};
 }

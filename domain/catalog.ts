@@ -2,7 +2,10 @@
 // (as plain data) the workflows. Pure types only; the validation rules live in catalog-rules.ts and
 // catalog-settings.ts, and io/catalog-loader.ts reads the files they judge.
 
-/** Settings from catalog.yaml, after `${VAR}` / `${VAR:-default}` expansion against the worker's env. */
+/**
+ * Settings from catalog.yaml, after `${VAR}` / `${VAR:-default}` expansion against KILN_STATE,
+ * KILN_REGISTRY and the variables catalog.yaml `environment:` declares (never a credential).
+ */
 export interface CatalogSettings {
   /** APK architectures to build, e.g. ["x86_64"]. */
   archs: string[];
@@ -10,6 +13,11 @@ export interface CatalogSettings {
   repositories: string[];
   /** Public keys (`*.rsa.pub`, paths or URLs) that verify every repository, kiln's own included. */
   keyring: string[];
+  /**
+   * Repositories a melange or apko config may name itself (its `repositories:`); any other is
+   * rejected at validation. Their indexes must still verify with `keyring`.
+   */
+  allowRepositories?: string[];
   /** Local directory kiln publishes signed packages and the signed APKINDEX into. */
   packageRepository: string;
   /** Registry target for images: `host[:port]/prefix`, e.g. "127.0.0.1:5000/kiln". */
@@ -26,6 +34,43 @@ export interface CatalogSettings {
   schedule: ScheduleSettings;
   /** Upstream release watching for packages with an `update:` block. */
   updates: UpdateSettings;
+  /** Where production builds may come from: a branch and the keys its commits must be signed with. */
+  source?: SourceSettings;
+  /** Whose keyless signatures count as kiln's (KILN_SIGNING=keyless); see SigningPolicy. */
+  signing?: SigningPolicy;
+}
+
+/**
+ * catalog.yaml `signing:`: the Fulcio certificate identity kiln's keyless signatures are made by.
+ * A signature counts as kiln's only if its certificate chains to KILN_FULCIO_CA, its SAN matches
+ * `identity` (exactly) or `identityRegexp` (exactly one of them is set) and its Fulcio issuer
+ * extension equals `issuer`. Written literally: never expanded from the worker's environment.
+ */
+export interface SigningPolicy {
+  /** The certificate's SAN, exactly: a URI (a CI workflow, `spiffe://…`) or an email address. */
+  identity?: string;
+  /** A regular expression the whole SAN must match, anchored with ^ and $. */
+  identityRegexp?: string;
+  /** The OIDC issuer URL in the certificate (Fulcio extension 1.3.6.1.4.1.57264.1.8, or .1.1). */
+  issuer: string;
+}
+
+/**
+ * catalog.yaml `source:`, written literally (never expanded from the worker's environment). Unset,
+ * or a catalog outside git: kiln builds whatever is checked out and says "unverified source".
+ */
+export interface SourceSettings {
+  /** Production builds start only from commits on this branch (`refs/heads/<branch>`). Default main. */
+  branch: string;
+  /**
+   * git's allowed-signers lines (ssh-keygen ALLOWED SIGNERS): `<principal> [options] <keytype> <key>`,
+   * e.g. "kiln-release ssh-ed25519 AAAA...". The principal is the signer recorded in provenance.
+   */
+  allowedSigners: string[];
+  /** Default true: a commit not signed by an allowed signer is refused. false: built, but unverified. */
+  requireSignedCommits: boolean;
+  /** Default false. true: a commit off `branch` (a staging build) may be unsigned; main never may. */
+  allowUnsignedStaging: boolean;
 }
 
 export interface ScheduleSettings {
@@ -36,6 +81,11 @@ export interface ScheduleSettings {
   overlap: 'skip' | 'buffer-one' | 'buffer-all' | 'cancel-other' | 'terminate-other' | 'allow-all';
   /** How late a missed run may still start (e.g. after the server was down), e.g. "1h". */
   catchupWindow: string;
+  /**
+   * Whether the Schedule is paused; `schedule apply` enforces it when set. Unset: apply leaves the
+   * paused state alone (a maintenance pause from `kiln schedule pause` stays).
+   */
+  paused?: boolean;
 }
 
 export interface UpdateSettings {
@@ -136,6 +186,8 @@ export interface Catalog {
 export interface CatalogProblem {
   file: string;
   field: string;
+  /** The line the field is on, where the rule knows it. */
+  line?: number;
   message: string;
   fix: string;
 }

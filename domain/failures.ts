@@ -16,6 +16,11 @@ export const FAILURES = {
   CatalogInvalid: { retryable: false, meaning: 'the catalog does not validate' },
   CatalogChanged: { retryable: false, meaning: 'the catalog changed under a running update' },
   EpochNotBumped: { retryable: false, meaning: 'different inputs at a published version and epoch' },
+  SourceUnverified: {
+    retryable: false,
+    meaning: 'the catalog commit is not signed by an allowed signer, or differs from the checked-out catalog',
+  },
+  ArtifactImmutable: { retryable: false, meaning: 'a published APK would change bytes: published files never do' },
   // Verdicts on what was built: never retried.
   ToolFailed: { retryable: false, meaning: 'a tool exited non-zero: it judged its input' },
   PackageTestFailed: { retryable: false, meaning: 'melange test failed' },
@@ -40,6 +45,10 @@ export const FAILURES = {
   FeedUnavailable: { retryable: true, meaning: 'the vulnerability feed cannot be fetched right now' },
   UpstreamUnavailable: { retryable: true, meaning: 'an upstream source cannot be reached right now' },
   TarballUnavailable: { retryable: true, meaning: 'an upstream tarball cannot be fetched right now' },
+  ToolNetworkFailure: {
+    retryable: true,
+    meaning: 'a tool could not reach a source, repository or index (refused, reset, timeout, DNS, 5xx)',
+  },
   // The process, not the input.
   ToolCrashed: { retryable: true, meaning: 'a tool was killed by a signal or failed to start' },
   Cancelled: { retryable: true, meaning: 'the activity was cancelled' },

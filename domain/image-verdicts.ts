@@ -1,5 +1,5 @@
-// Pure judgements on images: what changed between the published image and the next one, and
-// whether a known CVE fails the catalog's vulnerability policy.
+// Pure judgements on images: what changed between the published image and the next one, whether
+// a known CVE fails the catalog's vulnerability policy, and whether a run may move a tag.
 import type { Severity, VulnerabilityPolicy } from './catalog.js';
 
 export interface PackageChange {
@@ -45,4 +45,22 @@ export function severityOf(feed: { severities?: Record<string, string> }, id: st
 export function failsPolicy(severity: Severity, failOn: VulnerabilityPolicy['failOn']): boolean {
   if (failOn === 'any') return true;
   return severity !== 'unknown' && SEVERITY_RANK[severity] >= SEVERITY_RANK[failOn];
+}
+
+/**
+ * Where kiln's provenance records the catalog time of the run that built an image (RFC 3339: the
+ * catalogRebuild run's start, its place in the order of runs).
+ */
+export const CATALOG_TIME_PATH = 'buildDefinition.externalParameters.catalog.takenAt';
+
+/**
+ * Whether a run whose catalog time is `mine` may move a tag away from the image it points at, whose
+ * provenance (signed by kiln) records `theirs`: not when any of those is later than `mine`, so a
+ * run that started earlier and finishes later never moves a tag back to an older catalog's image.
+ * Unreadable times, and images without kiln's provenance, do not hold a tag.
+ */
+export function mayMoveTag(mine: string, theirs: unknown[]): boolean {
+  const at = Date.parse(mine);
+  if (Number.isNaN(at)) return true;
+  return !theirs.some((t) => typeof t === 'string' && Date.parse(t) > at);
 }

@@ -13,21 +13,25 @@ import {
   checkUniqueNames,
   parseYaml,
   validatePackage,
+  yamlLocator,
+  type Locate,
   type Obj,
 } from '../domain/catalog-rules.js';
 import { validateSettings, type Environment } from '../domain/catalog-settings.js';
+import { checkConfigSources } from '../domain/catalog-trust.js';
 import { checkImageName, validateImage } from '../domain/image-rules.js';
 
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
-/** Reads one catalog file and parses it, recording why it cannot be. */
+/** Reads one catalog file and parses it, recording why it cannot be; `locate` finds a field's line. */
 async function readYaml(
   dir: string,
   file: string,
   problems: CatalogProblem[],
   literal: string[][] = [],
-): Promise<Obj | undefined> {
-  return parseYaml(file, await readFile(join(dir, file), 'utf8'), problems, literal);
+): Promise<{ doc: Obj | undefined; locate: Locate }> {
+  const text = await readFile(join(dir, file), 'utf8');
+  return { doc: parseYaml(file, text, problems, literal), locate: yamlLocator(text) };
 }
 
 /**
@@ -66,8 +70,9 @@ async function listYaml(dir: string): Promise<string[]> {
 
 /**
  * Loads and validates the catalog in `dir`. `${VAR}` in catalog.yaml expands against `env` (a
- * worker passes config.catalogEnv); every problem of the catalog is reported at once, in a
- * non-retryable CatalogInvalid.
+ * worker passes config.catalogEnv), of which it sees only KILN_STATE, KILN_REGISTRY and the names
+ * catalog.yaml declares; every problem of the catalog is reported at once, in a non-retryable
+ * CatalogInvalid.
  */
 export async function loadCatalog(dir: string, options: { env: Environment }): Promise<Catalog> {
   const root = resolve(dir);
@@ -84,7 +89,7 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
     ]);
   }
   const settingsCheck = new FileCheck('catalog.yaml', problems);
-  const settingsDoc = await readYaml(root, 'catalog.yaml', problems);
+  const { doc: settingsDoc } = await readYaml(root, 'catalog.yaml', problems);
   const settings = settingsDoc ? validateSettings(settingsDoc, root, env, settingsCheck) : undefined;
 
   const packages: PackageSpec[] = [];
@@ -101,8 +106,11 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       );
       continue;
     }
-    const doc = await readYaml(root, file, problems, [['package', 'version']]);
+    const { doc, locate } = await readYaml(root, file, problems, [['package', 'version']]);
     const spec = doc && validatePackage(doc, file, new FileCheck(file, problems));
+    // Only catalog.yaml chooses repositories and keys (domain/catalog-trust.ts).
+    if (doc && settings)
+      checkConfigSources(doc, 'melange', settings.allowRepositories ?? [], root, new FileCheck(file, problems), locate);
     if (spec) packages.push(spec);
     else unreadablePackages.add(f.replace(/\.yaml$/, ''));
   }
@@ -122,12 +130,14 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       check.add('(file)', 'missing apko.yaml', `add ${dirRel}/apko.yaml or remove the directory`);
       continue;
     }
-    const apko = await readYaml(root, `${dirRel}/apko.yaml`, problems);
+    const { doc: apko, locate } = await readYaml(root, `${dirRel}/apko.yaml`, problems);
     const image = existsSync(join(root, dirRel, 'image.yaml'))
-      ? await readYaml(root, `${dirRel}/image.yaml`, problems)
+      ? (await readYaml(root, `${dirRel}/image.yaml`, problems)).doc
       : undefined;
-    if (apko)
+    if (apko) {
       images.push(validateImage(name, apko, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems)));
+      if (settings) checkConfigSources(apko, 'apko', settings.allowRepositories ?? [], root, check, locate);
+    }
   }
 
   checkUniqueNames(packages, problems);
@@ -135,7 +145,12 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   if (settings) {
     const external = new Set<string>();
     let unreadable = false;
-    for (const [i, repo] of settings.repositories.entries()) {
+    // Repositories configs may name provide packages too (they are read, and verified, by the tools).
+    const repositories = [
+      ...settings.repositories.map((repo, i) => ({ repo, field: `repositories[${i}]` })),
+      ...(settings.allowRepositories ?? []).map((repo, i) => ({ repo, field: `allowRepositories[${i}]` })),
+    ];
+    for (const { repo, field } of repositories) {
       // Empty after an unset variable, which is already reported.
       if (repo === '') {
         unreadable = true;
@@ -143,7 +158,7 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       }
       if (!/^https?:\/\//.test(repo) && !existsSync(repo)) {
         settingsCheck.add(
-          `repositories[${i}]`,
+          field,
           `${repo} does not exist`,
           'run scripts/setup, which builds the bootstrap repository, or fix the path',
         );
@@ -155,7 +170,7 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
         if ('names' in provides) provides.names.forEach((n) => external.add(n));
         else {
           settingsCheck.add(
-            `repositories[${i}]`,
+            field,
             provides.error,
             'check that the repository is reachable and serves a signed APKINDEX.tar.gz per arch',
           );

@@ -1,17 +1,23 @@
 // Catalog snapshots on disk: a content-addressed copy of a catalog directory (named by the digest
 // of every file's path and content) and the validated catalog recorded beside it, which activities
 // read instead of validating again.
+import { randomUUID } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Catalog, PackageSpec } from '../domain/catalog.js';
+import type { SourceCheck } from '../domain/source.js';
+import type { RunTarget } from '../domain/target.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { catalogInvalid, failure } from '../domain/failures.js';
 
 const RECORD = '.kiln-catalog.json';
 
-/** The catalog as a snapshot recorded it, with the commit of the catalog's repository. */
-export type SnapshotCatalog = Catalog & { gitCommit?: string };
+/**
+ * The catalog as a snapshot recorded it, with the commit of the catalog's repository and its check,
+ * and the run's target (for staging, `settings` already name the staging repository and registry).
+ */
+export type SnapshotCatalog = Catalog & { gitCommit?: string; source?: SourceCheck; target?: RunTarget };
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -22,25 +28,34 @@ async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Each file's sha256 (hex) by its path relative to `dir`, in path order (`.git` left out). */
+export async function catalogFiles(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const file of await listFiles(dir)) out.set(relative(dir, file), sha256hex(await readFile(file)));
+  return out;
+}
+
+/** The catalog digest of files given as path → sha256 hex (a snapshot's, or a commit's tree). */
+export function digestOfFiles(files: Map<string, string>): string {
+  const hash = sha256stream();
+  for (const path of [...files.keys()].sort()) hash.update(`${path}\0${files.get(path)}\n`);
+  return hash.digest('hex');
+}
+
 /** sha256 over every file's path and content (`.git` left out). */
 export async function catalogDigest(dir: string): Promise<string> {
-  const hash = sha256stream();
-  for (const file of await listFiles(dir)) {
-    hash.update(`${relative(dir, file)}\0`);
-    hash.update(sha256hex(await readFile(file)));
-    hash.update('\n');
-  }
-  return hash.digest('hex');
+  return digestOfFiles(await catalogFiles(dir));
 }
 
 /**
  * Copies `source` to `dir` unless a snapshot with that digest is already there. The copy must be
  * what was hashed: a file edited mid-copy is CatalogChanged (retried, the next attempt hashes again).
+ * Each call copies into its own staging directory: runs snapshotting the same catalog at once (one
+ * worker process or several) never share one, and the first complete copy wins.
  */
 export async function copyCatalog(source: string, dir: string, digest: string): Promise<void> {
   if (existsSync(dir)) return;
-  const staging = `${dir}.partial-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
+  const staging = `${dir}.partial-${process.pid}-${randomUUID()}`;
   await mkdir(staging, { recursive: true });
   await cp(source, staging, { recursive: true, filter: (f) => !f.split('/').includes('.git') });
   if ((await catalogDigest(staging)) !== digest) {
@@ -53,9 +68,11 @@ export async function copyCatalog(source: string, dir: string, digest: string): 
   });
 }
 
-/** Records the validated catalog in its snapshot. */
+/** Records the validated catalog in its snapshot (written aside and renamed: readers never see half of it). */
 export async function writeSnapshot(dir: string, catalog: SnapshotCatalog): Promise<void> {
-  await writeFile(join(dir, RECORD), JSON.stringify(catalog, null, 2));
+  const tmp = join(dir, `${RECORD}.${randomUUID()}.tmp`);
+  await writeFile(tmp, JSON.stringify(catalog, null, 2));
+  await rename(tmp, join(dir, RECORD));
 }
 
 /** The catalog as the snapshot recorded it: activities read this instead of re-validating. */

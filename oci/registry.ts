@@ -1,7 +1,7 @@
 // OCI: registry client, image layout reader, referrers, image and layer readers, root filesystems.
 // This module: a small OCI distribution client on fetch: push an OCI image layout by digest, then
-// point tags at it. Registry 5xx/429 and network errors are retryable (honouring Retry-After);
-// other 4xx are not.
+// point tags at it. Registry 5xx/429 and network errors are retryable (honouring Retry-After, in
+// seconds or as an HTTP-date); other 4xx are not.
 import { readFileSync } from 'node:fs';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import type { RegistryAuth } from '../config/config.js';
@@ -57,6 +57,18 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
+
+/**
+ * A `Retry-After` header as a delay in milliseconds: either delay-seconds (`120`) or an HTTP-date
+ * (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 section 10.2.3), counted from `now`. Undefined when
+ * the header is absent, unreadable, or names no time in the future (the retry policy decides then).
+ */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
 
 /** One repository on one registry, with the worker's credentials and CA (config.registryAuth). */
 export class RegistryClient {
@@ -173,13 +185,11 @@ export class RegistryClient {
       if (await this.login(challenge)) return this.send(url, init, false);
     }
     if (res.status === 429 || res.status >= 500) {
-      const after = Number(res.headers.get('retry-after'));
+      const after = retryAfterMs(res.headers.get('retry-after'));
       throw failure(
         'RegistryUnavailable',
         `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`,
-        {
-          ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
-        },
+        after !== undefined ? { retryAfterMs: after } : {},
       );
     }
     return res;

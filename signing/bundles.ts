@@ -24,12 +24,20 @@ const EMPTY_CONFIG = {
   size: 2,
 };
 
+/**
+ * Whether a bundle was made by the signer kiln trusts (the key, or keyless the catalog's identity):
+ * throws, saying why, if not. `expired` (keyless): it was, but its certificate has expired since.
+ */
+export type BundleCheck = (bundle: Bundle) => { expired?: string };
+
 /** A Sigstore bundle attached to an image, with what kiln could make of it. */
 export interface Attached {
   descriptor: ReferrerDescriptor;
   statement?: Statement;
-  /** Signed by the trusted key (or, keyless, of the keyless form). */
+  /** Made by the trusted signer (key, or keyless identity), valid now. */
   trusted: boolean;
+  /** Made by the trusted signer, but its certificate has expired since: never counts, is replaced. */
+  expired?: boolean;
   /** Why it is not usable, for error messages. */
   problem?: string;
 }
@@ -38,15 +46,10 @@ export interface Attached {
 const unusable = (message: string) => failure('ImageVerificationFailed', message);
 
 /**
- * Every bundle attached to `digest`, each judged by `ours` (throws for a bundle not made by the
- * trusted signer). Unreadable or foreign bundles are listed as untrusted with the reason; only a
- * registry outage (retryable) is thrown.
+ * Every bundle attached to `digest`, each judged by `ours`. Unreadable or foreign bundles are
+ * listed as untrusted with the reason; only a registry outage (retryable) is thrown.
  */
-export async function attachedBundles(
-  client: RegistryClient,
-  digest: string,
-  ours: (bundle: Bundle) => void,
-): Promise<Attached[]> {
+export async function attachedBundles(client: RegistryClient, digest: string, ours: BundleCheck): Promise<Attached[]> {
   const { manifests } = await listReferrers(client, digest);
   const out: Attached[] = [];
   for (const descriptor of manifests) {
@@ -67,12 +70,18 @@ export async function attachedBundles(
       const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString('utf8')) as Statement;
       if (!Array.isArray(statement.subject) || typeof statement.predicateType !== 'string')
         throw unusable('not an in-toto statement');
+      let verdict: { expired?: string };
       try {
-        ours(bundle);
-        out.push({ descriptor, statement, trusted: true });
+        verdict = ours(bundle);
       } catch (err) {
         out.push({ descriptor, statement, trusted: false, problem: (err as Error).message });
+        continue;
       }
+      out.push(
+        verdict.expired
+          ? { descriptor, statement, trusted: false, expired: true, problem: verdict.expired }
+          : { descriptor, statement, trusted: true },
+      );
     } catch (err) {
       if (err instanceof ApplicationFailure && !err.nonRetryable) throw err; // registry unavailable: retry
       out.push({ descriptor, trusted: false, problem: `unreadable: ${(err as Error).message}` });
@@ -104,6 +113,19 @@ export async function attach(
   // signature ("accepted signatures do not match threshold, Found: 0"). cosign writes no keyid;
   // do the same. The keyid is outside the signed PAE; the hint stays in verificationMaterial.
   if (bundle.content.$case === 'dsseEnvelope') for (const sig of bundle.content.dsseEnvelope.signatures) sig.keyid = '';
+  // A signature kiln would not count as its own is never attached: keyless, Fulcio certified the
+  // OIDC token's identity, which must be the one catalog.yaml names.
+  let verdict: { expired?: string };
+  try {
+    verdict = mode.ours(bundle);
+  } catch (err) {
+    throw failure(
+      'SigningMisconfigured',
+      `the new signature would not count as kiln's own (${mode.signer}): ${(err as Error).message}`,
+    );
+  }
+  if (verdict.expired)
+    throw failure('SigningMisconfigured', `the new signature is already invalid: ${verdict.expired}`);
   const bundleJson = Buffer.from(JSON.stringify(bundleToJSON(bundle)));
   const layer = { mediaType: BUNDLE_MEDIA_TYPE, digest: sha256digest(bundleJson), size: bundleJson.length };
   await client.putBlob(EMPTY_CONFIG.digest, Buffer.from('{}'));

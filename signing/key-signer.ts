@@ -2,20 +2,24 @@
 // transparency log, and the matching verifier that trusts exactly that key, as `cosign --key` does.
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Bundle } from '@sigstore/bundle';
 import type { Signature, Signer } from '@sigstore/sign';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { sha256hex } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
+import type { BundleCheck } from './bundles.js';
 
 /** A key or token file the worker must be able to read (SigningMisconfigured otherwise). */
-export async function readKeyFile(path: string, what: string): Promise<string> {
+export async function readKeyFile(
+  path: string,
+  what: string,
+  fix = 'run scripts/setup or set KILN_STATE',
+): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
     throw failure(
       'SigningMisconfigured',
-      `${what} ${path} cannot be read on this worker (${(err as Error).message}); run scripts/setup or set KILN_STATE`,
+      `${what} ${path} cannot be read on this worker (${(err as Error).message}); ${fix}`,
     );
   }
 }
@@ -56,7 +60,7 @@ export class LocalKeySigner implements Signer {
  * A check that trusts exactly one public key, whatever hint a bundle carries (as cosign --key does).
  * It throws, saying why, for a bundle that key did not sign; callers collect that as a verdict.
  */
-export function keyVerifier(publicKey: KeyObject): (bundle: Bundle) => void {
+export function keyVerifier(publicKey: KeyObject): BundleCheck {
   const root: Parameters<typeof toTrustMaterial>[0] = {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [],
@@ -71,6 +75,7 @@ export function keyVerifier(publicKey: KeyObject): (bundle: Bundle) => void {
   return (bundle) => {
     try {
       verifier.verify(toSignedEntity(bundle));
+      return {};
     } catch (err) {
       // The hint is unsigned, so it only makes the message clearer; the verdict is the signature's.
       const material = bundle.verificationMaterial.content;

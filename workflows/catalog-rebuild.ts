@@ -12,23 +12,45 @@ import {
 } from '@temporalio/workflow';
 import type { CatalogSnapshot, KilnActivities } from '../activities/index.js';
 import { catalogInvalid, invalidInput } from '../domain/failures.js';
-import type { ImageOutcome, PackageOutcome, RebuildSummary } from '../domain/summary.js';
+import {
+  epochBumpsMemo,
+  packageCounts,
+  packageOk,
+  type EpochBump,
+  type ImageOutcome,
+  type PackageOutcome,
+  type RebuildSummary,
+} from '../domain/summary.js';
 import { selectWork, type Selection } from '../domain/selection.js';
 import { runDag } from './dag.js';
 import { failureMessage } from './failure.js';
 import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
-import { packageBuild, type PackageBuildWorkflowResult } from './package-build.js';
+import {
+  builtOutcome,
+  epochBumpsAfterAbiBreaks,
+  packageBuild,
+  type PackageBuildWorkflowResult,
+} from './package-build.js';
 import { KILN_OUTCOME, KILN_STAGE } from './search-attributes.js';
 
-/** The one input object; `{}` rebuilds the whole default catalog. */
+/**
+ * The one input object; `{}` rebuilds the whole default catalog. It chooses what to rebuild, never
+ * how: no field switches off tests, scans, signing or verification, and an unknown field is refused.
+ */
 export interface RebuildInput {
-  /** Catalog directory on the worker (default: the worker's KILN_CATALOG, else the repo's catalog/). */
+  /**
+   * Catalog directory on the worker (default: the worker's KILN_CATALOG, else the repo's catalog/).
+   * Any directory but the configured catalog builds into staging (the snapshot decides), never production.
+   */
   catalogDir?: string;
   /** Rebuild these packages, their reverse dependencies and the images that include any of them. */
   packages?: string[];
   /** Rebuild these images and what they need. */
   images?: string[];
-  /** Rebuild even what the repository holds from the same inputs (the named packages, or all). */
+  /**
+   * Rebuild from scratch even what the repository holds (the named packages, or all) and compare the
+   * new APKs with the published ones: "reproduced" or "not-reproducible". Published APKs never change.
+   */
   force?: boolean;
   /** Rebuild only what failed or was blocked in that earlier run (by workflow id). */
   rerunFailedOf?: string;
@@ -91,7 +113,15 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
   const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir }).catch((err: unknown) => {
     throw catalogInvalid(failureMessage(err));
   });
-  upsertMemo({ catalogDigest: snapshot.digest, gitCommit: snapshot.gitCommit ?? null });
+  upsertMemo({
+    catalogDigest: snapshot.digest,
+    gitCommit: snapshot.gitCommit ?? null,
+    target: snapshot.target
+      ? snapshot.target.kind === 'production'
+        ? 'production'
+        : `staging ${snapshot.target.name} (unreviewed)`
+      : null,
+  });
   const work = await selectedWork(snapshot, input);
   const plan: CatalogSnapshot['plan'] = {
     ...snapshot.plan,
@@ -116,16 +146,25 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
 
   progress.phase = 'packages';
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'packages' }]);
-  const packages = await packagesPhase(scoped, forced, info.workflowId, (n) => track(`package ${n}`));
-  for (const p of packages) if (p.status === 'blocked') progress.items[`package ${p.name}`] = 'blocked';
+  const { packages, epochBumps } = await packagesPhase(
+    scoped,
+    { catalogDir: input.catalogDir, catalogPackages: snapshot.plan.packages },
+    forced,
+    info.workflowId,
+    (n) => track(`package ${n}`),
+  );
+  // Blocked, or failed after its child finished (an epoch bump kiln could not commit).
+  for (const p of packages)
+    if (p.status === 'blocked' || p.status === 'failed') progress.items[`package ${p.name}`] = p.status;
   progress.phase = 'images';
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
-  const images = await imagesPhase(scoped, packages, info.workflowId, (n) => track(`image ${n}`));
+  const images = await imagesPhase(scoped, packages, info, (n) => track(`image ${n}`));
   for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
   progress.phase = 'done';
 
   const ok =
-    packages.every((p) => p.status === 'built' || p.status === 'up-to-date') &&
+    packages.every(packageOk) &&
+    epochBumps.every((b) => !b.error) &&
     images.every((i) => i.status === 'published' || i.status === 'unchanged');
   upsertSearchAttributes([
     { key: KILN_STAGE, value: 'done' },
@@ -136,14 +175,18 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
     runId: info.runId,
     catalogDigest: snapshot.digest,
     gitCommit: snapshot.gitCommit,
+    ...(snapshot.target ? { target: snapshot.target } : {}),
+    ...(snapshot.source ? { source: snapshot.source } : {}),
     startedAt,
     finishedAt: new Date().toISOString(),
     packages,
     images,
+    ...(epochBumps.length ? { epochBumps } : {}),
     ok,
   };
   upsertMemo({
-    packages: `${packages.filter((p) => p.status === 'built').length} built, ${packages.filter((p) => p.status === 'up-to-date').length} up to date, ${packages.filter((p) => p.status === 'failed' || p.status === 'blocked').length} failed or blocked`,
+    packages: packageCounts(packages),
+    ...(epochBumps.length ? { epochBumps: epochBumpsMemo(epochBumps) } : {}),
     images: `${images.filter((i) => i.status === 'published' || i.status === 'unchanged').length} published, ${images.filter((i) => i.status === 'failed' || i.status === 'blocked').length} failed or blocked`,
   });
   return summary;
@@ -196,10 +239,11 @@ async function selectedWork(
 
 async function packagesPhase(
   snapshot: CatalogSnapshot,
+  run: { catalogDir?: string; catalogPackages: { name: string; epoch: number }[] },
   forced: Set<string>,
   parentId: string,
   track: Tracker,
-): Promise<PackageOutcome[]> {
+): Promise<{ packages: PackageOutcome[]; epochBumps: EpochBump[] }> {
   const children = timedChildren(track);
   const outcomes = await runDag<PackageBuildWorkflowResult>(
     snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
@@ -220,41 +264,36 @@ async function packagesPhase(
         }),
       ),
   );
-  return snapshot.plan.packages.map((p): PackageOutcome => {
+  const built = [...outcomes.values()].flatMap((o) => (o.kind === 'ok' ? [o.value] : []));
+  const epochBumps = await epochBumpsAfterAbiBreaks(
+    { snapshotDir: snapshot.dir, catalogDir: run.catalogDir, gitCommit: snapshot.gitCommit },
+    run.catalogPackages,
+    built,
+  );
+  const bumpOf = (name: string) => epochBumps.find((b) => b.packages.some((p) => p.name === name));
+  const packages = snapshot.plan.packages.map((p): PackageOutcome => {
     const o = outcomes.get(p.name)!;
     const durationMs = children.durationOf(p.name);
     const base = { name: p.name, version: p.version, epoch: p.epoch, durationMs };
+    const bump = bumpOf(p.name);
+    // Its published build links a soname that is gone, and kiln could not record the new epoch.
+    if (bump?.error && o.kind === 'ok') return { ...base, status: 'failed', error: bump.error };
     switch (o.kind) {
-      case 'ok': {
-        const checks = Object.values(o.value.checks)[0];
-        return {
-          ...base,
-          status: o.value.status,
-          inputDigests: o.value.inputDigests,
-          apks: o.value.apks,
-          tested: o.value.tested,
-          ...(checks
-            ? {
-                signedBy: checks.signature.key,
-                sbom: true,
-                abi: checks.abi,
-                ...(checks.cvePolicy !== 'none' ? { vulnerabilities: checks.cves } : {}),
-              }
-            : {}),
-        };
-      }
+      case 'ok':
+        return builtOutcome(base, o.value, bump);
       case 'failed':
         return { ...base, status: 'failed', error: failureMessage(o.error) };
       case 'blocked':
         return { ...base, status: 'blocked', blockedBy: o.by, durationMs: 0 };
     }
   });
+  return { packages, epochBumps };
 }
 
 async function imagesPhase(
   snapshot: CatalogSnapshot,
   packages: PackageOutcome[],
-  parentId: string,
+  run: { workflowId: string; runStartTime: Date },
   track: Tracker,
 ): Promise<ImageOutcome[]> {
   const failed = new Map(
@@ -271,7 +310,7 @@ async function imagesPhase(
       if (brokenPackage) throw new BlockedImage(failed.get(brokenPackage)!);
       return children.run(name, () =>
         executeChild(imageBuild, {
-          workflowId: `${parentId}/image/${name}`,
+          workflowId: `${run.workflowId}/image/${name}`,
           args: [
             {
               snapshotDir: snapshot.dir,
@@ -279,6 +318,8 @@ async function imagesPhase(
               repository: `${snapshot.registry}/${name}`,
               tags: image.tags,
               gitCommit: snapshot.gitCommit,
+              // This run's place in the order of runs: a tag never moves back to an older run's image.
+              catalogTime: run.runStartTime.toISOString(),
             },
           ],
         }),
@@ -297,7 +338,9 @@ async function imagesPhase(
         tags: o.value.tags,
         packages: o.value.packages,
         durationMs,
+        scanned: o.value.scanned,
         vulnerabilities: o.value.vulnerabilities,
+        ...(o.value.tagsKept.length ? { tagsKept: o.value.tagsKept } : {}),
         sizeBytes: o.value.sizeBytes,
         ...(o.value.diff.previous && o.value.diff.previous !== o.value.digest
           ? {

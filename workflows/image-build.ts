@@ -1,6 +1,22 @@
-import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { KilnActivities } from '../activities/index.js';
-import type { ImageDiff, ScanFinding } from '../activities/index.js';
+// imageBuild: one image from assembly to its tags. publishTurn: one image repository's turn to
+// publish, so that runs started together never interleave their pushes, signatures, attestations
+// and tag moves in one repository.
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { ImageDiff, KilnActivities, ScanFinding } from '../activities/index.js';
+import { failure } from '../domain/failures.js';
 import { KILN_IMAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface ImageBuildWorkflowInput {
@@ -10,6 +26,12 @@ export interface ImageBuildWorkflowInput {
   repository: string;
   tags: string[];
   gitCommit?: string;
+  /**
+   * RFC 3339: this run's place in the order of runs (catalogRebuild passes its own start time; the
+   * default is this workflow's start). Recorded in the provenance; a tag never moves away from an
+   * image whose provenance records a later one.
+   */
+  catalogTime?: string;
 }
 
 export interface ImageBuildWorkflowResult {
@@ -22,7 +44,11 @@ export interface ImageBuildWorkflowResult {
   /** Installed packages, `name-version`. */
   packages: string[];
   diff: ImageDiff;
+  /** False when the catalog configures no vulnerability feed: nothing was scanned or attested. */
+  scanned: boolean;
   vulnerabilities: ScanFinding[];
+  /** Tags left on an image whose provenance records a newer catalog (another run's). */
+  tagsKept: { tag: string; digest: string }[];
   sizeBytes: number;
 }
 
@@ -44,15 +70,62 @@ const registry = proxyActivities<KilnActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 });
 
+export const releaseTurn = defineSignal('release');
+
 /**
- * assemble -> functional tests -> compare with the published image -> scan -> push by digest (no
- * tag yet) -> sign -> attest (SBOM, vulnerabilities, provenance) -> move tags -> verify.
- * Signatures and attestations refer to the pushed digest, so the digest goes first; a tag moves
- * only after everything about that digest succeeded, so nobody pulling a tag gets an untested or
- * unsigned image, and a failure leaves the previous tag where it was.
+ * One image repository's turn to publish, held by one imageBuild at a time: its workflow id is
+ * `kiln-publish/<repository>` and Temporal runs one workflow per id, so a second run's start fails
+ * until the holder signals `release`. A holder that ends any other way closes its child (parent
+ * close policy TERMINATE), which frees the turn too.
+ */
+export async function publishTurn(): Promise<void> {
+  let released = false;
+  setHandler(releaseTurn, () => {
+    released = true;
+  });
+  await condition(() => released);
+}
+
+/** Waits for the repository's publish turn: retries the start, 1 s apart at first, then up to 30 s. */
+async function takeTurn(repository: string): Promise<ChildWorkflowHandle<typeof publishTurn>> {
+  for (let wait = 1; ; wait = Math.min(wait * 2, 30)) {
+    try {
+      return await startChild(publishTurn, {
+        workflowId: `kiln-publish/${repository}`,
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+        // A holder stuck past this lets the others in rather than block a repository forever.
+        workflowExecutionTimeout: '6 hours',
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await sleep(`${wait} seconds`);
+    }
+  }
+}
+
+async function releaseTurnOf(turn: ChildWorkflowHandle<typeof publishTurn>): Promise<void> {
+  await CancellationScope.nonCancellable(async () => {
+    // A turn that already ended (timed out) has nothing left to release.
+    await turn
+      .signal(releaseTurn)
+      .then(() => turn.result())
+      .catch(() => undefined);
+  });
+}
+
+/**
+ * assemble -> functional tests -> compare with the published image -> scan -> (the repository's
+ * publish turn) push by digest (no tag yet) -> sign -> attest (SBOM, vulnerabilities when scanned,
+ * provenance) -> verify -> move tags. Signatures and attestations refer to the pushed digest, so
+ * the digest goes first; a tag moves only after the digest's signature and every attestation
+ * verified, so nobody pulling a tag gets an untested, unsigned or unverifiable image, and a
+ * failure leaves every tag where it was. One run at a time publishes in a repository, and a tag
+ * never moves away from an image built from a newer catalog than this run's.
  */
 export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageBuildWorkflowResult> {
+  const info = workflowInfo();
   const startedOn = new Date().toISOString();
+  const catalogTime = input.catalogTime ?? info.runStartTime.toISOString();
   const stage = (value: string) => upsertSearchAttributes([{ key: KILN_STAGE, value }]);
   upsertSearchAttributes([{ key: KILN_IMAGE, value: input.name }]);
   const { repository } = input;
@@ -84,67 +157,89 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
     const listed = scan.findings
       .filter((f) => scan.blockedBy.includes(f.id))
       .map((f) => `${f.id} (${f.severity}) in ${f.package} ${f.version}, fixed in ${f.fixedIn}`);
-    throw ApplicationFailure.nonRetryable(
-      `vulnerability policy blocks ${input.name}:\n${listed.join('\n')}`,
-      'VulnerabilityPolicy',
-    );
+    throw failure('VulnerabilityPolicy', `vulnerability policy blocks ${input.name}:\n${listed.join('\n')}`);
   }
+  // No feed, no scan: no vulnerability attestation is made or required.
+  const vulnPredicate = scan.scanner !== 'none' ? scan.predicateFile : undefined;
 
-  stage('push');
-  const pushed = await registry.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
+  stage('queued');
+  const turn = await takeTurn(repository);
+  try {
+    stage('push');
+    const pushed = await registry.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
 
-  stage('sign');
-  // Only what the digest itself determines goes into the signature: an unchanged image rebuilt
-  // from a newer catalog snapshot keeps its signature (the provenance names the catalog).
-  const signature = await registry.signImage({
-    repository,
-    digest: image.digest,
-    annotations: { 'dev.kiln/image': input.name },
-  });
+    stage('sign');
+    // Only what the digest itself determines goes into the signature: an unchanged image rebuilt
+    // from a newer catalog snapshot keeps its signature (the provenance names the catalog).
+    const signature = await registry.signImage({
+      repository,
+      digest: image.digest,
+      annotations: { 'dev.kiln/image': input.name },
+      snapshotDir: input.snapshotDir,
+    });
 
-  stage('attest');
-  const info = workflowInfo();
-  const provenance = await checks.writeProvenance({
-    snapshotDir: input.snapshotDir,
-    name: input.name,
-    digest: image.digest,
-    workflowId: info.workflowId,
-    runId: info.runId,
-    startedOn,
-    finishedOn: new Date().toISOString(),
-    gitCommit: input.gitCommit,
-    layoutDir: image.layoutDir,
-  });
-  const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
-    registry.attestImage({ repository, digest, predicateType, predicateFile, ...(sameWhen ? { sameWhen } : {}) });
-  const attested = await Promise.all([
-    attest(image.digest, 'spdxjson', image.sbomFile),
-    ...image.manifests.map((m) => attest(m.digest, 'spdxjson', m.sbomFile)),
-    // A re-scan with the same findings is not attested again; new findings replace the old report.
-    attest(image.digest, 'vuln', scan.predicateFile, 'scanner.result.resultDigest'),
-    // An image already published keeps the provenance of the run that built it.
-    attest(image.digest, 'slsaprovenance1', provenance.predicateFile, 'buildDefinition.resolvedDependencies'),
-  ]);
+    stage('attest');
+    const provenance = await checks.writeProvenance({
+      snapshotDir: input.snapshotDir,
+      name: input.name,
+      digest: image.digest,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      startedOn,
+      finishedOn: new Date().toISOString(),
+      gitCommit: input.gitCommit,
+      catalogTime,
+      layoutDir: image.layoutDir,
+    });
+    const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
+      registry.attestImage({
+        repository,
+        digest,
+        predicateType,
+        predicateFile,
+        snapshotDir: input.snapshotDir,
+        ...(sameWhen ? { sameWhen } : {}),
+      });
+    const attested = await Promise.all([
+      attest(image.digest, 'spdxjson', image.sbomFile),
+      ...image.manifests.map((m) => attest(m.digest, 'spdxjson', m.sbomFile)),
+      // A re-scan with the same findings is not attested again; new findings replace the old report.
+      ...(vulnPredicate ? [attest(image.digest, 'vuln', vulnPredicate, 'scanner.result.resultDigest')] : []),
+      // An image already published keeps the provenance of the run that built it.
+      attest(image.digest, 'slsaprovenance1', provenance.predicateFile, 'buildDefinition.resolvedDependencies'),
+    ]);
 
-  stage('tag');
-  const tags = await registry.tagImage({ repository, digest: image.digest, tags: input.tags });
+    stage('verify');
+    await registry.verifyImage({
+      repository,
+      digest: image.digest,
+      predicateTypes: ['spdxjson', ...(vulnPredicate ? ['vuln'] : []), 'slsaprovenance1'],
+      snapshotDir: input.snapshotDir,
+    });
 
-  stage('verify');
-  await registry.verifyImage({
-    repository,
-    digest: image.digest,
-    predicateTypes: ['spdxjson', 'vuln', 'slsaprovenance1'],
-  });
-  stage('done');
-  return {
-    name: input.name,
-    digest: image.digest,
-    reference: pushed.reference,
-    tags: input.tags,
-    changed: pushed.pushed || signature.signed || attested.some((a) => a.attested) || tags.moved.length > 0,
-    packages: report.packages.map((p) => `${p.name}-${p.version}`),
-    diff,
-    vulnerabilities: scan.findings,
-    sizeBytes: report.sizeBytes,
-  };
+    stage('tag');
+    const tags = await registry.tagImage({
+      repository,
+      digest: image.digest,
+      tags: input.tags,
+      catalogTime,
+      snapshotDir: input.snapshotDir,
+    });
+    stage('done');
+    return {
+      name: input.name,
+      digest: image.digest,
+      reference: pushed.reference,
+      tags: input.tags,
+      changed: pushed.pushed || signature.signed || attested.some((a) => a.attested) || tags.moved.length > 0,
+      packages: report.packages.map((p) => `${p.name}-${p.version}`),
+      diff,
+      scanned: Boolean(vulnPredicate),
+      vulnerabilities: scan.findings,
+      tagsKept: (tags.kept ?? []).map(({ tag, digest }) => ({ tag, digest })),
+      sizeBytes: report.sizeBytes,
+    };
+  } finally {
+    await releaseTurnOf(turn);
+  }
 }

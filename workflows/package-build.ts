@@ -1,7 +1,10 @@
 // Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
-// packageBuild: build, test, check and publish one package for every arch.
+// packageBuild: build, test, check and publish one package for every arch; and, once the package
+// phase is over, the epoch bumps an allowed ABI break requires of the packages that link it.
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KilnActivities, PackageBuildResult, PackageChecks } from '../activities/index.js';
+import type { EpochBump, PackageOutcome, Reproducibility } from '../domain/summary.js';
+import { failureMessage } from './failure.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
 
 export interface PackageBuildWorkflowInput {
@@ -10,6 +13,7 @@ export interface PackageBuildWorkflowInput {
   archs: string[];
   /** Input digests of the packages this one builds against: name -> arch -> digest. */
   dependencyDigests: Record<string, Record<string, string>>;
+  /** Rebuild from scratch and compare with the published APKs (which stay). */
   force?: boolean;
 }
 
@@ -17,13 +21,18 @@ export interface PackageBuildWorkflowResult {
   name: string;
   version: string;
   epoch: number;
-  status: 'built' | 'up-to-date';
+  /** `not-reproducible` if any arch is, else `built` if any arch was built, else `reproduced` if any was. */
+  status: 'built' | 'up-to-date' | 'reproduced' | 'not-reproducible';
   inputDigests: Record<string, string>;
   apks: Record<string, { file: string; sha256: string }[]>;
   /** Whether `melange test` ran (the config has tests and the package was built now). */
   tested: boolean;
   /** Checks per arch: signature, SBOM, ABI verdict, CVEs. */
   checks: Record<string, PackageChecks>;
+  /** Dependencies changed since the published build, which was kept (any arch). */
+  dependenciesChanged?: string[];
+  /** A forced rebuild against the published APKs: the first arch that differs, else the first. */
+  reproducibility?: Reproducibility;
 }
 
 const { buildPackage } = proxyActivities<KilnActivities>({
@@ -45,6 +54,17 @@ const { publishPackage } = proxyActivities<KilnActivities>({
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
 });
+
+const { bumpEpochs } = proxyActivities<KilnActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+function overallStatus(builds: PackageBuildResult[]): PackageBuildWorkflowResult['status'] {
+  for (const status of ['not-reproducible', 'built', 'reproduced'] as const)
+    if (builds.some((b) => b.status === status)) return status;
+  return 'up-to-date';
+}
 
 /**
  * Builds one package for every arch, tests and checks each build (melange test, signature, SBOM,
@@ -77,14 +97,81 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
   for (const build of builds) await publishPackage({ snapshotDir: input.snapshotDir, build });
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }]);
   const first = builds[0]!;
+  const changed = [...new Set(builds.flatMap((b) => b.dependenciesChanged ?? []))].sort();
+  const compared = builds.filter((b) => b.reproducibility);
+  const reproducibility = (compared.find((b) => !b.reproducibility!.identical) ?? compared[0])?.reproducibility;
   return {
     name: first.name,
     version: first.version,
     epoch: first.epoch,
-    status: builds.every((b) => b.status === 'up-to-date') ? 'up-to-date' : 'built',
+    status: overallStatus(builds),
     inputDigests: Object.fromEntries(builds.map((b) => [b.arch, b.inputDigest])),
     apks: Object.fromEntries(builds.map((b) => [b.arch, b.apks])),
     tested: tested.some((t) => t.tested),
     checks: Object.fromEntries(builds.map((b, i) => [b.arch, checks[i]!])),
+    ...(changed.length ? { dependenciesChanged: changed } : {}),
+    ...(reproducibility ? { reproducibility } : {}),
+  };
+}
+
+/**
+ * After the package phase: for each package whose allowed ABI break removed sonames that other
+ * packages link, kiln commits their epoch bumps (bumpEpochs). A bump that cannot be committed is
+ * returned with its error, naming the packages: the caller fails them.
+ */
+export async function epochBumpsAfterAbiBreaks(
+  run: { snapshotDir: string; catalogDir?: string; gitCommit?: string },
+  catalogPackages: { name: string; epoch: number }[],
+  results: PackageBuildWorkflowResult[],
+): Promise<EpochBump[]> {
+  const bumps: EpochBump[] = [];
+  for (const r of results) {
+    const breaks = Object.values(r.checks).filter((c) => c.abi.verdict === 'break-allowed' && c.abi.rebuild.length);
+    if (!breaks.length) continue;
+    const removed = [...new Set(breaks.flatMap((c) => c.abi.removed))].sort();
+    const dependents = [...new Set(breaks.flatMap((c) => c.abi.rebuild))].sort();
+    const library = { name: r.name, version: r.version, epoch: r.epoch, removed };
+    try {
+      bumps.push(await bumpEpochs({ ...run, library, dependents }));
+    } catch (err) {
+      const inCatalog = catalogPackages.filter((p) => dependents.includes(p.name));
+      bumps.push({
+        because: `${r.name} ${r.version}-r${r.epoch} no longer provides ${removed.join(', ')}`,
+        packages: inCatalog.map((p) => ({ name: p.name, epoch: p.epoch, newEpoch: p.epoch + 1 })),
+        notInCatalog: dependents.filter((d) => !inCatalog.some((p) => p.name === d)),
+        error: failureMessage(err),
+      });
+    }
+  }
+  return bumps;
+}
+
+/** The summary line of a package whose packageBuild child finished, with the epoch bump it got, if any. */
+export function builtOutcome(
+  base: { name: string; version: string; epoch: number; durationMs: number },
+  r: PackageBuildWorkflowResult,
+  bump: EpochBump | undefined,
+): PackageOutcome {
+  const checks = Object.values(r.checks)[0];
+  const newEpoch = bump?.packages.find((p) => p.name === r.name)?.newEpoch;
+  return {
+    ...base,
+    status: r.status,
+    inputDigests: r.inputDigests,
+    apks: r.apks,
+    tested: r.tested,
+    ...(r.dependenciesChanged ? { dependenciesChanged: r.dependenciesChanged } : {}),
+    ...(r.reproducibility ? { reproducibility: r.reproducibility } : {}),
+    ...(bump?.branch && bump.commit && newEpoch !== undefined
+      ? { epochBump: { epoch: newEpoch, branch: bump.branch, commit: bump.commit } }
+      : {}),
+    ...(checks
+      ? {
+          signedBy: checks.signature.key,
+          sbom: true,
+          abi: checks.abi,
+          ...(checks.cvePolicy !== 'none' ? { vulnerabilities: checks.cves } : {}),
+        }
+      : {}),
   };
 }

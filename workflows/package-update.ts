@@ -36,7 +36,10 @@ function validateInput(input: unknown): PackageUpdateInput {
 
 /**
  * Builds an upstream update: the package, its reverse build dependencies, and every image that
- * includes any of them (catalogRebuild's `packages` selection), from the update's branch.
+ * includes any of them (catalogRebuild's `packages` selection), from the update's branch. The
+ * branch's worktree is not the configured catalog, so the snapshot makes it a staging run: it
+ * publishes into a staging package repository and registry namespace named after the branch, and
+ * production changes only when the branch is merged and the main catalog is rebuilt.
  */
 export async function packageUpdate(rawInput: PackageUpdateInput): Promise<RebuildSummary> {
   const input = validateInput(rawInput);

@@ -1,7 +1,7 @@
 // Package checks on real melange (bubblewrap) builds: melange test, the SBOM and signature every
 // APK must carry, the ABI guard with real ELF shared objects against a published repository, and
 // CVE policy from a secdb feed (file and URL).
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { writeApk, type ApkFile } from '../../../apk/writer.js';
@@ -23,10 +22,9 @@ import { configWith, type KilnConfig } from '../../../config/config.js';
 import { parseApkIndex } from '../../../domain/apkindex.js';
 import { readTar } from '../../../domain/tar.js';
 import { FIXTURES } from '../../fixtures/paths.js';
+import { BZIP2, ZLIB, withSoname } from '../../fixtures/elf.js';
+import { failureOf as failure } from '../../failure-of.js';
 
-// Debian's zlib (soname libz.so.1) and bzip2 (libbz2.so.1.0) shared objects, whatever their patch level.
-const ZLIB = realpathSync('/usr/lib/x86_64-linux-gnu/libz.so.1');
-const BZIP2 = realpathSync('/usr/lib/x86_64-linux-gnu/libbz2.so.1.0');
 // The shared test services' settings, as the worker's configuration: activities get it, process.env is left alone.
 const env = inject('kilnEnv');
 const config = configWith({ ...env });
@@ -51,47 +49,9 @@ async function catalogCopy(fixture: string): Promise<string> {
 async function editFile(path: string, edit: (text: string) => string): Promise<void> {
   await writeFile(path, edit(await readFile(path, 'utf8')));
 }
-const snapshot = async (catalogDir: string) => (await run(snapshotCatalog, { catalogDir })).dir;
+const snapshot = async (catalogDir: string) => (await snapshotCatalog({ ...config, catalogDir }, { catalogDir })).dir;
 const build = (snapshotDir: string, name: string) =>
   run(buildPackage, { snapshotDir, name, arch: 'x86_64', dependencyDigests: {} });
-
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the activity to fail').toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
-}
-
-/** Rewrites the DT_SONAME string of a little-endian ELF64 shared object in place (same length). */
-function withSoname(elf: Buffer, soname: string): Buffer {
-  const out = Buffer.from(elf);
-  const shoff = Number(out.readBigUInt64LE(0x28));
-  const shentsize = out.readUInt16LE(0x3a);
-  const section = (i: number) => {
-    const o = shoff + i * shentsize;
-    return {
-      type: out.readUInt32LE(o + 4),
-      offset: Number(out.readBigUInt64LE(o + 0x18)),
-      size: Number(out.readBigUInt64LE(o + 0x20)),
-      link: out.readUInt32LE(o + 0x28),
-    };
-  };
-  for (let i = 0; i < out.readUInt16LE(0x3c); i++) {
-    const dynamic = section(i);
-    if (dynamic.type !== 6 /* SHT_DYNAMIC */) continue;
-    for (let o = dynamic.offset; o < dynamic.offset + dynamic.size; o += 16) {
-      if (out.readBigInt64LE(o) !== 14n /* DT_SONAME */) continue;
-      const at = section(dynamic.link).offset + Number(out.readBigUInt64LE(o + 8));
-      const old = out.subarray(at, out.indexOf(0, at)).toString();
-      if (old.length !== soname.length) throw new Error(`soname ${old} -> ${soname}: same length only`);
-      out.write(soname, at);
-      return out;
-    }
-  }
-  throw new Error('no DT_SONAME');
-}
 
 /** The same package re-made with kiln's APK writer, its data files edited: what a tampered APK looks like. */
 async function tampered(

@@ -1,5 +1,6 @@
 // The nightly Schedule on the real Temporal server: apply is idempotent, a changed cron updates
-// the same Schedule, and a triggered run completes.
+// the same Schedule, every field kiln sets that someone changes behind its back (as the Web UI
+// would, through the Temporal client) is found and put back, and a triggered run completes.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../config/config.js';
 import type { ScheduleSettings } from '../../../domain/catalog.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
+import { ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleUpdateOptions } from '@temporalio/client';
 import { applySchedule, applyWatchSchedule, describeSchedule } from '../../../client/schedules.js';
 import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
@@ -41,9 +43,9 @@ describe('schedule apply', () => {
   const target = () => ({ scheduleId, taskQueue, input: { catalogDir } });
 
   it('creates the Schedule once; applying again changes nothing', async () => {
-    expect(await applySchedule(temporal.client, nightly, target())).toBe('created');
+    expect(await applySchedule(temporal.client, nightly, target())).toEqual({ outcome: 'created', drifted: [] });
     const before = await temporal.client.schedule.getHandle(scheduleId).describe();
-    expect(await applySchedule(temporal.client, nightly, target())).toBe('unchanged');
+    expect(await applySchedule(temporal.client, nightly, target())).toEqual({ outcome: 'unchanged', drifted: [] });
     const after = await temporal.client.schedule.getHandle(scheduleId).describe();
     expect(after.raw.conflictToken).toEqual(before.raw.conflictToken);
     expect(before.policies.overlap).toBe('SKIP');
@@ -51,7 +53,10 @@ describe('schedule apply', () => {
   });
 
   it('updates the same Schedule when the cron changes', async () => {
-    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toBe('updated');
+    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toEqual({
+      outcome: 'updated',
+      drifted: ['cron ("17 2 * * *", want "45 3 * * *")'],
+    });
     const d = await temporal.client.schedule.getHandle(scheduleId).describe();
     expect(d.info.nextActionTimes[0]!.toISOString()).toMatch(/T03:45:00\.000Z$/);
     const ids = [];
@@ -65,9 +70,105 @@ describe('schedule apply', () => {
     await temporal.client.schedule
       .getHandle(scheduleId)
       .update((prev) => ({ ...prev, action: { ...prev.action, taskQueue: 'elsewhere' } }));
-    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toBe('updated');
+    const r = await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target());
+    expect(r.outcome).toBe('updated');
     const d = await temporal.client.schedule.getHandle(scheduleId).describe();
     expect(d.action.taskQueue).toBe(taskQueue);
+  });
+
+  // Each edit is one someone could make in the Web UI; `back` checks the field is kiln's again.
+  const wanted: ScheduleSettings = { ...nightly, cron: '45 3 * * *', paused: false };
+  const edit =
+    (change: (prev: ScheduleUpdateOptions) => ScheduleUpdateOptions) =>
+    async (id: string): Promise<void> => {
+      await temporal.client.schedule.getHandle(id).update((prev) => change(prev));
+    };
+  const drifts: [string, RegExp, (id: string) => Promise<void>, (d: ScheduleDescription) => void][] = [
+    [
+      'the cron',
+      /^cron \(not the spec kiln applied/,
+      edit((p) => ({ ...p, spec: { cronExpressions: ['1 5 * * *'], timezone: p.spec.timezone } })),
+      (d) => expect(d.info.nextActionTimes[0]!.toISOString()).toMatch(/T03:45:00\.000Z$/),
+    ],
+    [
+      'an extra calendar beside the cron',
+      /^cron \(not the spec kiln applied/,
+      edit((p) => ({ ...p, spec: { ...p.spec, calendars: [...(p.spec.calendars ?? []), { hour: 12, minute: 30 }] } })),
+      (d) => {
+        expect(d.spec.calendars).toHaveLength(1);
+        expect(d.info.nextActionTimes.every((t) => t.toISOString().endsWith('T03:45:00.000Z'))).toBe(true);
+      },
+    ],
+    [
+      'the timezone',
+      /^timezone \("Asia\/Tokyo", want "UTC"\)$/,
+      edit((p) => ({ ...p, spec: { ...p.spec, timezone: 'Asia/Tokyo' } })),
+      (d) => expect(d.spec.timezone).toBe('UTC'),
+    ],
+    [
+      'the overlap policy',
+      /^overlap \("ALLOW_ALL", want "SKIP"\)$/,
+      edit((p) => ({ ...p, policies: { ...p.policies, overlap: ScheduleOverlapPolicy.ALLOW_ALL } })),
+      (d) => expect(d.policies.overlap).toBe('SKIP'),
+    ],
+    [
+      'the catch-up window',
+      /^catch-up window ms \(300000, want 3600000\)$/,
+      edit((p) => ({ ...p, policies: { ...p.policies, catchupWindow: '5m' } })),
+      (d) => expect(d.policies.catchupWindow).toBe(3_600_000),
+    ],
+    [
+      'the paused state',
+      /^paused \(true, want false\)$/,
+      (id) => temporal.client.schedule.getHandle(id).pause('paused in the Web UI'),
+      (d) => expect(d.state.paused).toBe(false),
+    ],
+    [
+      'the workflow type',
+      /^workflow type \("upstreamWatch", want "catalogRebuild"\)$/,
+      edit((p) => ({ ...p, action: { ...p.action, workflowType: 'upstreamWatch' } })),
+      (d) => expect(d.action.type === 'startWorkflow' && d.action.workflowType).toBe('catalogRebuild'),
+    ],
+    [
+      'the task queue',
+      /^task queue \("elsewhere", want "schedule-\d+"\)$/,
+      edit((p) => ({ ...p, action: { ...p.action, taskQueue: 'elsewhere' } })),
+      (d) => expect(d.action.taskQueue).toBe(taskQueue),
+    ],
+    [
+      'the input',
+      /^input \(\[\{"catalogDir":"\/elsewhere","force":true\}\], want/,
+      edit((p) => ({ ...p, action: { ...p.action, args: [{ catalogDir: '/elsewhere', force: true }] } })),
+      (d) => expect(d.action.args).toEqual([{ catalogDir }]),
+    ],
+    [
+      'the workflow id',
+      /^workflow id \("other", want "nightly-rebuild"\)$/,
+      edit((p) => ({ ...p, action: { ...p.action, workflowId: 'other' } })),
+      (d) => expect(d.action.type === 'startWorkflow' && d.action.workflowId).toBe('nightly-rebuild'),
+    ],
+  ];
+  it.each(drifts)('puts back %s changed behind its back, then changes nothing', async (_, report, change, back) => {
+    expect((await applySchedule(temporal.client, wanted, target())).outcome).not.toBe('created');
+    expect(await applySchedule(temporal.client, wanted, target())).toEqual({ outcome: 'unchanged', drifted: [] });
+    await change(scheduleId);
+    const r = await applySchedule(temporal.client, wanted, target());
+    expect(r.outcome).toBe('updated');
+    expect(r.drifted).toHaveLength(1);
+    expect(r.drifted[0]).toMatch(report);
+    back(await temporal.client.schedule.getHandle(scheduleId).describe());
+    expect(await applySchedule(temporal.client, wanted, target())).toEqual({ outcome: 'unchanged', drifted: [] });
+  });
+
+  it('leaves a pause alone when catalog.yaml does not say paused', async () => {
+    const handle = temporal.client.schedule.getHandle(scheduleId);
+    await handle.pause('maintenance');
+    expect(await applySchedule(temporal.client, { ...nightly, cron: '45 3 * * *' }, target())).toEqual({
+      outcome: 'unchanged',
+      drifted: [],
+    });
+    expect((await handle.describe()).state.paused).toBe(true);
+    await handle.unpause();
   });
 
   it('pauses and unpauses', async () => {
@@ -121,7 +222,7 @@ describe('npm run kiln -- schedule', () => {
     const settings = join(cliCatalog, 'catalog.yaml');
     await writeFile(
       settings,
-      `${await readFile(settings, 'utf8')}schedule:\n  cron: "5 4 * * *"\n  timezone: Europe/Berlin\nupdates:\n  every: 6h\n  repositories:\n    tiny-lib: /nonexistent/upstream.git\n`,
+      `${await readFile(settings, 'utf8')}schedule:\n  cron: "5 4 * * *"\n  timezone: Europe/Berlin\n  paused: false\nupdates:\n  every: 6h\n  repositories:\n    tiny-lib: /nonexistent/upstream.git\n`,
     );
     const lib = join(cliCatalog, 'packages', 'tiny-lib.yaml');
     await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
@@ -139,10 +240,25 @@ describe('npm run kiln -- schedule', () => {
     expect(d.spec.timezone).toBe('Europe/Berlin');
   });
 
+  it('reports a cron and a pause made outside kiln as drift, and puts both back (catalog.yaml says paused: false)', async () => {
+    const handle = temporal.client.schedule.getHandle(cliId);
+    await handle.update((p) => ({ ...p, spec: { cronExpressions: ['0 0 * * *'], timezone: p.spec.timezone } }));
+    await handle.pause('paused in the Web UI');
+    expect(await kiln('apply', '--catalog', cliCatalog)).toContain(
+      `schedule ${cliId}: updated (drifted: cron (not the spec kiln applied: edited outside kiln, want "5 4 * * *"); paused (true, want false))`,
+    );
+    const d = await handle.describe();
+    expect(d.spec.calendars?.[0]?.hour).toEqual([{ start: 4, end: 4, step: 1 }]);
+    expect(d.state.paused).toBe(false);
+    expect(await kiln('apply', '--catalog', cliCatalog)).toContain(`schedule ${cliId}: unchanged`);
+  });
+
   it('describes the spec, the next three runs and the recent runs', async () => {
     const out = await kiln('describe');
     expect(out).toContain(`schedule ${cliId}: active`);
-    expect(out).toContain('cron "5 4 * * *" Europe/Berlin, overlap skip, catch-up window 1h');
+    expect(out).toContain(
+      'cron "5 4 * * *" Europe/Berlin, overlap skip, catch-up window 1h, kept active by catalog.yaml',
+    );
     expect(out).toMatch(/next runs: \S+Z, \S+Z, \S+Z\n/);
     expect(out).toContain('(none yet)');
     expect(out).toContain(
@@ -170,11 +286,27 @@ describe('the upstream watch schedule', () => {
       repositories: {},
     };
     const target = { scheduleId: `${scheduleId}-watch`, taskQueue, input: { catalogDir } };
-    expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('created');
-    expect(await applyWatchSchedule(temporal.client, updates, target)).toBe('unchanged');
+    expect((await applyWatchSchedule(temporal.client, updates, target)).outcome).toBe('created');
+    expect((await applyWatchSchedule(temporal.client, updates, target)).outcome).toBe('unchanged');
     const d = await temporal.client.schedule.getHandle(target.scheduleId).describe();
     expect(d.action.type === 'startWorkflow' && d.action.workflowType).toBe('upstreamWatch');
     expect(d.spec.intervals?.[0]?.every).toBe(2 * 3600 * 1000);
-    expect(await applyWatchSchedule(temporal.client, { ...updates, every: '30m' }, target)).toBe('updated');
+    expect((await applyWatchSchedule(temporal.client, { ...updates, every: '30m' }, target)).outcome).toBe('updated');
+    // Someone sets another interval and the overlap policy in the Web UI: both come back.
+    await temporal.client.schedule.getHandle(target.scheduleId).update((p) => ({
+      ...p,
+      spec: { intervals: [{ every: '5m' }] },
+      policies: { ...p.policies, overlap: ScheduleOverlapPolicy.ALLOW_ALL },
+    }));
+    const r = await applyWatchSchedule(temporal.client, { ...updates, every: '30m' }, target);
+    expect(r.outcome).toBe('updated');
+    expect(r.drifted).toEqual([
+      'every (not the spec kiln applied: edited outside kiln, want "30m")',
+      'overlap ("ALLOW_ALL", want "SKIP")',
+    ]);
+    const back = await temporal.client.schedule.getHandle(target.scheduleId).describe();
+    expect(back.spec.intervals?.map((i) => i.every)).toEqual([30 * 60 * 1000]);
+    expect(back.policies.overlap).toBe('SKIP');
+    expect((await applyWatchSchedule(temporal.client, { ...updates, every: '30m' }, target)).outcome).toBe('unchanged');
   });
 });

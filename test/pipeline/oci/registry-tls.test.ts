@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { assembleImage, type AssembledImage } from '../../../activities/image-assemble.js';
@@ -21,6 +20,7 @@ import type { KilnConfig } from '../../../config/config.js';
 import { kilnTestConfig, kilnTestEnv, sha256 } from '../harness.js';
 import { freePort } from '../global-setup.js';
 import { FIXTURES } from '../../fixtures/paths.js';
+import { failureOf as failure } from '../../failure-of.js';
 
 const env = kilnTestEnv();
 // Failing activities are the point of several cases; their WARN lines would only be noise.
@@ -115,15 +115,6 @@ function useRegistry(settings: Partial<Record<(typeof ENV_KEYS)[number], string>
   return kilnTestConfig(env, { ...unset, KILN_REGISTRY_INSECURE: 'false', ...settings });
 }
 
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the activity to fail').toBeInstanceOf(ApplicationFailure);
-  return err as ApplicationFailure;
-}
-
 beforeAll(async () => {
   expect((await execa('which', ['openssl'], { reject: false })).exitCode, 'openssl is needed to make the test CA').toBe(
     0,
@@ -196,7 +187,7 @@ beforeAll(async () => {
   await waitForRegistry(`https://${host}/v2/`, await readFile(join(dir, 'ca.pem')));
 
   const config = kilnTestConfig(env);
-  const snapshot = await run(snapshotCatalog, config, { catalogDir: join(FIXTURES, 'imgpipe-tls') });
+  const snapshot = await run(snapshotCatalog, { ...config, catalogDir: join(FIXTURES, 'imgpipe-tls') }, {});
   image = await run(assembleImage, config, { snapshotDir: snapshot.dir, name: 'imgpipe-tls' });
 });
 

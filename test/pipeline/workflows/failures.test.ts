@@ -8,7 +8,7 @@ import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { parseApkIndex } from '../../../domain/apkindex.js';
 import { REPO_ROOT } from '../../../config/config.js';
-import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => temporal?.close());
 
 async function rebuild(workflowId: string, input: object = {}): Promise<RebuildSummary> {
-  const worker = await temporal.worker('failures');
+  const worker = await temporal.worker('failures', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
   return worker.runUntil(
     temporal.client.workflow.execute(catalogRebuild, {
       taskQueue: 'failures',
@@ -97,7 +97,7 @@ describe('a run where one package and one image fail', () => {
     expect(statuses(again)).toEqual({ packages: {}, images: {} });
   });
 
-  it('rebuilds nothing on an unchanged catalog; a changed config needs an epoch bump', async () => {
+  it('rebuilds nothing on an unchanged catalog; a changed config needs an epoch bump; dependents stay', async () => {
     const unchanged = await rebuild(`isolation-same-${Date.now()}`);
     expect(Object.values(statuses(unchanged).packages)).toEqual(['up-to-date', 'up-to-date', 'up-to-date']);
     expect(Object.values(statuses(unchanged).images)).toEqual(['unchanged', 'unchanged', 'unchanged']);
@@ -110,11 +110,15 @@ describe('a run where one package and one image fail', () => {
     expect(statuses(refused).packages['iso-dep']).toBe('blocked by iso-broken');
 
     await edit('packages/iso-broken.yaml', 'epoch: 0', 'epoch: 1');
+    const depBefore = await readFile(join(repo(), 'iso-dep-1.0.0-r0.apk'));
     const bumped = await rebuild(`isolation-bumped-${Date.now()}`);
-    // exactly the changed package and its reverse dependency are built; the rest is reused
+    // exactly the changed package is built; its reverse dependency keeps its published build (a
+    // published APK never changes), and the summary says its dependency changed
     expect(statuses(bumped)).toEqual({
-      packages: { 'iso-broken': 'built', 'iso-dep': 'built', 'iso-ok': 'up-to-date' },
-      images: { 'iso-dep-image': 'published', 'iso-ok-image': 'unchanged', 'iso-pinned': 'unchanged' },
+      packages: { 'iso-broken': 'built', 'iso-dep': 'up-to-date', 'iso-ok': 'up-to-date' },
+      images: { 'iso-dep-image': 'unchanged', 'iso-ok-image': 'unchanged', 'iso-pinned': 'unchanged' },
     });
+    expect(bumped.packages.find((p) => p.name === 'iso-dep')!.dependenciesChanged).toEqual(['iso-broken']);
+    expect((await readFile(join(repo(), 'iso-dep-1.0.0-r0.apk'))).equals(depBefore)).toBe(true);
   });
 });

@@ -7,14 +7,20 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeRetryState, defaultPayloadConverter } from '@temporalio/common';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
-import { formatSummary, type ImageOutcome, type RebuildSummary } from '../../../domain/summary.js';
+import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { splitGzipMembers } from '../../../apk/writer.js';
 import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../../../signing/statements.js';
 import { cosignVerify } from '../../../adapters/cosign.js';
-import { kilnTestConfig, kilnTestEnv, registryGet, sha256, useTemporal } from '../harness.js';
+import { installedPackages, kilnTestConfig, kilnTestEnv, registryGet, useTemporal } from '../harness.js';
 import { FIXTURES } from '../../fixtures/paths.js';
+import {
+  activityRuns as activityRunsOf,
+  assembled,
+  image,
+  referrersOf as referrersIn,
+  tagged as taggedIn,
+} from './image-registry.js';
 
 const env = kilnTestEnv();
 const temporal = useTemporal(env);
@@ -26,8 +32,9 @@ async function copyFixture(name: string): Promise<string> {
   return dir;
 }
 
+/** A production run: the worker's configured catalog (KILN_CATALOG) is this one. */
 async function rebuild(catalogDir: string, workflowId: string): Promise<RebuildSummary> {
-  const worker = await temporal().worker('imgpipe');
+  const worker = await temporal().worker('imgpipe', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
   return worker.runUntil(
     temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }),
   );
@@ -41,65 +48,12 @@ async function edit(catalogDir: string, file: string, from: string | RegExp, to:
   await writeFile(path, next);
 }
 
-const image = (s: RebuildSummary, name: string): ImageOutcome => {
-  const found = s.images.find((i) => i.name === name);
-  if (!found) throw new Error(`${name} is not in the summary: ${s.images.map((i) => i.name).join(', ')}`);
-  return found;
-};
-
 /** The digest a tag resolves to in the registry, or undefined when there is no such tag. */
-async function tagged(name: string, tag: string): Promise<string | undefined> {
-  const res = await registryGet(env, `imgpipe/${name}/manifests/${tag}`);
-  if (res.status === 404) return undefined;
-  expect(res.status).toBe(200);
-  return sha256(res.body);
-}
-
-/** The referrers (signature and attestations) listed for a digest in the referrers tag index. */
-async function referrersOf(name: string, digest: string): Promise<{ digest: string; predicateType: string }[]> {
-  const res = await registryGet(env, `imgpipe/${name}/manifests/${digest.replace(':', '-')}`);
-  if (res.status === 404) return [];
-  expect(res.status).toBe(200);
-  const index = JSON.parse(res.body.toString()) as {
-    manifests: { digest: string; annotations?: Record<string, string> }[];
-  };
-  return index.manifests.map((m) => ({
-    digest: m.digest,
-    predicateType: m.annotations?.['dev.sigstore.bundle.predicateType'] ?? '',
-  }));
-}
-
-interface ActivityRun {
-  type: string;
-  /** Attempt number of the last start (retries do not add events, they bump this). */
-  attempt?: number;
-  result?: unknown;
-  retryState?: string;
-}
-
-/** The activities a (child) workflow ran, read from its history. */
-async function activityRuns(workflowId: string): Promise<ActivityRun[]> {
-  const history = await temporal().client.workflow.getHandle(workflowId).fetchHistory();
-  const runs = new Map<number, ActivityRun>();
-  for (const e of history.events ?? []) {
-    if (e.activityTaskScheduledEventAttributes)
-      runs.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '' });
-    const started = e.activityTaskStartedEventAttributes;
-    if (started) runs.get(Number(started.scheduledEventId))!.attempt = started.attempt ?? undefined;
-    const done = e.activityTaskCompletedEventAttributes;
-    if (done)
-      runs.get(Number(done.scheduledEventId))!.result = defaultPayloadConverter.fromPayload(done.result!.payloads![0]!);
-    const failed = e.activityTaskFailedEventAttributes;
-    if (failed) runs.get(Number(failed.scheduledEventId))!.retryState = decodeRetryState(failed.retryState);
-  }
-  return [...runs.values()];
-}
-
+const tagged = (name: string, tag: string) => taggedIn(env, `imgpipe/${name}`, tag);
+const referrersOf = (name: string, digest: string) => referrersIn(env, `imgpipe/${name}`, digest);
+const activityRuns = (workflowId: string) => activityRunsOf(temporal().client, workflowId);
 /** The digest assembleImage produced in an image's child workflow (also when a later stage failed). */
-async function assembledDigest(runId: string, name: string): Promise<string> {
-  const assemble = (await activityRuns(`${runId}/image/${name}`)).find((r) => r.type === 'assembleImage');
-  return (assemble?.result as { digest: string }).digest;
-}
+const assembledDigest = async (runId: string, name: string) => (await assembled(temporal().client, runId, name)).digest;
 
 describe('a catalog whose images change between two runs', () => {
   const stamp = Date.now();
@@ -167,6 +121,15 @@ describe('a catalog whose images change between two runs', () => {
     expect(gateLatest).toBe(image(first, 'imgpipe-gate').digest);
   });
 
+  it('says plainly that nothing was scanned: the catalog configures no vulnerability feed', () => {
+    for (const i of first.images) expect(i.scanned, i.name).toBe(false);
+    const rows = formatSummary(first)
+      .split('\n')
+      .filter((l) => /^ {2}imgpipe-(gate|stable) /.test(l));
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatch(/^ {2}imgpipe-\S+ +published +\S+ +not scanned +/);
+  });
+
   describe('a failing functional test', () => {
     it('fails the image, naming the test that failed', () => {
       const gate = image(second, 'imgpipe-gate');
@@ -225,10 +188,10 @@ describe('a catalog whose images change between two runs', () => {
       });
     });
 
-    it('carries one signature and one attestation of each type, before and after', async () => {
+    it('carries one signature, one SBOM and one provenance, before and after, and no vulnerability attestation (nothing was scanned)', async () => {
       const stable = image(first, 'imgpipe-stable');
       expect(stableReferrers.map((r) => r.predicateType).sort()).toEqual(
-        [SIGNATURE_PREDICATE, PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.vuln, PREDICATE_TYPES.slsaprovenance1].sort(),
+        [SIGNATURE_PREDICATE, PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1].sort(),
       );
       expect(stablePlatformReferrers.map((r) => r.predicateType)).toEqual([PREDICATE_TYPES.spdxjson]);
       expect(await referrersOf('imgpipe-stable', stable.digest!)).toEqual(stableReferrers);
@@ -238,13 +201,13 @@ describe('a catalog whose images change between two runs', () => {
       expect(await referrersOf('imgpipe-stable', stableIndex.manifests[0]!.digest)).toEqual(stablePlatformReferrers);
     });
 
-    it('verifies with real cosign: the signature and every attestation', async () => {
+    it('verifies with real cosign: the signature and every attestation, and there is no vulnerability scan to verify', async () => {
       const { tools } = kilnTestConfig(env);
       const key = join(env.KILN_STATE, 'keys', 'image-signing.pub');
       const reference = image(second, 'imgpipe-stable').reference!;
       const signature = await cosignVerify(tools, { command: 'verify', reference, key });
       expect(signature.ok, signature.stderr).toBe(true);
-      for (const type of ['spdxjson', 'vuln', 'slsaprovenance1']) {
+      for (const type of ['spdxjson', 'slsaprovenance1']) {
         const attestation = await cosignVerify(tools, {
           command: 'verify-attestation',
           reference,
@@ -253,6 +216,14 @@ describe('a catalog whose images change between two runs', () => {
         });
         expect(attestation.ok, attestation.stderr).toBe(true);
       }
+      const vuln = await cosignVerify(tools, {
+        command: 'verify-attestation',
+        reference,
+        key,
+        extra: ['--type', 'vuln'],
+      });
+      expect(vuln.ok).toBe(false);
+      expect(vuln.stderr).toMatch(/none of the attestations matched the predicate type: vuln/);
     });
   });
 });
@@ -293,6 +264,43 @@ describe('a CVE in an image', () => {
       { package: 'busybox', version: '1.35.0-r0', id: 'CVE-2099-7002', fixedIn: '1.35.0-r1', severity: 'medium' },
     ]);
     expect(formatSummary(reported)).toContain('CVEs: CVE-2099-7001 CVE-2099-7002');
+    // Scanned, so the scan is attested.
+    expect(cve.scanned).toBe(true);
+    expect((await referrersOf('imgpipe-cve', scanned)).map((r) => r.predicateType)).toContain(PREDICATE_TYPES.vuln);
+  });
+});
+
+describe('a subpackage in an image', () => {
+  let summary: RebuildSummary;
+
+  beforeAll(async () => {
+    summary = await rebuild(await copyFixture('imgpipe-origin'), `imgpipe-origin-${Date.now()}`);
+  });
+
+  it('is matched through its origin, as secdb is keyed, never by its own name', async () => {
+    expect(summary.ok, formatSummary(summary)).toBe(true);
+    const origin = image(summary, 'imgpipe-origin');
+    // The image has the subpackage only: a match can only have come through its origin.
+    const index = JSON.parse(
+      (await registryGet(env, `imgpipe/imgpipe-origin/manifests/${origin.digest}`)).body.toString(),
+    ) as { manifests: { digest: string }[] };
+    const installed = await installedPackages(env, 'imgpipe/imgpipe-origin', index.manifests[0]!.digest);
+    expect(installed).toContain('imgpipe-origin-doc');
+    expect(installed).not.toContain('imgpipe-origin');
+    // CVE-2099-7302 is "0" (not affected) for the origin; CVE-2099-7303 sits under the subpackage's
+    // own name, which secdb never uses.
+    expect(origin.vulnerabilities).toEqual([
+      {
+        package: 'imgpipe-origin-doc',
+        version: '1.0.0-r0',
+        origin: 'imgpipe-origin',
+        id: 'CVE-2099-7301',
+        fixedIn: '1.0.1-r0',
+        severity: 'high',
+      },
+    ]);
+    expect(origin.scanned).toBe(true);
+    expect(formatSummary(summary)).toContain('CVEs: CVE-2099-7301');
   });
 });
 

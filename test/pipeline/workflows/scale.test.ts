@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import { generateCatalog, type GeneratedCatalog } from '../../../bench/generate-catalog.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
-import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -25,7 +25,7 @@ beforeAll(async () => {
     image: false,
     repository: 'repo-scale',
   });
-  const worker = await temporal.worker('scale');
+  const worker = await temporal.worker('scale', kilnTestConfig(env, { KILN_CATALOG: catalog.dir }));
   summary = await worker.runUntil(
     temporal.client.workflow.execute(catalogRebuild, {
       taskQueue: 'scale',

@@ -1,6 +1,9 @@
 // Upstream releases on real git and a loopback GitHub-shaped API: a new tag becomes a commit on a
-// branch and a real rebuild of the package, its reverse dependencies and their images.
+// branch and a real rebuild of the package, its reverse dependencies and their images, into a
+// staging package repository and registry namespace named after the branch: production (built
+// first from the worker's configured catalog) stays byte for byte as it was.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,7 +15,16 @@ import type { RebuildSummary } from '../../../domain/summary.js';
 import { proposeUpdate } from '../../../activities/upstream.js';
 import { configWith, type KilnConfig } from '../../../config/config.js';
 import { upstreamWatch, type UpstreamWatchResult } from '../../../workflows/upstream-watch.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
+import {
+  connectTemporal,
+  isolatedFixture,
+  kilnTestConfig,
+  kilnTestEnv,
+  registryGet,
+  type TemporalHarness,
+} from '../harness.js';
+import { installedVersions, productionRegistry, repositoryFiles } from './published-state.js';
 
 const env = kilnTestEnv();
 // The worker's configuration, for the activity this file calls directly.
@@ -70,6 +82,15 @@ async function poll(): Promise<UpstreamWatchResult> {
 }
 const byName = (r: UpstreamWatchResult) => Object.fromEntries(r.packages.map((p) => [p.name, p]));
 
+const productionRepo = () => join(env.KILN_STATE, 'repo-upstream');
+const stagingRepo = (branch: string) => join(env.KILN_STATE, 'staging', 'repo-upstream', branch);
+
+let production: {
+  build: RebuildSummary;
+  repo: Record<string, string>;
+  registry: Record<string, Record<string, string>>;
+};
+
 beforeAll(async () => {
   temporal = await connectTemporal(env);
   root = await mkdtemp(join(tmpdir(), 'kiln-upstream-'));
@@ -112,8 +133,20 @@ beforeAll(async () => {
   await sh(repo, 'add', '.');
   await sh(repo, 'commit', '-q', '-m', 'catalog');
 
-  worker = await temporal.worker(taskQueue);
+  // The worker's configured catalog is this one: only it, at its main branch, builds production.
+  worker = await temporal.worker(taskQueue, kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
   workerDone = worker.run();
+  // Production first, from the configured catalog (an empty input: nothing chosen but the default).
+  const build = await temporal.client.workflow.execute(catalogRebuild, {
+    taskQueue,
+    workflowId: `upstream-production-${Date.now()}`,
+    args: [{}],
+  });
+  production = {
+    build,
+    repo: await repositoryFiles(productionRepo()),
+    registry: await productionRegistry(env, 'upstream'),
+  };
 });
 
 afterAll(async () => {
@@ -125,6 +158,13 @@ afterAll(async () => {
 
 describe('upstreamWatch', () => {
   let second: UpstreamWatchResult;
+
+  it('builds production from the configured catalog at its main branch', () => {
+    expect(production.build.target).toMatchObject({ kind: 'production' });
+    expect(production.build.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', 'published']]);
+    expect(production.repo['/x86_64/tiny-lib-1.0.0-r0.apk']).toBeDefined();
+    expect(Object.keys(production.registry['upstream/tiny-app'] ?? {})).toContain('latest');
+  });
 
   it('finds nothing to do while upstream has no newer release, and reports a source that answers garbage', async () => {
     const first = byName(await poll());
@@ -195,6 +235,36 @@ describe('upstreamWatch', () => {
       .getHandle('package-update/up-widget/0.2.0')
       .result()) as RebuildSummary;
     expect(widget.packages.map((p) => `${p.name} ${p.version} ${p.status}`)).toEqual(['up-widget 0.2.0 built']);
+  });
+
+  it('builds the unmerged branch into staging named after it, and leaves production byte for byte unchanged', async () => {
+    const branch = 'kiln/update/tiny-lib-1.1.0';
+    const update = (await temporal.client.workflow
+      .getHandle('package-update/tiny-lib/1.1.0')
+      .result()) as RebuildSummary;
+    expect(update.target).toMatchObject({
+      kind: 'staging',
+      name: branch,
+      packageRepository: stagingRepo(branch),
+      registry: `${env.KILN_REGISTRY}/upstream/staging/${branch}`,
+    });
+    expect(update.target!.reason).toMatch(/is not the worker's configured catalog/);
+    const handle = temporal.client.workflow.getHandle('package-update/tiny-lib/1.1.0/rebuild');
+    expect((await handle.describe()).memo?.target).toBe(`staging ${branch} (unreviewed)`);
+    // the new build is in staging: its APK, its index, its image and tags
+    expect(existsSync(join(stagingRepo(branch), 'x86_64', 'tiny-lib-1.1.0-r0.apk'))).toBe(true);
+    expect(existsSync(join(stagingRepo(branch), 'x86_64', 'APKINDEX.tar.gz'))).toBe(true);
+    const image = update.images[0]!;
+    expect(image.reference).toContain(`/upstream/staging/${branch}/tiny-app@sha256:`);
+    const latest = await registryGet(env, `upstream/staging/${branch}/tiny-app/manifests/latest`);
+    expect(latest.status).toBe(200);
+    expect(await installedVersions(env, `upstream/staging/${branch}/tiny-app`, image.digest!)).toContain(
+      'tiny-lib 1.1.0-r0',
+    );
+    // production: the same files with the same bytes, the same names, tags and manifests
+    expect(existsSync(join(productionRepo(), 'x86_64', 'tiny-lib-1.1.0-r0.apk'))).toBe(false);
+    expect(await repositoryFiles(productionRepo())).toEqual(production.repo);
+    expect(await productionRegistry(env, 'upstream')).toEqual(production.registry);
   });
 
   it('does nothing on a second poll with no new release', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { secdbProblems, vulnerabilities, type Secdb } from '../../../domain/secdb.js';
+import { installedVulnerabilities, secdbProblems, vulnerabilities, type Secdb } from '../../../domain/secdb.js';
 
 const feed: Secdb = {
   packages: [
@@ -58,5 +58,40 @@ describe('secdbProblems', () => {
       'packages[0].pkg.secfixes["1.0"]: must be a list of ids',
     ]);
     expect(secdbProblems({ apkurl: 'x' })).toEqual(['packages: must be a list of {pkg: {name, secfixes}}']);
+  });
+});
+
+describe('installedVulnerabilities', () => {
+  const libs: Secdb = {
+    packages: [{ pkg: { name: 'openssl', secfixes: { '3.0.13-r0': ['CVE-2024-0727'], '0': ['CVE-2020-0001'] } } }],
+  };
+
+  it('judges a subpackage by its origin (secdb is keyed by origin), at its own version', () => {
+    expect(
+      installedVulnerabilities(libs, [
+        { name: 'libcrypto3', version: '3.0.8-r0', origin: 'openssl' },
+        { name: 'openssl-dev', version: '3.0.13-r0', origin: 'openssl' },
+      ]),
+    ).toEqual([
+      { package: 'libcrypto3', version: '3.0.8-r0', origin: 'openssl', id: 'CVE-2024-0727', fixedIn: '3.0.13-r0' },
+    ]);
+  });
+
+  it('uses the package name when there is no origin, and never the subpackage name', () => {
+    expect(installedVulnerabilities(libs, [{ name: 'openssl', version: '3.0.8-r0' }])).toEqual([
+      { package: 'openssl', version: '3.0.8-r0', id: 'CVE-2024-0727', fixedIn: '3.0.13-r0' },
+    ]);
+    const byName: Secdb = { packages: [{ pkg: { name: 'libcrypto3', secfixes: { '9.0-r0': ['CVE-2099-1'] } } }] };
+    expect(installedVulnerabilities(byName, [{ name: 'libcrypto3', version: '3.0.8-r0', origin: 'openssl' }])).toEqual(
+      [],
+    );
+  });
+
+  it('judges a package installed for several archs once', () => {
+    const twice = [
+      { name: 'libcrypto3', version: '3.0.8-r0', origin: 'openssl' },
+      { name: 'libcrypto3', version: '3.0.8-r0', origin: 'openssl' },
+    ];
+    expect(installedVulnerabilities(libs, twice)).toHaveLength(1);
   });
 });

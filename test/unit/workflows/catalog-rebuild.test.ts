@@ -261,6 +261,12 @@ describe.concurrent('catalogRebuild', () => {
       ['a number in images', { images: ['app-image', 7] }, /images: must be a list of names/],
       ['a string for force', { force: 'yes' }, /force: must be a boolean/],
       ['an unknown field', { colour: 'red' }, /colour: unknown field/],
+      // An input chooses what to rebuild, never how: nothing switches a check off or picks a target.
+      ['skipTests', { skipTests: true }, /skipTests: unknown field/],
+      ['skipScan', { packages: ['lib'], skipScan: true }, /skipScan: unknown field/],
+      ['noSign', { noSign: true, noVerify: true }, /noSign: unknown field[^]*noVerify: unknown field/],
+      ['a chosen target', { target: 'production' }, /target: unknown field/],
+      ['a chosen registry', { registry: '127.0.0.1:5000/mine' }, /registry: unknown field/],
       ['a list instead of an object', ['lib'], /must be a JSON object/],
       ['a bare string', 'lib', /must be a JSON object/],
     ])('%s fails the run with InvalidInput', async (_what, input, message) => {
