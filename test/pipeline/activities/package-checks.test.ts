@@ -26,17 +26,16 @@ import { BZIP2, ZLIB, withSoname } from '../../fixtures/elf.js';
 import { failureOf as failure } from '../../failure-of.js';
 
 // The shared test services' settings, as the worker's configuration: activities get it, process.env is left alone.
+// One scratch dir for this file, removed at the end. It is also the tools' TMPDIR: melange test
+// (0.58) leaves each bubblewrap guest rootfs in $TMPDIR.
+const scratch = mkdtempSync(join(tmpdir(), 'kiln-package-checks-'));
 const env = inject('kilnEnv');
-const config = configWith({ ...env });
+const config = configWith({ ...env, TMPDIR: scratch });
 // Failing activities are the point of several cases; their WARN lines would only be noise.
 const activities = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const run = <I, R>(fn: (config: KilnConfig, input: I) => Promise<R>, input: I): Promise<R> =>
   activities.run(fn, config, input) as Promise<R>;
 
-// One scratch dir for this file, removed at the end. It is also the tools' TMPDIR: melange test
-// (0.58) leaves each bubblewrap guest rootfs in $TMPDIR.
-const scratch = mkdtempSync(join(tmpdir(), 'kiln-package-checks-'));
-process.env.TMPDIR = scratch;
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 const temp = (prefix: string) => mkdtemp(join(scratch, `${prefix}-`));
 
