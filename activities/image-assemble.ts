@@ -30,15 +30,16 @@ export interface AssembledImage {
   durationMs: number;
 }
 
-/** An image's bytes depend on its apko config and the repositories' current indexes. */
+/** An image's bytes depend on its apko config (with what it includes) and the repositories' current indexes. */
 async function imageInputDigest(
-  config: string,
+  configs: string[],
   arch: string,
   repositories: string[],
   keyring: string[],
 ): Promise<string> {
   const hash = sha256stream();
-  hash.update(`apko ${TOOLS.apko.version}\narch ${arch}\nconfig ${sha256hex(await readFile(config))}\n`);
+  hash.update(`apko ${TOOLS.apko.version}\narch ${arch}\n`);
+  for (const config of configs) hash.update(`config ${sha256hex(await readFile(config))}\n`);
   for (const repo of repositories) {
     const index = join(repo, arch, 'APKINDEX.tar.gz');
     hash.update(`repo ${repo} ${existsSync(index) ? sha256hex(await readFile(index)) : 'none'}\n`);
@@ -59,7 +60,8 @@ export async function assembleImage(config: KilnConfig, input: AssembleInput): P
   const apkoConfig = join(input.snapshotDir, spec.file);
   const repositories = [settings.packageRepository, ...settings.repositories];
   const arch = settings.archs.join(',');
-  const key = await imageInputDigest(apkoConfig, arch, repositories, settings.keyring);
+  const configs = [apkoConfig, ...(spec.includes ?? []).map((f) => join(input.snapshotDir, f))];
+  const key = await imageInputDigest(configs, arch, repositories, settings.keyring);
   const dir = join(paths.images, `${spec.name}-${key.slice(0, 16)}`);
   if (!existsSync(join(dir, 'layout', 'index.json'))) {
     // Its own scratch directory: two runs assembling the same image at once never share one.
@@ -77,6 +79,7 @@ export async function assembleImage(config: KilnConfig, input: AssembleInput): P
         repositories,
         keyring: settings.keyring,
         cacheDir: join(paths.state, 'cache', 'apko'),
+        includePath: input.snapshotDir,
         logFile: join(paths.logs, 'images', `${spec.name}.log`),
       });
       await rename(attempt, dir).catch(async (err: unknown) => {

@@ -14,6 +14,8 @@ export interface ApkoBuild {
   repositories: string[];
   keyring: string[];
   cacheDir: string;
+  /** Where apko resolves a config's `include:` (the catalog snapshot). */
+  includePath?: string;
   logFile: string;
 }
 
@@ -34,6 +36,7 @@ export async function apkoBuild(tools: ToolsConfig, b: ApkoBuild): Promise<ToolR
       '--cache-dir',
       b.cacheDir,
       '--vcs=false',
+      ...(b.includePath ? ['--include-paths', b.includePath] : []),
       ...b.repositories.flatMap((r) => ['-r', r]),
       ...b.keyring.flatMap((k) => ['-k', k]),
     ],

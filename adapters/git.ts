@@ -159,3 +159,19 @@ export async function commitsChanging(repo: string, commit: string, path: string
   const out = await gitOk(repo, ['log', '--first-parent', '--format=%H', commit, '--', path]);
   return out.split('\n').filter(Boolean);
 }
+
+/**
+ * Files under `dir` that differ between `ref` and the working tree (committed, staged or not, and
+ * untracked files git does not ignore), as paths relative to `dir`; renames count as both paths.
+ * A ref that does not exist is InvalidInput.
+ */
+export async function changedSince(dir: string, ref: string): Promise<string[]> {
+  if (!(await refExists(dir, `${ref}^{commit}`)))
+    throw failure(
+      'InvalidInput',
+      `${ref} is not a commit in the repository of ${dir}: pass a branch, tag or commit that exists, e.g. --since origin/main`,
+    );
+  const diff = await gitOk(dir, ['diff', '--name-only', '--no-renames', '--relative', ref, '--', '.']);
+  const untracked = await gitOk(dir, ['ls-files', '--others', '--exclude-standard', '--', '.']);
+  return [...new Set([...diff.split('\n'), ...untracked.split('\n')].filter(Boolean))].sort();
+}

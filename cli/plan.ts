@@ -1,30 +1,44 @@
-// `kiln plan [--catalog DIR]`: the package build order by level, and what each image needs.
-import type { Command } from 'commander';
+// `kiln plan [--catalog DIR] [--format text|json|dot] [--since REF]`: the package build order by
+// level and what each image needs; with --since, what a change since REF rebuilds.
+import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { planBuild } from '../domain/plan.js';
-import { loadCatalogOrReport, registerCatalogCommand } from './catalog-report.js';
+import { PLAN_FORMATS, formatPlan, type PlanFormat } from '../domain/plan-format.js';
+import { changeImpact, impactText } from '../domain/changes.js';
+import { changedSince } from '../adapters/git.js';
+import { loadCatalogOrReport } from './catalog-report.js';
 
-export async function plan(opts: { catalog?: string }): Promise<number> {
+export interface PlanOptions {
+  catalog?: string;
+  format?: PlanFormat;
+  since?: string;
+}
+
+export async function plan(opts: PlanOptions): Promise<number> {
   const config = loadConfig();
   const catalog = await loadCatalogOrReport(config, opts.catalog ?? config.catalogDir);
   if (!catalog) return 1;
   const p = planBuild(catalog);
-  const deps = new Map(p.packages.map((x) => [x.name, x.dependsOn]));
-  const after = (n: string) => deps.get(n) ?? [];
-  console.log(`Packages (${p.packages.length}), built level by level; a level's packages run in parallel:`);
-  p.levels.forEach((level, i) => {
-    console.log(
-      `  level ${i}: ${level.map((n) => (after(n).length ? `${n} (after ${after(n).join(', ')})` : n)).join(', ')}`,
-    );
-  });
-  console.log(`Images (${p.images.length}):`);
-  for (const img of p.images)
-    console.log(
-      `  ${img.name} [${img.tags.join(', ')}]: ${img.packages.length ? img.packages.join(', ') : '(repository packages only)'}`,
-    );
+  const format = opts.format ?? 'text';
+  if (opts.since === undefined) {
+    console.log(formatPlan(p, format));
+    return 0;
+  }
+  const impact = changeImpact(catalog, p, await changedSince(catalog.dir, opts.since));
+  console.log(
+    format === 'json' ? JSON.stringify({ since: opts.since, ...impact }, null, 2) : impactText(opts.since, impact),
+  );
   return 0;
 }
 
 export function registerPlan(program: Command): void {
-  registerCatalogCommand(program, 'plan', 'package build order by level, and what each image needs', plan);
+  program
+    .command('plan')
+    .description('package build order by level, and what each image needs')
+    .option('--catalog <dir>', 'catalog directory (default: KILN_CATALOG, else catalog/)')
+    .addOption(new Option('--format <format>', 'output format').choices(PLAN_FORMATS).default('text'))
+    .option('--since <git-ref>', 'list what the changes since this git ref rebuild (packages, dependents, images)')
+    .action(async (opts: PlanOptions) => {
+      process.exitCode = await plan(opts);
+    });
 }

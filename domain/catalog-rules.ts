@@ -7,7 +7,19 @@ import { LineCounter, isNode, isScalar, parseDocument } from 'yaml';
 import { isValidApkVersion } from './apk-version.js';
 import type { CatalogProblem, ImageSpec, PackageSpec } from './catalog.js';
 import { FAILURES } from './failures.js';
-import { atomName, buildDependencies, catalogProviders, findCycle } from './plan.js';
+import {
+  expandSubpackages,
+  melangeVars,
+  substitute,
+  unresolved,
+  type VarMap,
+  type VarProblem,
+} from './melange-vars.js';
+import { bootstrapFix, breakCycles } from './build-order.js';
+import { atomName, catalogProviders } from './plan.js';
+
+const VAR_FIX =
+  'define it under vars: or var-transforms (package.*, vars.*, and range.* in a range subpackage are substituted), or correct its spelling';
 
 export function formatProblems(problems: CatalogProblem[]): string {
   return problems
@@ -28,6 +40,8 @@ export class CatalogInvalid extends ApplicationFailure {
 }
 
 export const NAME = /^[a-z0-9][a-z0-9._+-]*$/;
+/** Package names as melange and apk accept them (melange's packageNameRegex), case-sensitive. */
+export const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+_.-]*$/;
 const MELANGE_KEYS = [
   'package',
   'environment',
@@ -72,6 +86,16 @@ export class FileCheck {
     );
     return {};
   }
+  /** A list of strings with melange's substitutions applied; placeholders left unset are problems. */
+  substituted(value: unknown, field: string, vars: VarMap): string[] {
+    return this.stringList(value, field).flatMap((raw, i) => {
+      const text = substitute(raw, vars);
+      const unset = unresolved(text);
+      if (!unset.length) return [text];
+      this.add(`${field}[${i}]`, `"${raw}" uses \${{${unset[0]}}}, which melange does not define here`, VAR_FIX);
+      return [];
+    });
+  }
   stringList(value: unknown, field: string): string[] {
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
@@ -85,11 +109,16 @@ export class FileCheck {
       this.add(field, `missing ${what} name`, `set ${field} to a name like "hello"`);
       return undefined;
     }
-    if (!NAME.test(value) || value.includes('..')) {
+    const unset = unresolved(value);
+    if (unset.length) {
+      this.add(field, `"${value}" uses \${{${unset[0]}}}, which melange does not define here`, VAR_FIX);
+      return undefined;
+    }
+    if (!PACKAGE_NAME.test(value) || value.includes('..')) {
       this.add(
         field,
-        `"${value}" is not a valid ${what} name (it must match [a-z0-9][a-z0-9._+-]* and must not contain "..", so it cannot escape a directory)`,
-        'use lower-case letters, digits, ".", "_", "+" and "-"',
+        `"${value}" is not a valid ${what} name (it must match [A-Za-z0-9][A-Za-z0-9+_.-]* and must not contain "..", so it cannot escape a directory)`,
+        'use upper- or lower-case letters, digits, ".", "_", "+" and "-", starting with a letter or digit',
       );
       return undefined;
     }
@@ -155,7 +184,11 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
     return undefined;
   }
   const pkg = doc.package;
-  const name = check.name(pkg.name, 'package.name', 'package');
+  // melange substitutes ${{package.*}}, ${{vars.*}} and var-transforms before it reads any name.
+  const varProblems: VarProblem[] = [];
+  const vars = melangeVars(doc, varProblems);
+  const rawName = typeof pkg.name === 'string' ? substitute(pkg.name, vars) : pkg.name;
+  const name = check.name(rawName, 'package.name', 'package');
   const expected = file.replace(/^packages\//, '').replace(/\.yaml$/, '');
   if (name && name !== expected)
     check.add(
@@ -187,23 +220,25 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
   const deps = check.mapping(pkg.dependencies, 'package.dependencies', 'dependencies: { runtime: [busybox] }');
   if (doc.test !== undefined) check.mapping(doc.test, 'test', 'test: { pipeline: [{ runs: "hello --version" }] }');
   const subpackages: string[] = [];
-  const provides = check.stringList(deps.provides, 'package.dependencies.provides').map(atomName);
-  if (doc.subpackages !== undefined) {
-    if (!Array.isArray(doc.subpackages))
-      check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
-    else
-      doc.subpackages.forEach((s: unknown, i: number) => {
-        const sub = check.mapping(s, `subpackages[${i}]`, '- { name: hello-doc, pipeline: [...] }');
-        const n = check.name(sub.name, `subpackages[${i}].name`, 'subpackage');
-        if (n) subpackages.push(n);
-        const subDeps = check.mapping(
-          sub.dependencies,
-          `subpackages[${i}].dependencies`,
-          'dependencies: { provides: [...] }',
-        );
-        provides.push(...check.stringList(subDeps.provides, `subpackages[${i}].dependencies.provides`).map(atomName));
-      });
+  const provides = check.substituted(deps.provides, 'package.dependencies.provides', vars).map(atomName);
+  if (doc.subpackages !== undefined && !Array.isArray(doc.subpackages))
+    check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
+  // A `range:` subpackage is one subpackage per item of its `data:` entry.
+  for (const { index: i, sub: s, vars: subVars } of expandSubpackages(doc, vars, varProblems)) {
+    const sub = check.mapping(s, `subpackages[${i}]`, '- { name: hello-doc, pipeline: [...] }');
+    const subName = typeof sub.name === 'string' ? substitute(sub.name, subVars) : sub.name;
+    const n = check.name(subName, `subpackages[${i}].name`, 'subpackage');
+    if (n) subpackages.push(n);
+    const subDeps = check.mapping(
+      sub.dependencies,
+      `subpackages[${i}].dependencies`,
+      'dependencies: { provides: [...] }',
+    );
+    provides.push(
+      ...check.substituted(subDeps.provides, `subpackages[${i}].dependencies.provides`, subVars).map(atomName),
+    );
   }
+  for (const p of varProblems) check.add(p.field, p.message, p.fix);
   if (doc.pipeline !== undefined && !Array.isArray(doc.pipeline))
     check.add(
       'pipeline',
@@ -218,8 +253,8 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
     file,
     subpackages,
     provides,
-    buildDependencies: check.stringList(contents.packages, 'environment.contents.packages'),
-    runtimeDependencies: check.stringList(deps.runtime, 'package.dependencies.runtime'),
+    buildDependencies: check.substituted(contents.packages, 'environment.contents.packages', vars),
+    runtimeDependencies: check.substituted(deps.runtime, 'package.dependencies.runtime', vars),
     hasTest: doc.test !== undefined,
   };
 }
@@ -279,11 +314,11 @@ export function checkDependencies(
           `"${n}" is provided by no catalog package and no configured repository`,
           `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`,
         );
-      } else if (providers.get(n) === p.name && !external.has(n)) {
+      } else if (providers.get(n) === p.name && !external.has(n) && !unreadable) {
         check.add(
           `environment.contents.packages[${i}]`,
-          `dependency cycle: ${p.name} -> ${p.name} (it builds against itself and no repository provides an older build)`,
-          'remove the self-dependency or add a repository that provides it',
+          `dependency cycle: ${p.name} -> ${p.name} (it builds against its own "${n}" and no configured repository provides an older build)`,
+          bootstrapFix([p.name]),
         );
       }
     });
@@ -297,13 +332,15 @@ export function checkDependencies(
       }
     });
   }
-  const cycle = findCycle(new Map(packages.map((p) => [p.name, buildDependencies(p, providers)])));
-  if (cycle) {
+  // An older published build breaks a cycle edge (recorded for planBuild); what is left is reported.
+  const { dropped, cycles } = breakCycles(packages, providers, (n) => unreadable || external.has(n));
+  for (const p of packages) if (dropped.has(p.name)) p.bootstrapFrom = dropped.get(p.name)!.sort();
+  for (const cycle of cycles) {
     const file = packages.find((p) => p.name === cycle[0])!.file;
     new FileCheck(file, problems).add(
       'environment.contents.packages',
-      `dependency cycle: ${cycle.join(' -> ')}`,
-      'remove one of these build dependencies (an older build from a repository can break a bootstrap cycle)',
+      `dependency cycle: ${cycle.join(' -> ')} (no configured repository provides an older build of any of them)`,
+      bootstrapFix(cycle),
     );
   }
   for (const img of images) {

@@ -1,9 +1,10 @@
 // Domain: what a catalog may trust, pure. Two rules. (1) Only catalog.yaml chooses repositories and
 // keys: a melange or apko config that names its own repository, key or base image is rejected unless
 // catalog.yaml `allowRepositories` lists that repository (keys: never; they go in catalog.yaml
-// `keyring`, which kiln passes to every build). (2) `${VAR}` in catalog.yaml sees only KILN_STATE,
-// KILN_REGISTRY and the names catalog.yaml `environment:` declares, and never a credential.
-import { isAbsolute, resolve } from 'node:path';
+// `keyring`, which kiln passes to every build); an apko `include:` may only name a file inside the
+// catalog, and the included file is held to the same rule. (2) `${VAR}` in catalog.yaml sees only
+// KILN_STATE, KILN_REGISTRY and the names catalog.yaml `environment:` declares, and never a credential.
+import { isAbsolute, posix, resolve } from 'node:path';
 import { isObj, type FileCheck, type Locate, type Obj } from './catalog-rules.js';
 
 /** Variables `${VAR}` in catalog.yaml may use without declaring them. */
@@ -131,11 +132,29 @@ export function checkConfigSources(
         at('baseimage'),
       );
   }
-  if (kind === 'apko' && doc.include !== undefined)
-    check.add(
-      'include',
-      'includes another configuration, which kiln does not validate (it could add repositories or keys)',
-      'copy the included settings into this apko.yaml',
-      locate(['include']),
-    );
+  if (kind === 'apko' && doc.include !== undefined) {
+    const target = includeTarget(doc.include);
+    if ('message' in target) check.add('include', target.message, target.fix, locate(['include']));
+  }
+}
+
+const INCLUDE_FIX =
+  'include a file inside the catalog by its path from the catalog directory (e.g. include: apko/base.yaml), or copy the settings into this apko.yaml';
+
+/**
+ * An apko `include:` kiln resolves: a relative path from the catalog directory that stays inside it
+ * (normalised here; the loader also resolves symlinks and checks again). A URL, an absolute path or
+ * a path out of the catalog is not read: it could bring repositories or keys kiln never checked.
+ */
+export function includeTarget(value: unknown): { path: string } | { message: string; fix: string } {
+  if (typeof value !== 'string' || value.trim() === '')
+    return { message: 'must be the path of an apko config', fix: INCLUDE_FIX };
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value))
+    return { message: `includes ${JSON.stringify(value)}, which is not a file in the catalog`, fix: INCLUDE_FIX };
+  if (isAbsolute(value))
+    return { message: `includes the absolute path ${JSON.stringify(value)}, outside the catalog`, fix: INCLUDE_FIX };
+  const path = posix.normalize(value);
+  if (path === '..' || path.startsWith('../'))
+    return { message: `includes ${JSON.stringify(value)}, which leaves the catalog directory`, fix: INCLUDE_FIX };
+  return { path };
 }

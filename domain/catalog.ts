@@ -159,12 +159,19 @@ export interface PackageSpec {
   runtimeDependencies: string[];
   /** True when the config has a `test:` section. */
   hasTest: boolean;
+  /**
+   * Catalog origins this package builds against whose edge is dropped because an older build is
+   * published (a bootstrap cycle, broken as the Wolfi builder breaks it). Set by checkDependencies.
+   */
+  bootstrapFrom?: string[];
 }
 
 export interface ImageSpec {
   name: string;
   /** Path of apko.yaml relative to the catalog root, e.g. "images/hello/apko.yaml". */
   file: string;
+  /** Files apko.yaml includes (its `include:` chain), relative to the catalog root. */
+  includes?: string[];
   /** apko `contents.packages`, as written (may carry version constraints). */
   packages: string[];
   /** Tags to publish, from image.yaml (default ["latest"]). */

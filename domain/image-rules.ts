@@ -4,7 +4,7 @@ import type { ImageExpectations, ImageSpec, ImageTest } from './catalog.js';
 import { NAME, isObj, type FileCheck, type Obj } from './catalog-rules.js';
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const APKO_KEYS = [
+export const APKO_KEYS = [
   'contents',
   'entrypoint',
   'cmd',
@@ -23,6 +23,113 @@ const APKO_KEYS = [
   'include',
 ];
 const IMAGE_KEYS = ['tags', 'tests', 'expectations'];
+/** apko's path mutation types and the keys of one entry (yaml field names as apko decodes them). */
+const PATH_TYPES = ['directory', 'empty-file', 'hardlink', 'symlink', 'permissions'];
+const PATH_KEYS = ['path', 'type', 'uid', 'gid', 'permissions', 'source', 'recursive'];
+
+/**
+ * `archs`, `annotations`, `paths`, `volumes` and `layering` as apko decodes them: archs a list of
+ * names (or `all`/`host`), annotations a string map, paths a list of mutations, volumes a list of
+ * paths, layering `{ strategy: origin, budget: N }`.
+ */
+export function checkApkoOptions(apko: Obj, check: FileCheck): void {
+  if (apko.archs !== undefined) check.stringList(apko.archs, 'archs');
+  if (apko.annotations !== undefined) {
+    const a = check.mapping(apko.annotations, 'annotations', 'annotations: { org.opencontainers.image.title: hello }');
+    for (const [k, v] of Object.entries(a))
+      if (v === null || typeof v === 'object') check.add(`annotations.${k}`, 'must be a string', `write ${k}: "value"`);
+  }
+  if (apko.volumes !== undefined) check.stringList(apko.volumes, 'volumes');
+  if (apko.layering !== undefined) {
+    const l = check.mapping(apko.layering, 'layering', 'layering: { strategy: origin, budget: 10 }');
+    check.unknownKeys(l, ['strategy', 'budget'], 'layering.');
+    if (l.strategy !== undefined && l.strategy !== 'origin')
+      check.add(
+        'layering.strategy',
+        `${JSON.stringify(l.strategy)} is not a layering strategy apko knows`,
+        'write strategy: origin',
+      );
+    if (l.budget !== undefined && (!Number.isInteger(l.budget) || (l.budget as number) < 0))
+      check.add('layering.budget', 'must be a whole number of layers', 'write budget: 10');
+  }
+  if (apko.paths === undefined) return;
+  if (!Array.isArray(apko.paths)) {
+    check.add('paths', 'must be a list', 'write - { path: /data, type: directory, permissions: 0o755 }');
+    return;
+  }
+  apko.paths.forEach((entry: unknown, i) => {
+    const field = `paths[${i}]`;
+    const e = check.mapping(entry, field, '{ path: /data, type: directory, permissions: 0o755 }');
+    check.unknownKeys(e, PATH_KEYS, `${field}.`);
+    if (typeof e.path !== 'string' || e.path === '')
+      check.add(`${field}.path`, 'missing the path to change', 'write path: /data');
+    if (!PATH_TYPES.includes(e.type as string))
+      check.add(
+        `${field}.type`,
+        `${JSON.stringify(e.type ?? null)} is not a path type apko knows`,
+        `use one of: ${PATH_TYPES.join(', ')}`,
+      );
+    for (const k of ['uid', 'gid', 'permissions'])
+      if (e[k] !== undefined && (!Number.isInteger(e[k]) || (e[k] as number) < 0))
+        check.add(`${field}.${k}`, 'must be a whole number', `write ${k}: ${k === 'permissions' ? '0o755' : '65532'}`);
+    if (e.recursive !== undefined && typeof e.recursive !== 'boolean')
+      check.add(`${field}.recursive`, 'must be true or false', 'write recursive: true');
+  });
+}
+
+const isEmpty = (v: unknown) =>
+  v === undefined ||
+  v === null ||
+  v === '' ||
+  (Array.isArray(v) && v.length === 0) ||
+  (isObj(v) && !Object.keys(v).length);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+/** `over`'s entries, then `base`'s keys `over` does not set (apko's environment/annotations rule). */
+const mapUnder = (base: unknown, over: unknown) =>
+  isObj(over) || isObj(base) ? { ...(isObj(base) ? base : {}), ...(isObj(over) ? over : {}) } : undefined;
+
+/**
+ * `over` (the including config) merged onto `base` (the included one) the way apko merges an
+ * include: `over`'s scalars, entrypoint, archs, layering and certificates win when set; lists
+ * (packages, repositories, keyrings, users, groups, paths, volumes) are base's then over's;
+ * environment and annotations take base's keys over does not set. The result has no `include`.
+ */
+export function mergeApkoInclude(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...over };
+  delete out.include;
+  for (const k of ['entrypoint', 'cmd', 'stop-signal', 'work-dir', 'layering', 'certificates', 'archs'])
+    if (isEmpty(over[k]) && base[k] !== undefined) out[k] = base[k];
+  for (const k of ['environment', 'annotations']) {
+    const m = mapUnder(base[k], over[k]);
+    if (m) out[k] = m;
+  }
+  for (const k of ['paths', 'volumes'])
+    if (base[k] !== undefined || over[k] !== undefined) out[k] = [...list(base[k]), ...list(over[k])];
+  if (base.accounts !== undefined || over.accounts !== undefined) {
+    const b = isObj(base.accounts) ? base.accounts : {};
+    const o = isObj(over.accounts) ? over.accounts : {};
+    out.accounts = { ...o };
+    if (isEmpty(o['run-as']) && b['run-as'] !== undefined) (out.accounts as Obj)['run-as'] = b['run-as'];
+    for (const k of ['users', 'groups']) (out.accounts as Obj)[k] = [...list(b[k]), ...list(o[k])];
+  }
+  if (base.contents !== undefined || over.contents !== undefined) {
+    const b = isObj(base.contents) ? base.contents : {};
+    const o = isObj(over.contents) ? over.contents : {};
+    const c: Obj = { ...o };
+    for (const k of [
+      'keyring',
+      'runtime_keyring',
+      'build_repositories',
+      'runtime_repositories',
+      'repositories',
+      'packages',
+    ])
+      if (b[k] !== undefined || o[k] !== undefined) c[k] = [...list(b[k]), ...list(o[k])];
+    if (o.baseimage === undefined && b.baseimage !== undefined) c.baseimage = b.baseimage;
+    out.contents = c;
+  }
+  return out;
+}
 
 export function validateImage(
   name: string,
@@ -50,7 +157,7 @@ export function validateImage(
   }
   if (apko.entrypoint !== undefined)
     check.mapping(apko.entrypoint, 'entrypoint', 'entrypoint: { command: /usr/bin/app }');
-  if (apko.archs !== undefined) check.stringList(apko.archs, 'archs');
+  checkApkoOptions(apko, check);
   let tags = ['latest'];
   if (image) {
     imageCheck.unknownKeys(image, IMAGE_KEYS);

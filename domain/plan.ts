@@ -2,12 +2,36 @@
 // packages each image installs. Pure (no Node APIs): workflow code imports it too.
 import type { BuildPlan, Catalog, PackageSpec } from './catalog.js';
 
-/** `foo>=1.2` -> `foo`; `so:libc.so.6=6` -> `so:libc.so.6`; `!bar` -> `bar`. */
+/** A dependency as apk reads it: `[!]name[@tag][op version]`, op one of = ~ ~= > < >= <= ><. */
+export interface ParsedAtom {
+  name: string;
+  /** `!name`: the package must not be installed. */
+  conflict: boolean;
+  op?: string;
+  version?: string;
+  /** `name@tag`: pinned to a tagged repository. */
+  tag?: string;
+}
+
+/** `foo>=1.2` -> {name: foo, op: >=, version: 1.2}; `so:libc.so.6=6`; `!bar`; `baz@edge`. */
+export function parseAtom(atom: string): ParsedAtom {
+  const trimmed = atom.trim();
+  const conflict = trimmed.startsWith('!');
+  const m = /^([^<>=~]*?)\s*(><|>=|<=|~=|[<>=~])\s*(.*)$/.exec(conflict ? trimmed.slice(1) : trimmed);
+  const [head, op, version] = m ? [m[1]!, m[2]!, m[3]!] : [conflict ? trimmed.slice(1) : trimmed];
+  const at = head.indexOf('@');
+  const name = (at < 0 ? head : head.slice(0, at)).trim();
+  return {
+    name,
+    conflict,
+    ...(op ? { op, version } : {}),
+    ...(at < 0 ? {} : { tag: head.slice(at + 1).trim() }),
+  };
+}
+
+/** `foo>=1.2` -> `foo`; `so:libc.so.6=6` -> `so:libc.so.6`; `!bar` -> `bar`; `baz@edge` -> `baz`. */
 export function atomName(atom: string): string {
-  return atom
-    .replace(/^!/, '')
-    .split(/[<>=~]/)[0]!
-    .trim();
+  return parseAtom(atom).name;
 }
 
 /** Every name a catalog package answers to (its name, subpackages, provides) -> its origin. */
@@ -19,14 +43,24 @@ export function catalogProviders(packages: PackageSpec[]): Map<string, string> {
   return providers;
 }
 
-/** Catalog origins a package builds against (itself excluded: an older build must come from a repository). */
-export function buildDependencies(p: PackageSpec, providers: Map<string, string>): string[] {
-  const deps = new Set<string>();
+/**
+ * Catalog origins a package builds against, by the names it needs from each. Itself is excluded (a
+ * package never satisfies its own build dependency: an older build must come from a repository).
+ */
+export function buildEdges(p: PackageSpec, providers: Map<string, string>): Map<string, string[]> {
+  const edges = new Map<string, string[]>();
   for (const atom of p.buildDependencies) {
-    const origin = providers.get(atomName(atom));
-    if (origin && origin !== p.name) deps.add(origin);
+    const n = atomName(atom);
+    const origin = providers.get(n);
+    if (origin && origin !== p.name) (edges.get(origin) ?? edges.set(origin, []).get(origin)!).push(n);
   }
-  return [...deps].sort();
+  return edges;
+}
+
+/** Catalog origins a package builds against, less those an older build breaks (`bootstrapFrom`). */
+export function buildDependencies(p: PackageSpec, providers: Map<string, string>): string[] {
+  const broken = new Set(p.bootstrapFrom ?? []);
+  return [...buildEdges(p, providers).keys()].filter((o) => !broken.has(o)).sort();
 }
 
 /** A cycle in a dependency graph as a path that ends where it starts (`a -> b -> a`), if any. */

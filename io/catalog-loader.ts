@@ -2,8 +2,8 @@
 // the indexes of the repositories it names, local or over HTTP), then validates all of it with the
 // pure rules of domain/catalog-rules.ts, image-rules.ts and catalog-settings.ts before anything runs.
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseApkIndex, providedNames } from '../domain/apkindex.js';
 import type { Catalog, CatalogProblem, ImageSpec, PackageSpec } from '../domain/catalog.js';
 import {
@@ -18,8 +18,8 @@ import {
   type Obj,
 } from '../domain/catalog-rules.js';
 import { validateSettings, type Environment } from '../domain/catalog-settings.js';
-import { checkConfigSources } from '../domain/catalog-trust.js';
-import { checkImageName, validateImage } from '../domain/image-rules.js';
+import { checkConfigSources, includeTarget } from '../domain/catalog-trust.js';
+import { APKO_KEYS, checkImageName, mergeApkoInclude, validateImage } from '../domain/image-rules.js';
 
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
@@ -32,6 +32,55 @@ async function readYaml(
 ): Promise<{ doc: Obj | undefined; locate: Locate }> {
   const text = await readFile(join(dir, file), 'utf8');
   return { doc: parseYaml(file, text, problems, literal), locate: yamlLocator(text) };
+}
+
+/**
+ * An apko config with its `include:` chain resolved and merged as apko merges it. Each included
+ * file must be a file inside the catalog (symlinks resolved), is checked for unknown keys and by
+ * the trust rules under its own name, and may include again (a loop is a problem).
+ */
+async function resolveApkoIncludes(
+  root: string,
+  file: string,
+  doc: Obj,
+  locateIn: Locate,
+  problems: CatalogProblem[],
+  trust: ((doc: Obj, check: FileCheck, locate: Locate) => void) | undefined,
+  checked: Set<string>,
+  seen: string[] = [file],
+): Promise<Obj> {
+  // `seen` ends up as the include chain, this file first: the image's inputs (activities/image-assemble.ts).
+  const target = includeTarget(doc.include);
+  if (doc.include === undefined || !('path' in target)) return doc; // a bad target is a trust problem
+  const check = new FileCheck(file, problems);
+  const fail = (message: string, fix = 'include a file inside the catalog directory, e.g. apko/base.yaml') => {
+    check.add('include', message, fix, locateIn(['include']));
+    return doc;
+  };
+  const realRoot = await realpath(root);
+  const real = await realpath(join(root, target.path)).catch(() => undefined);
+  if (!real) return fail(`includes ${target.path}, which does not exist in the catalog`);
+  const inside = relative(realRoot, real);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside))
+    return fail(`includes ${target.path}, which resolves (through a symlink) to ${real}, outside the catalog`);
+  if (!(await stat(real)).isFile()) return fail(`includes ${target.path}, which is not a file`);
+  if (seen.includes(inside))
+    return fail(
+      `includes ${inside}, which includes this file again (${[...seen, inside].join(' -> ')})`,
+      'remove one include of the loop',
+    );
+  const { doc: included, locate } = await readYaml(realRoot, inside, problems);
+  if (!included) return doc;
+  if (!checked.has(inside)) {
+    // Checked once, however many images include it.
+    checked.add(inside);
+    const includedCheck = new FileCheck(inside, problems);
+    includedCheck.unknownKeys(included, APKO_KEYS);
+    trust?.(included, includedCheck, locate);
+  }
+  seen.push(inside);
+  const base = await resolveApkoIncludes(realRoot, inside, included, locate, problems, trust, checked, seen);
+  return mergeApkoInclude(base, doc);
 }
 
 /**
@@ -116,6 +165,7 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   }
 
   const images: ImageSpec[] = [];
+  const includesChecked = new Set<string>();
   const imagesDir = join(root, 'images');
   for (const name of existsSync(imagesDir)
     ? (await readdir(imagesDir, { withFileTypes: true }))
@@ -135,8 +185,15 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       ? (await readYaml(root, `${dirRel}/image.yaml`, problems)).doc
       : undefined;
     if (apko) {
-      images.push(validateImage(name, apko, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems)));
-      if (settings) checkConfigSources(apko, 'apko', settings.allowRepositories ?? [], root, check, locate);
+      const trust =
+        settings &&
+        ((doc: Obj, c: FileCheck, at: Locate) =>
+          checkConfigSources(doc, 'apko', settings.allowRepositories ?? [], root, c, at));
+      const chain = [`${dirRel}/apko.yaml`];
+      const merged = await resolveApkoIncludes(root, chain[0]!, apko, locate, problems, trust, includesChecked, chain);
+      const spec = validateImage(name, merged, image, dirRel, check, new FileCheck(`${dirRel}/image.yaml`, problems));
+      images.push(chain.length > 1 ? { ...spec, includes: chain.slice(1) } : spec);
+      trust?.(apko, check, locate);
     }
   }
 

@@ -184,7 +184,7 @@ describe('loadCatalog on bad catalogs', () => {
       {
         file: 'packages/tiny-app.yaml',
         field: 'package.name',
-        message: /"Tiny_App" is not a valid package name/,
+        message: /"Tiny App" is not a valid package name/,
         fix: /lower-case/,
       },
     ],

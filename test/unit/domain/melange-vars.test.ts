@@ -1,0 +1,136 @@
+// Property-style tests of melange substitution, Go regexp replacement and dependency constraints:
+// loops over generated inputs with a fixed seed, so a failure reproduces.
+import { describe, expect, it } from 'vitest';
+import {
+  expandGoTemplate,
+  goRegExp,
+  goReplaceAll,
+  melangeVars,
+  substitute,
+  unresolved,
+  type VarProblem,
+} from '../../../domain/melange-vars.js';
+import { atomName, parseAtom } from '../../../domain/plan.js';
+
+/** A small deterministic generator (mulberry32). */
+function rng(seed: number) {
+  let a = seed;
+  const next = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const word = (alphabet: string, min: number, max: number) =>
+    Array.from({ length: min + int(max - min + 1) }, () => pick([...alphabet])).join('');
+  return { int, pick, word };
+}
+
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const NAME_CHARS = `${ALNUM}._+-`;
+
+describe('substitution', () => {
+  it('replaces every defined placeholder with its value and leaves undefined ones as written', () => {
+    const r = rng(1);
+    for (let run = 0; run < 500; run++) {
+      const vars = new Map<string, string>();
+      const names = Array.from({ length: 1 + r.int(4) }, () => r.word(ALNUM, 1, 8));
+      // Values may look like placeholders themselves: substitution is one pass, as strings.Replacer.
+      for (const n of names) vars.set(`\${{vars.${n}}}`, r.pick(['', r.word(NAME_CHARS, 1, 6), '${{vars.x}}']));
+      let template = '';
+      let expected = '';
+      for (let i = r.int(6); i >= 0; i--) {
+        const lit = r.word(`${NAME_CHARS}{}$`, 0, 4).replace(/\$\{\{/g, '');
+        template += lit;
+        expected += lit;
+        if (r.int(3) === 0) {
+          template += '${{vars.undefined-one}}';
+          expected += '${{vars.undefined-one}}';
+        } else {
+          const n = r.pick(names);
+          template += `\${{vars.${n}}}`;
+          expected += vars.get(`\${{vars.${n}}}`)!;
+        }
+      }
+      expect(substitute(template, vars)).toBe(expected);
+      expect(unresolved(substitute(template, new Map()))).toEqual(
+        [...template.matchAll(/\$\{\{([A-Za-z0-9_.-]+)\}\}/g)].map((m) => m[1]),
+      );
+    }
+  });
+
+  it('computes package.*, vars and var-transforms as melange does', () => {
+    const problems: VarProblem[] = [];
+    const vars = melangeVars(
+      {
+        package: { name: 'foo', version: '1.22.3', epoch: 4 },
+        vars: { py: '3.12' },
+        'var-transforms': [
+          { from: '${{package.version}}', match: '^(\\d+)\\.(\\d+).*', replace: '${1}$2', to: 'short' },
+          { from: '${{vars.short}}-${{vars.py}}', match: '\\.', replace: '_', to: 'tag' },
+          { from: '${{package.version}}', match: '(?P<major>\\d+)\\..*', replace: '$major', to: 'major' },
+          { from: '${{package.version}}', match: '(\\d+)', replace: '$1x', to: 'go-named' },
+        ],
+      },
+      problems,
+    );
+    expect(problems).toEqual([]);
+    expect(substitute('${{package.full-version}} ${{package.epoch}} ${{vars.short}} ${{vars.tag}}', vars)).toBe(
+      '1.22.3-r4 4 122 122-3_12',
+    );
+    expect(vars.get('${{vars.major}}')).toBe('1');
+    // Go reads "$1x" as the group named "1x", which does not exist: empty, unlike JavaScript's "$1" + "x".
+    expect(vars.get('${{vars.go-named}}')).toBe('..');
+  });
+
+  it('matches JavaScript replacement wherever Go and JavaScript templates agree', () => {
+    const r = rng(2);
+    for (let run = 0; run < 500; run++) {
+      const input = r.word('ab1.-', 0, 12);
+      // JavaScript keeps "$2" literally when the pattern has no group 2 (Go expands it to ""): only
+      // templates naming existing groups are compared.
+      const [pattern, refs] = r.pick([
+        ['(a)(b)?', ['${1}', '${2}']],
+        ['([0-9]+)', ['${1}']],
+        ['(\\.)', ['${1}']],
+        ['^(a*)', ['${1}']],
+        ['(b|1)$', ['${1}']],
+        ['(-)', ['${1}']],
+      ] as const);
+      const parts = Array.from({ length: r.int(4) }, () => r.pick([...refs, 'X', '-', '$$']));
+      const go = goRegExp(pattern) as RegExp;
+      const js = parts.map((p) => (p === '${1}' ? '$1' : p === '${2}' ? '$2' : p === '$$' ? '$$' : p)).join('');
+      expect(goReplaceAll(go, input, parts.join(''))).toBe(input.replace(new RegExp(pattern, 'g'), js));
+    }
+    expect(expandGoTemplate('$0|${1}|$2|$9|$$', ['ab', 'a', undefined])).toBe('ab|a|||$');
+  });
+
+  it('rejects what RE2 does not have, with the reason', () => {
+    for (const p of ['(?=a)', '(?!a)', '(?<=a)', '(?<!a)', '(a)\\1', '[[:alpha:]]', 'a(?i)b'])
+      expect(typeof goRegExp(p)).toBe('string');
+    expect((goRegExp('(?i)^ABC\\z') as RegExp).test('abc')).toBe(true);
+    expect(String(goRegExp('\\Aa'))).toBe('/^a/g');
+  });
+});
+
+describe('dependency constraints', () => {
+  it('parse to the name, operator and version for every operator apk knows', () => {
+    const r = rng(3);
+    const ops = ['=', '~', '~=', '>', '<', '>=', '<=', '><'];
+    for (let run = 0; run < 1000; run++) {
+      const prefix = r.pick(['', 'so:', 'cmd:', 'pc:', 'py3.12:']);
+      const name = prefix + r.pick([...ALNUM]) + r.word(NAME_CHARS, 0, 12);
+      const version = `${r.int(20)}.${r.int(20)}${r.pick(['', '-r0', '_rc1', 'a'])}`;
+      const op = r.pick(ops);
+      const conflict = r.int(5) === 0;
+      const tag = r.int(6) === 0 ? r.word('abcdef', 1, 4) : undefined;
+      const space = r.pick(['', ' ']);
+      const atom = `${conflict ? '!' : ''}${name}${tag ? `@${tag}` : ''}${space}${op}${space}${version}`;
+      expect(parseAtom(atom)).toEqual({ name, conflict, op, version, ...(tag ? { tag } : {}) });
+      expect(atomName(atom)).toBe(name);
+      expect(atomName(`${conflict ? '!' : ''}${name}`)).toBe(name);
+    }
+  });
+});
