@@ -192,7 +192,8 @@ export function expandSubpackages(
   const out: ExpandedSubpackage[] = [];
   if (!Array.isArray(doc.subpackages)) return out;
   doc.subpackages.forEach((sub: unknown, index) => {
-    if (!isObj(sub) || sub.range === undefined || sub.range === null) {
+    // melange treats an empty range like none (Wolfi writes `range: ""`).
+    if (!isObj(sub) || sub.range === undefined || sub.range === null || sub.range === '') {
       out.push({ index, sub: isObj(sub) ? sub : {}, vars });
       return;
     }

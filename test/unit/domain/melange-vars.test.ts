@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   expandGoTemplate,
+  expandSubpackages,
   goRegExp,
   goReplaceAll,
   melangeVars,
@@ -132,5 +133,21 @@ describe('dependency constraints', () => {
       expect(atomName(atom)).toBe(name);
       expect(atomName(`${conflict ? '!' : ''}${name}`)).toBe(name);
     }
+  });
+});
+
+describe('range subpackages', () => {
+  it('an empty range is no range, as melange treats it', () => {
+    const problems: VarProblem[] = [];
+    const doc = { subpackages: [{ range: '', name: 'foo-static' }, { name: 'foo-dev' }] };
+    const out = expandSubpackages(doc, new Map(), problems);
+    expect(problems).toEqual([]);
+    expect(out.map((o) => o.sub.name)).toEqual(['foo-static', 'foo-dev']);
+  });
+
+  it('a range naming no data entry is a problem naming the subpackage field', () => {
+    const problems: VarProblem[] = [];
+    expandSubpackages({ subpackages: [{ range: 'versions', name: 'py-${{range.key}}' }] }, new Map(), problems);
+    expect(problems.map((p) => p.field)).toEqual(['subpackages[0].range']);
   });
 });
