@@ -123,11 +123,16 @@ export function planBuild(catalog: Catalog): BuildPlan {
 
 /** Every package that builds against `name`, directly or not: what a failure of `name` blocks. */
 export function dependentsOf(plan: BuildPlan, name: string): string[] {
+  return dependentsOfAny(plan, [name]);
+}
+
+/** Every package that builds against any of `names`, directly or not, found in one walk of the plan. */
+export function dependentsOfAny(plan: BuildPlan, names: Iterable<string>): string[] {
   const dependents = new Map<string, string[]>();
   for (const p of plan.packages)
     for (const d of p.dependsOn) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(p.name);
   const out = new Set<string>();
-  const queue = [name];
+  const queue = [...names];
   while (queue.length) {
     for (const n of dependents.get(queue.pop()!) ?? []) {
       if (!out.has(n)) {

@@ -1,6 +1,6 @@
 // Which part of a plan a run rebuilds. Pure: the workflow calls it on the snapshot's plan.
 import type { BuildPlan } from './catalog.js';
-import { dependentsOf } from './plan.js';
+import { dependentsOfAny } from './plan.js';
 
 export interface Selection {
   /** Packages to rebuild; with their reverse dependencies and the images that include any of them. */
@@ -24,19 +24,17 @@ export function selectWork(plan: BuildPlan, sel: Selection): SelectedWork {
   const allPackages = plan.packages.map((p) => p.name);
   const allImages = plan.images.map((i) => i.name);
   if (!sel.packages?.length && !sel.images?.length) return { packages: allPackages, images: allImages, unknown: [] };
+  // Sets, and one walk for all selected packages: a selection can be most of a large plan.
+  const packageNames = new Set(allPackages);
+  const imageNames = new Set(allImages);
   const unknown: SelectedWork['unknown'] = [
-    ...(sel.packages ?? [])
-      .filter((n) => !allPackages.includes(n))
-      .map((name) => ({ field: 'packages' as const, name })),
-    ...(sel.images ?? []).filter((n) => !allImages.includes(n)).map((name) => ({ field: 'images' as const, name })),
+    ...(sel.packages ?? []).filter((n) => !packageNames.has(n)).map((name) => ({ field: 'packages' as const, name })),
+    ...(sel.images ?? []).filter((n) => !imageNames.has(n)).map((name) => ({ field: 'images' as const, name })),
   ];
-  const changed = new Set<string>();
-  for (const p of sel.packages ?? []) {
-    if (!allPackages.includes(p)) continue;
-    changed.add(p);
-    dependentsOf(plan, p).forEach((d) => changed.add(d));
-  }
-  const images = new Set<string>(sel.images?.filter((n) => allImages.includes(n)));
+  const selected = (sel.packages ?? []).filter((p) => packageNames.has(p));
+  const changed = new Set<string>(selected);
+  if (selected.length) dependentsOfAny(plan, selected).forEach((d) => changed.add(d));
+  const images = new Set<string>(sel.images?.filter((n) => imageNames.has(n)));
   for (const img of plan.images) if (img.packages.some((p) => changed.has(p))) images.add(img.name);
   const packages = new Set<string>(changed);
   for (const img of plan.images) if (images.has(img.name)) img.packages.forEach((p) => packages.add(p));

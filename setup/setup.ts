@@ -10,6 +10,7 @@ import { TOOLS, cachedToolPath, reportedVersion, type ToolName, type ToolPin } f
 import { loadConfig } from '../config/config.js';
 import { failure, invalidInput } from '../domain/failures.js';
 import { ensureKeys } from './keys.js';
+import { installSchemas } from './schemas.js';
 import { bootstrapRepository } from './bootstrap-repo.js';
 
 const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
   const tools = toolsToBuild({ tools: values.tools, worker: values.worker, toolsOnly: values['tools-only'] });
   step(`Go tools (pinned, cached outside the repository): ${tools.join(', ')}`);
   for (const name of tools) await installTool(TOOLS[name], config.tools.dir);
+  step(`melange and apko JSON schemas (from the pinned modules) in ${config.tools.dir}/schemas`);
+  await installSchemas(config.tools.dir);
   // Image builds stop here: keys are made where the worker runs, never baked into a layer.
   if (values['tools-only']) return;
   step(`Keys in ${paths.keys}`);

@@ -1,0 +1,49 @@
+// Setup step: copies the JSON schemas melange and apko publish, from the pinned Go modules, next to
+// the built tools (<tools dir>/schemas/), where io/schemas.ts reads them. Never into the repository.
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { TOOLS } from '../adapters/toolchain.js';
+import { failure } from '../domain/failures.js';
+import { schemaPath, type SchemaTool } from '../io/schemas.js';
+
+/** Where each module keeps its schema. */
+export const SCHEMA_IN_MODULE: Record<SchemaTool, string> = {
+  melange: 'pkg/config/schema.json',
+  apko: 'pkg/build/types/schema.json',
+};
+
+/**
+ * Copies each schema that is not there yet. A second run only checks the files exist; the first
+ * takes the module from the Go module cache (`go mod download` fetches the exact pinned version if
+ * the tool was not built here).
+ */
+export async function installSchemas(toolsDir: string): Promise<void> {
+  for (const tool of Object.keys(SCHEMA_IN_MODULE) as SchemaTool[]) {
+    const target = schemaPath(toolsDir, tool);
+    if (existsSync(target)) {
+      console.log(`    ${tool} schema: cached (${target})`);
+      continue;
+    }
+    const { module, version } = TOOLS[tool];
+    mkdirSync(dirname(target), { recursive: true });
+    const run = await execa('go', ['mod', 'download', '-json', `${module}@v${version}`], {
+      cwd: dirname(target),
+      reject: false,
+    });
+    const dir = run.exitCode === 0 ? (JSON.parse(run.stdout) as { Dir?: string }).Dir : undefined;
+    const source = dir && join(dir, SCHEMA_IN_MODULE[tool]);
+    if (!source || !existsSync(source)) {
+      throw failure(
+        'ToolFailed',
+        `cannot take the ${tool} ${version} JSON schema from ${module}@v${version} ` +
+          `(go mod download exit ${run.exitCode}${source ? `; no ${SCHEMA_IN_MODULE[tool]} in ${dir}` : ''}). ` +
+          'Check that the Go module proxy is reachable.',
+      );
+    }
+    // Rename last so an interrupted copy never looks installed.
+    copyFileSync(source, `${target}.partial`);
+    renameSync(`${target}.partial`, target);
+    console.log(`    ${tool} schema: ${target}`);
+  }
+}
