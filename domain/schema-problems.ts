@@ -48,7 +48,8 @@ export interface SchemaError {
  * The schema as the tools read configs. Both decode YAML with Go's yaml.v3 (unknown keys rejected:
  * `KnownFields(true)`), which requires no field: the schemas' `required` lists come from the
  * generator (every Go field without `omitempty`, some under their Go names), and melange and apko
- * check what they need themselves, as kiln's own rules do. So `required` is dropped, everywhere.
+ * check what they need themselves, as kiln's own rules do. So `required` is dropped, everywhere,
+ * and Go-named properties are read under the key yaml.v3 gives them.
  */
 export function asToolsRead(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(asToolsRead);
@@ -56,8 +57,24 @@ export function asToolsRead(schema: unknown): unknown {
   return Object.fromEntries(
     Object.entries(schema)
       .filter(([k, v]) => !(k === 'required' && Array.isArray(v)))
-      .map(([k, v]) => [k, k === 'properties' || k === '$defs' ? mapValues(v, asToolsRead) : asToolsRead(v)]),
+      .map(([k, v]) => [
+        k,
+        k === 'properties'
+          ? yamlKeys(mapValues(v, asToolsRead))
+          : k === '$defs'
+            ? mapValues(v, asToolsRead)
+            : asToolsRead(v),
+      ]),
   );
+}
+
+/**
+ * A property the generator named after its Go field (`Packages`: the field has no yaml tag) is read
+ * by yaml.v3 under the lowercased field name (`packages`), as melange's `needs.packages` is.
+ */
+function yamlKeys(props: unknown): unknown {
+  if (props === null || typeof props !== 'object' || Array.isArray(props)) return props;
+  return Object.fromEntries(Object.entries(props).map(([k, x]) => [/^[A-Z]/.test(k) ? k.toLowerCase() : k, x]));
 }
 
 function mapValues(v: unknown, f: (x: unknown) => unknown): unknown {

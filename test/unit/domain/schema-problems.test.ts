@@ -45,6 +45,17 @@ describe('schemaProblems', () => {
     ]);
   });
 
+  it('reads a Go-named property (no yaml tag) under its lowercased name, as yaml.v3 does', () => {
+    const goNamed = {
+      type: 'object',
+      additionalProperties: false,
+      properties: { Packages: { type: 'array', items: { type: 'string' } } },
+    };
+    const check = new Ajv2020({ allErrors: true, strict: false }).compile(asToolsRead(goNamed) as object);
+    expect(check({ packages: ['busybox'] })).toBe(true);
+    expect(check({ Packages: ['busybox'] })).toBe(false);
+  });
+
   it('accepts what yaml.v3 decodes: scalars into strings, null anywhere', () => {
     expect(problems({ name: 1.2, count: null, nested: { ok: true } })).toEqual([]);
     expect(problems({ name: 'x', count: '1' })).toEqual([
