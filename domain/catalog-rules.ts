@@ -335,12 +335,17 @@ export function checkDependencies(
   // An older published build breaks a cycle edge (recorded for planBuild); what is left is reported.
   const { dropped, cycles } = breakCycles(packages, providers, (n) => unreadable || external.has(n));
   for (const p of packages) if (dropped.has(p.name)) p.bootstrapFrom = dropped.get(p.name)!.sort();
-  for (const cycle of cycles) {
-    const file = packages.find((p) => p.name === cycle[0])!.file;
+  // Cycles that share a package are one knot to bootstrap: one problem each, not one per cycle
+  // (a distribution's core without its published repository has thousands of cycles).
+  for (const knot of knots(cycles)) {
+    const [first] = knot;
+    const members = [...new Set(knot.flat())].sort();
+    const file = packages.find((p) => p.name === first![0])!.file;
+    const shown = `${first!.join(' -> ')}${knot.length > 1 ? `, and ${knot.length - 1} more cycles among ${members.length} packages: ${members.join(', ')}` : ''}`;
     new FileCheck(file, problems).add(
       'environment.contents.packages',
-      `dependency cycle: ${cycle.join(' -> ')} (no configured repository provides an older build of any of them)`,
-      bootstrapFix(cycle),
+      `dependency cycle: ${shown} (no configured repository provides an older build of any of them)`,
+      bootstrapFix(knot.length > 1 ? members : first!),
     );
   }
   for (const img of images) {
@@ -354,4 +359,21 @@ export function checkDependencies(
       }
     });
   }
+}
+
+/** Groups cycles that share a package (union-find over their members), in the order first found. */
+function knots(cycles: string[][]): string[][][] {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    while (parent.get(x) !== x) x = parent.get(x) ?? (parent.set(x, x), x);
+    return x;
+  };
+  for (const cycle of cycles) for (const n of cycle) find(n);
+  for (const cycle of cycles) for (const n of cycle.slice(1)) parent.set(find(n), find(cycle[0]!));
+  const groups = new Map<string, string[][]>();
+  for (const cycle of cycles) {
+    const root = find(cycle[0]!);
+    (groups.get(root) ?? groups.set(root, []).get(root)!).push(cycle);
+  }
+  return [...groups.values()];
 }

@@ -1,0 +1,51 @@
+// Cycles that no older build breaks are reported once per knot (cycles sharing a package), not once
+// per cycle: a distribution's core has thousands of cycles without its published repository.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CatalogInvalid, loadCatalog } from '../../../io/catalog-loader.js';
+import { bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+
+const melange = (name: string, build: string[]) => `package:
+  name: ${name}
+  version: 1.0.0
+  epoch: 0
+  description: ${name}
+  copyright:
+    - license: Apache-2.0
+environment:
+  contents:
+    packages: [${['busybox', ...build].join(', ')}]
+pipeline:
+  - runs: mkdir -p "\${{targets.destdir}}/usr/share/${name}"
+`;
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('dependency cycles no older build breaks', () => {
+  it('are one problem per knot of cycles sharing a package, naming every member', async () => {
+    const state = await bootstrapStateFixture();
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-cycles-'));
+    dirs.push(state, dir);
+    await mkdir(join(dir, 'packages'));
+    await writeFile(
+      join(dir, 'catalog.yaml'),
+      `archs: [x86_64]\nrepositories: ["\${KILN_STATE}/bootstrap"]\nkeyring: ["\${KILN_STATE}/keys/kiln.rsa.pub"]\npackageRepository: "\${KILN_STATE}/repo"\nregistry: "127.0.0.1:5000/kiln"\n`,
+    );
+    // One knot: a <-> b and b <-> c share b. A separate cycle: x <-> y.
+    const graph: Record<string, string[]> = { a: ['b'], b: ['a', 'c'], c: ['b'], x: ['y'], y: ['x'] };
+    for (const [name, deps] of Object.entries(graph))
+      await writeFile(join(dir, 'packages', `${name}.yaml`), melange(name, deps));
+    const err = await loadCatalog(dir, { env: { KILN_STATE: state } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CatalogInvalid);
+    const cycles = (err as CatalogInvalid).problems.filter((p) => p.message.startsWith('dependency cycle'));
+    expect(cycles).toHaveLength(2);
+    expect(cycles[0]!.message).toMatch(/and 1 more cycles among 3 packages: a, b, c/);
+    expect(cycles[0]!.fix).toContain('publish an older build of a or b or c');
+    expect(cycles[1]!.message).toMatch(/^dependency cycle: x -> y -> x \(/);
+  });
+});
