@@ -3,35 +3,22 @@
 // under its own name; an include by URL, absolute path, `..` or a symlink out of the catalog is
 // rejected with file, field and fix. archs, annotations, paths, volumes and layering are accepted
 // as apko accepts them.
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CatalogInvalid, loadCatalog } from '../../../io/catalog-loader.js';
 import type { CatalogProblem } from '../../../domain/catalog.js';
 import { checkApkoOptions, mergeApkoInclude } from '../../../domain/image-rules.js';
 import { includeTarget } from '../../../domain/catalog-trust.js';
 import { FileCheck } from '../../../domain/catalog-rules.js';
 import { planBuild } from '../../../domain/plan.js';
-import { bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+import { useScratchCatalogs } from '../../fixtures/scratch-catalogs.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 
-let state: string;
-const scratch: string[] = [];
-beforeAll(async () => {
-  state = await bootstrapStateFixture();
-});
-afterAll(async () => {
-  for (const dir of [state, ...scratch]) await rm(dir, { recursive: true, force: true });
-});
+const catalogs = useScratchCatalogs('kiln-include-');
+const fixtureCopy = () => catalogs.copy('apko-include', 'catalog');
 
-async function fixtureCopy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-include-'));
-  scratch.push(dir);
-  await cp(join(FIXTURES, 'apko-include'), join(dir, 'catalog'), { recursive: true });
-  return join(dir, 'catalog');
-}
-const load = (dir: string) => loadCatalog(dir, { env: { KILN_STATE: state } });
+const load = (dir: string) => loadCatalog(dir, { env: { KILN_STATE: catalogs.state } });
 async function problemsOf(dir: string): Promise<CatalogProblem[]> {
   const err = await load(dir).then(
     () => undefined,

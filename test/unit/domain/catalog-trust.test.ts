@@ -2,39 +2,30 @@
 // brings its own repository, key, base image or include is rejected with file, field, line and fix
 // unless catalog.yaml allows the repository; `${VAR}` sees only KILN_STATE, KILN_REGISTRY and the
 // names catalog.yaml declares, and a credential is never expanded (declared or not).
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CatalogInvalid, formatProblems, loadCatalog } from '../../../io/catalog-loader.js';
 import type { CatalogProblem } from '../../../domain/catalog.js';
 import { isCredentialName } from '../../../domain/catalog-trust.js';
 import { loadConfig, toolEnvironment } from '../../../config/config.js';
-import { apkIndexFixture, bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+import { apkIndexFixture } from '../../fixtures/apkindex-fixture.js';
+import { useScratchCatalogs } from '../../fixtures/scratch-catalogs.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 
-let state: string;
-const scratch: string[] = [];
-beforeAll(async () => {
-  state = await bootstrapStateFixture();
-});
-afterAll(async () => {
-  for (const dir of [state, ...scratch]) await rm(dir, { recursive: true, force: true });
-});
-
-async function tinyCopy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-trust-'));
-  scratch.push(dir);
-  await cp(join(FIXTURES, 'tiny'), dir, { recursive: true });
-  return dir;
-}
+const catalogs = useScratchCatalogs('kiln-trust-');
+const tinyCopy = () => catalogs.copy('tiny');
 async function edit(path: string, change: (text: string) => string): Promise<void> {
   const text = await readFile(path, 'utf8');
   const next = change(text);
   expect(next, `${path} unchanged`).not.toBe(text);
   await writeFile(path, next);
 }
-async function problemsOf(dir: string, env: Record<string, string> = { KILN_STATE: state }): Promise<CatalogProblem[]> {
+
+async function problemsOf(
+  dir: string,
+  env: Record<string, string> = { KILN_STATE: catalogs.state },
+): Promise<CatalogProblem[]> {
   const err = await loadCatalog(dir, { env }).then(
     () => undefined,
     (e: unknown) => e,
@@ -115,7 +106,7 @@ describe('repositories and keys inside configs', () => {
         `contents:\n  repositories: [${join(dir, 'vendor')}]\n  packages: [busybox, tiny-app, vendor-tool]\n`,
       ),
     );
-    const catalog = await loadCatalog(dir, { env: { KILN_STATE: state } });
+    const catalog = await loadCatalog(dir, { env: { KILN_STATE: catalogs.state } });
     expect(catalog.settings.allowRepositories).toEqual([join(dir, 'vendor')]);
     expect(catalog.images[0]!.packages).toContain('vendor-tool');
 
@@ -128,7 +119,9 @@ describe('repositories and keys inside configs', () => {
 
   it('the example catalog and the fixtures name no repository or key of their own', async () => {
     for (const fixture of ['tiny', 'imgchk-pass', 'checks-pkg', 'isolation', 'imgpipe-main'])
-      await expect(loadCatalog(join(FIXTURES, fixture), { env: { KILN_STATE: state } })).resolves.toBeDefined();
+      await expect(
+        loadCatalog(join(FIXTURES, fixture), { env: { KILN_STATE: catalogs.state } }),
+      ).resolves.toBeDefined();
   });
 });
 
@@ -152,7 +145,7 @@ describe('${VAR} in catalog.yaml', () => {
       'AWS_SECRET',
     ]) {
       const dir = await withSettings([`environment: [${name}]`, `registry: "\${${name}}/kiln"`]);
-      const problems = await problemsOf(dir, { ...secret, KILN_STATE: state });
+      const problems = await problemsOf(dir, { ...secret, KILN_STATE: catalogs.state });
       expect(problems.map((p) => `${p.file}: ${p.field}`)).toEqual([
         'catalog.yaml: environment[0]',
         'catalog.yaml: registry',
@@ -166,7 +159,7 @@ describe('${VAR} in catalog.yaml', () => {
 
   it('never expands an undeclared variable, even when the worker sets it', async () => {
     const dir = await withSettings(['registry: "${MIRROR_HOST}/kiln"']);
-    const problems = await problemsOf(dir, { ...secret, KILN_STATE: state });
+    const problems = await problemsOf(dir, { ...secret, KILN_STATE: catalogs.state });
     expect(problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
       expect.stringMatching(/^registry: uses \$\{MIRROR_HOST\}, which catalog\.yaml does not declare/),
     ]);
@@ -178,9 +171,9 @@ describe('${VAR} in catalog.yaml', () => {
 
   it('expands KILN_STATE, KILN_REGISTRY and declared names', async () => {
     const dir = await withSettings(['environment: [MIRROR_HOST]', 'registry: "${MIRROR_HOST}/${KILN_REGISTRY:-x}"']);
-    const catalog = await loadCatalog(dir, { env: { ...secret, KILN_STATE: state, KILN_REGISTRY: 'reg' } });
+    const catalog = await loadCatalog(dir, { env: { ...secret, KILN_STATE: catalogs.state, KILN_REGISTRY: 'reg' } });
     expect(catalog.settings.registry).toBe('m.example/reg');
-    expect(catalog.settings.repositories).toEqual([join(state, 'bootstrap')]);
+    expect(catalog.settings.repositories).toEqual([join(catalogs.state, 'bootstrap')]);
   });
 
   it('names credentials as the worker does', () => {
