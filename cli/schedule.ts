@@ -2,14 +2,7 @@
 // (client/schedules.ts does the work). Every subcommand ends by describing both Schedules.
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
-import { connectClient } from '../client/connection.js';
-import {
-  applySchedule,
-  applyWatchSchedule,
-  describeSchedule,
-  scheduleExists,
-  type ApplyResult,
-} from '../client/schedules.js';
+import type { ApplyResult } from '../client/schedules.js';
 import { loadCatalogOrReport } from './catalog-report.js';
 
 /** "created", "unchanged", or "updated (drifted: cron (...), task queue (...))". */
@@ -24,6 +17,10 @@ export async function scheduleCommand(sub: ScheduleSubcommand, opts: { catalog?:
   const { taskQueue } = config.temporal;
   // Overridable (KILN_SCHEDULE_ID, KILN_WATCH_SCHEDULE_ID) so tests or a second catalog do not touch the real Schedules.
   const { nightlyId, watchId } = config.schedules;
+  // Loaded here, not at the top: the Temporal client is not needed by the other commands.
+  const { connectClient } = await import('../client/connection.js');
+  const { applySchedule, applyWatchSchedule, describeSchedule, scheduleExists } =
+    await import('../client/schedules.js');
   const { client, close } = await connectClient(config);
   const exists = (id: string) => scheduleExists(client, id);
   try {

@@ -280,9 +280,14 @@ export function checkUniqueNames(packages: PackageSpec[], problems: CatalogProbl
 }
 
 /** What the configured repositories provide, as the loader could read them. */
+/** Package names listed in a cycle problem; the rest are counted. */
+const MEMBERS_LISTED = 20;
+
 export interface ExternalProvides {
   /** Names the repositories' indexes provide. */
   external: Set<string>;
+  /** Names kiln's own package repository holds a build of: older builds that break a cycle. */
+  packageRepository?: Set<string>;
   /** A repository could not be read: nobody can tell what it provides. */
   unreadable: boolean;
   /** Package files that could not be read: taken as declared, so one broken file does not also
@@ -294,9 +299,10 @@ export interface ExternalProvides {
 export function checkDependencies(
   packages: PackageSpec[],
   images: ImageSpec[],
-  { external, unreadable, unreadablePackages }: ExternalProvides,
+  { external, packageRepository, unreadable, unreadablePackages }: ExternalProvides,
   problems: CatalogProblem[],
 ): void {
+  const older = (name: string) => external.has(name) || (packageRepository?.has(name) ?? false);
   const providers = catalogProviders(packages);
   // With a repository unreadable nobody can tell what it provides: say that once, not per name.
   const provided = (atom: string) =>
@@ -314,11 +320,11 @@ export function checkDependencies(
           `"${n}" is provided by no catalog package and no configured repository`,
           `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`,
         );
-      } else if (providers.get(n) === p.name && !external.has(n) && !unreadable) {
+      } else if (providers.get(n) === p.name && !older(n) && !unreadable) {
         check.add(
           `environment.contents.packages[${i}]`,
-          `dependency cycle: ${p.name} -> ${p.name} (it builds against its own "${n}" and no configured repository provides an older build)`,
-          bootstrapFix([p.name]),
+          `dependency cycle: ${p.name} -> ${p.name} (it builds against its own "${n}" and neither a configured repository nor the package repository provides an older build)`,
+          bootstrapFix([[p.name, p.name]]),
         );
       }
     });
@@ -333,19 +339,23 @@ export function checkDependencies(
     });
   }
   // An older published build breaks a cycle edge (recorded for planBuild); what is left is reported.
-  const { dropped, cycles } = breakCycles(packages, providers, (n) => unreadable || external.has(n));
+  const { dropped, cycles } = breakCycles(packages, providers, (n) => unreadable || older(n));
   for (const p of packages) if (dropped.has(p.name)) p.bootstrapFrom = dropped.get(p.name)!.sort();
   // Cycles that share a package are one knot to bootstrap: one problem each, not one per cycle
   // (a distribution's core without its published repository has thousands of cycles).
+  const fileOf = new Map(packages.map((p) => [p.name, p.file]));
   for (const knot of knots(cycles)) {
     const [first] = knot;
     const members = [...new Set(knot.flat())].sort();
-    const file = packages.find((p) => p.name === first![0])!.file;
-    const shown = `${first!.join(' -> ')}${knot.length > 1 ? `, and ${knot.length - 1} more cycles among ${members.length} packages: ${members.join(', ')}` : ''}`;
-    new FileCheck(file, problems).add(
+    const listed =
+      members.length > MEMBERS_LISTED
+        ? `${members.slice(0, MEMBERS_LISTED).join(', ')} and ${members.length - MEMBERS_LISTED} more`
+        : members.join(', ');
+    const shown = `${first!.join(' -> ')}${knot.length > 1 ? `, and ${knot.length - 1} more cycles among ${members.length} packages: ${listed}` : ''}`;
+    new FileCheck(fileOf.get(first![0]!)!, problems).add(
       'environment.contents.packages',
-      `dependency cycle: ${shown} (no configured repository provides an older build of any of them)`,
-      bootstrapFix(knot.length > 1 ? members : first!),
+      `dependency cycle: ${shown} (neither a configured repository nor the package repository holds an older build of any of them)`,
+      bootstrapFix(knot),
     );
   }
   for (const img of images) {

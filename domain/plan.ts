@@ -63,30 +63,6 @@ export function buildDependencies(p: PackageSpec, providers: Map<string, string>
   return [...buildEdges(p, providers).keys()].filter((o) => !broken.has(o)).sort();
 }
 
-/** A cycle in a dependency graph as a path that ends where it starts (`a -> b -> a`), if any. */
-export function findCycle(graph: Map<string, string[]>): string[] | undefined {
-  const state = new Map<string, 'open' | 'done'>();
-  const stack: string[] = [];
-  const visit = (n: string): string[] | undefined => {
-    if (state.get(n) === 'done') return undefined;
-    if (state.get(n) === 'open') return [...stack.slice(stack.indexOf(n)), n];
-    state.set(n, 'open');
-    stack.push(n);
-    for (const d of graph.get(n) ?? []) {
-      const found = visit(d);
-      if (found) return found;
-    }
-    stack.pop();
-    state.set(n, 'done');
-    return undefined;
-  };
-  for (const n of [...graph.keys()].sort()) {
-    const found = visit(n);
-    if (found) return found;
-  }
-  return undefined;
-}
-
 export function planBuild(catalog: Catalog): BuildPlan {
   const providers = catalogProviders(catalog.packages);
   const sorted = [...catalog.packages].sort((a, b) => (a.name < b.name ? -1 : 1));

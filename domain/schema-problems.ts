@@ -87,7 +87,7 @@ function mapValues(v: unknown, f: (x: unknown) => unknown): unknown {
  * (`version: 1.2`, `with: { strip: true }`), and null (`key:` with no value) into any field as its
  * zero value. A string is never read as a number (`epoch: "1"` fails in the tools too).
  */
-function toolsAccept(e: SchemaError): boolean {
+export function toolsAccept(e: SchemaError): boolean {
   if (e.keyword !== 'type') return false;
   if (e.data === null || e.data === undefined) return true;
   const types = String(e.params.type).split(',');

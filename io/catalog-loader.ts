@@ -22,21 +22,29 @@ import { validateSettings, type Environment } from '../domain/catalog-settings.j
 import { checkConfigSources, includeTarget } from '../domain/catalog-trust.js';
 import { checkToolSchema } from './schemas.js';
 import { APKO_KEYS, checkImageName, mergeApkoInclude, validateImage } from '../domain/image-rules.js';
-import { loadYamlData } from './fast-yaml.js';
+import { loadYamlData, loadYamlText } from './fast-yaml.js';
 
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
 /**
  * A YAML text's data by the fast parser (io/fast-yaml.ts), or undefined when it cannot tell the same
- * as `yaml`: a syntax error, a document that is not a mapping, or a number at a `literal` path
- * (`yaml` keeps that number's text). `yaml` then parses the file and reports any problem, with its
- * line, as it always did.
+ * as `yaml`: a syntax error or a document that is not a mapping. A number at a `literal` path keeps
+ * its text, read from a second, all-text parse (as `yaml` keeps it in parseYaml). `yaml` then parses
+ * what the fast parser cannot read and reports any problem, with its line, as it always did.
  */
 function fastParse(text: string, literal: string[][]): Obj | undefined {
   const value = loadYamlData(text);
   if (!isObj(value)) return undefined;
-  for (const path of literal)
-    if (typeof path.reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), value) === 'number') return undefined;
+  let asText: unknown;
+  for (const path of literal) {
+    const parent = path.slice(0, -1).reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), value);
+    const key = path[path.length - 1]!;
+    if (!isObj(parent) || typeof parent[key] !== 'number') continue;
+    asText ??= loadYamlText(text);
+    const literalText = path.reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), asText);
+    if (typeof literalText !== 'string') return undefined;
+    parent[key] = literalText;
+  }
   return value;
 }
 
@@ -263,7 +271,19 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
         }
       }
     }
-    checkDependencies(packages, images, { external, unreadable, unreadablePackages }, problems);
+    // kiln's own package repository: an older build there breaks a bootstrap cycle (builds read it).
+    const packageRepository = new Set<string>();
+    for (const arch of settings.archs) {
+      const held = await repositoryProvides(settings.packageRepository, arch);
+      if ('names' in held) held.names.forEach((n) => packageRepository.add(n));
+      else
+        settingsCheck.add(
+          'packageRepository',
+          held.error,
+          'repair or restore the package repository index (kiln publishes a signed APKINDEX.tar.gz per arch)',
+        );
+    }
+    checkDependencies(packages, images, { external, packageRepository, unreadable, unreadablePackages }, problems);
   }
 
   if (problems.length) throw new CatalogInvalid(problems);

@@ -45,3 +45,15 @@ export function loadYamlData(text: string): unknown {
     return undefined;
   }
 }
+
+/**
+ * The same document with every scalar as its text (js-yaml's failsafe schema), as Go reads a
+ * scalar into a string field: `version: 1.10` is "1.10". Undefined where js-yaml cannot read it.
+ */
+export function loadYamlText(text: string): unknown {
+  try {
+    return jsYaml.load(text, { schema: jsYaml.FAILSAFE_SCHEMA });
+  } catch {
+    return undefined;
+  }
+}

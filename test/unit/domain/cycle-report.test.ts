@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CatalogInvalid, loadCatalog } from '../../../io/catalog-loader.js';
-import { bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
+import { apkIndexFixture, bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
 
 const melange = (name: string, build: string[]) => `package:
   name: ${name}
@@ -45,7 +45,35 @@ describe('dependency cycles no older build breaks', () => {
     const cycles = (err as CatalogInvalid).problems.filter((p) => p.message.startsWith('dependency cycle'));
     expect(cycles).toHaveLength(2);
     expect(cycles[0]!.message).toMatch(/and 1 more cycles among 3 packages: a, b, c/);
-    expect(cycles[0]!.fix).toContain('publish an older build of a or b or c');
+    // b lies on both cycles: its older build alone bootstraps the knot.
+    expect(cycles[0]!.fix).toMatch(/^publish older builds of b \(together they lie on every cycle/);
     expect(cycles[1]!.message).toMatch(/^dependency cycle: x -> y -> x \(/);
+  });
+
+  it('are broken by an older build in the package repository kiln publishes to', async () => {
+    const state = await bootstrapStateFixture();
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-cycles-'));
+    dirs.push(state, dir);
+    await mkdir(join(dir, 'packages'));
+    await writeFile(
+      join(dir, 'catalog.yaml'),
+      `archs: [x86_64]\nrepositories: ["\${KILN_STATE}/bootstrap"]\nkeyring: ["\${KILN_STATE}/keys/kiln.rsa.pub"]\npackageRepository: "\${KILN_STATE}/repo"\nregistry: "127.0.0.1:5000/kiln"\n`,
+    );
+    // compiler builds against itself and against runtime, which builds against compiler.
+    await writeFile(join(dir, 'packages', 'compiler.yaml'), melange('compiler', ['compiler', 'runtime']));
+    await writeFile(join(dir, 'packages', 'runtime.yaml'), melange('runtime', ['compiler']));
+    const before = await loadCatalog(dir, { env: { KILN_STATE: state } }).catch((e: unknown) => e);
+    expect((before as CatalogInvalid).problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(/^dependency cycle: compiler -> compiler/),
+      expect.stringMatching(/^dependency cycle: compiler -> runtime -> compiler/),
+    ]);
+    // An earlier run published compiler: its build stands in for both edges into compiler.
+    await mkdir(join(state, 'repo', 'x86_64'), { recursive: true });
+    await writeFile(
+      join(state, 'repo', 'x86_64', 'APKINDEX.tar.gz'),
+      apkIndexFixture([{ P: 'compiler', V: '0.9-r0', o: 'compiler' }]),
+    );
+    const catalog = await loadCatalog(dir, { env: { KILN_STATE: state } });
+    expect(catalog.packages.find((p) => p.name === 'runtime')!.bootstrapFrom).toEqual(['compiler']);
   });
 });
