@@ -111,6 +111,7 @@ async function resolveApkoIncludes(
     const includedCheck = new FileCheck(inside, problems);
     includedCheck.unknownKeys(included, APKO_KEYS);
     trust?.(included, includedCheck, locate);
+    checkToolSchema('apko', realRoot, inside, included, problems);
   }
   seen.push(inside);
   const base = await resolveApkoIncludes(realRoot, inside, included, locate, problems, trust, checked, seen);

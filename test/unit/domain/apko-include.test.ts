@@ -85,6 +85,16 @@ describe('apko include', () => {
     ]);
   });
 
+  it('checks the included file against the apko schema under its own name and line', async () => {
+    const dir = await fixtureCopy();
+    const base = join(dir, 'apko', 'base.yaml');
+    // A known key with the wrong type: kiln's own key check passes it, apko's schema does not.
+    await writeFile(base, (await readFile(base, 'utf8')).replace('volumes: [/var/lib/base]', 'volumes: /var/lib/base'));
+    const problems = await problemsOf(dir);
+    expect(problems.map(where)).toEqual(['apko/base.yaml:29: volumes']);
+    expect(problems[0]!.message).toBe('must be an array (apko 1.2.31 schema)');
+  });
+
   it.each([
     ['../outside.yaml', /leaves the catalog directory/],
     ['apko/../../outside.yaml', /leaves the catalog directory/],
