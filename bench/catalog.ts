@@ -3,7 +3,7 @@
 // then times, in one run: the baselines (every file parsed by the `yaml` package only, and as the
 // loader used to read them: `yaml` parse plus a line index per file), js-yaml's parse, loadCatalog
 // (what `kiln validate` does), planBuild (`kiln plan`), the snapshot activity, and the CLI commands
-// end to end (node and tsx start-up included). Prints seconds and seconds per 1,000 configs.
+// end to end (npm, node and tsx start-up included). Prints seconds and seconds per 1,000 configs.
 //   npm run bench:catalog -- [--count 3500] [--depth 20] [--images 300] [--keep]
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -74,12 +74,11 @@ await time('snapshot activity (digest, copy, validate, plan, record)', () =>
   snapshotCatalog(config, { catalogDir: dir }),
 );
 const env = { ...process.env, KILN_STATE: state };
-const cli = (args: string[]) => execa('npx', ['tsx', 'cli/kiln.ts', ...args], { env });
-await time('CLI start-up only: npx tsx cli/kiln.ts --help', () => cli(['--help']));
-const validated = await time('CLI: npx tsx cli/kiln.ts validate --catalog DIR', () =>
-  cli(['validate', '--catalog', dir]),
-);
-await time('CLI: npx tsx cli/kiln.ts plan --catalog DIR', () => cli(['plan', '--catalog', dir]));
+// The command the README documents (package.json runs `node --import tsx cli/kiln.ts`: no tsx child process).
+const cli = (args: string[]) => execa('npm', ['run', '-s', 'kiln', '--', ...args], { env });
+await time('CLI start-up only: npm run kiln -- --help', () => cli(['--help']));
+const validated = await time('CLI: npm run kiln -- validate --catalog DIR', () => cli(['validate', '--catalog', dir]));
+await time('CLI: npm run kiln -- plan --catalog DIR', () => cli(['plan', '--catalog', dir]));
 console.log(`validate said: ${validated.stdout.trim().split('\n').pop()}`);
 const load = rows.find(([l]) => l.startsWith('loadCatalog, first'))![1];
 console.log(
