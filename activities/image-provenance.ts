@@ -5,7 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { KilnConfig } from '../config/config.js';
 import { parseApkIndex } from '../domain/apkindex.js';
-import { sha256hex } from '../domain/digest.js';
+import { hexOf, sha256hex } from '../domain/digest.js';
+import { IMAGE_PIPELINE_VERSION } from '../domain/image-inputs.js';
+import { INPUTS_ROLE } from './image-inputs.js';
 import { failure } from '../domain/failures.js';
 import { TOOLS } from '../adapters/toolchain.js';
 import { layoutPackages } from '../oci/image-reader.js';
@@ -28,6 +30,8 @@ export interface ProvenanceInput {
   /** RFC 3339: the run's place in the order of runs (recorded at CATALOG_TIME_PATH; tagImage reads it). */
   catalogTime?: string;
   layoutDir: string;
+  /** imageInputs' digest of what the image is built from (findPublishedImage compares it on the next run). */
+  inputDigest?: string;
 }
 
 interface ResourceDescriptor {
@@ -60,6 +64,15 @@ export async function writeProvenance(config: KilnConfig, input: ProvenanceInput
   const indexes = new Map<string, Map<string, string>[]>();
   const deps: ResourceDescriptor[] = [
     { name: spec.file, digest: { sha256: sha256hex(apkoConfig) }, annotations: { role: 'apko-config' } },
+    ...(input.inputDigest
+      ? [
+          {
+            name: 'kiln image inputs',
+            digest: { sha256: hexOf(input.inputDigest) },
+            annotations: { role: INPUTS_ROLE, pipeline: String(IMAGE_PIPELINE_VERSION) },
+          },
+        ]
+      : []),
   ];
   for (const p of await layoutPackages(input.layoutDir)) {
     const arch = p.arch ?? settings.archs[0] ?? 'x86_64';

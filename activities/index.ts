@@ -16,6 +16,7 @@ import { writeProvenance, type ProvenanceInput } from './image-provenance.js';
 import { pushImage, tagImage, type PushInput, type TagInput } from './image-publish.js';
 import { signImage, attestImage, type SignImageInput, type AttestImageInput } from './image-sign.js';
 import { verifyImage, type VerifyImageInput } from './image-verify.js';
+import { findPublishedImage, imageInputs, type FindPublishedInput, type ImageInputsInput } from './image-inputs.js';
 import { previousRunFailures } from './runs.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 
@@ -27,6 +28,8 @@ export function createActivities(config: KilnConfig) {
     checkPackage: (input: PackageCheckInput) => checkPackage(config, input),
     publishPackage: (input: PublishInput) => publishPackage(config, input),
     bumpEpochs: (input: EpochBumpInput) => bumpEpochs(config, input),
+    imageInputs: (input: ImageInputsInput) => imageInputs(config, input),
+    findPublishedImage: (input: FindPublishedInput) => findPublishedImage(config, input),
     assembleImage: (input: AssembleInput) => assembleImage(config, input),
     testImage: (input: TestImageInput) => testImage(config, input),
     compareWithPublished: (input: CompareInput) => compareWithPublished(config, input),
@@ -61,3 +64,4 @@ export type { ProvenanceInput } from './image-provenance.js';
 export type { PushInput, TagInput } from './image-publish.js';
 export type { SignImageInput, AttestImageInput } from './image-sign.js';
 export type { VerifyImageInput } from './image-verify.js';
+export type { ImageInputsInput, ImageInputsResult, FindPublishedInput, PublishedImage } from './image-inputs.js';

@@ -7,16 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { configWith } from '../config/config.js';
 import { resolveTool } from '../adapters/toolchain.js';
-import { connectClient, connectWorkerConnection } from '../client/connection.js';
-import { catalogRebuild } from '../workflows/catalog-rebuild.js';
-import { createKilnWorker } from '../workers/worker.js';
 import { generateCatalog } from './generate-catalog.js';
-import { bootstrapRepository } from '../setup/bootstrap-repo.js';
-import { ensureKeys } from '../setup/keys.js';
-import { servicesDown, servicesUp } from '../setup/services.js';
+import { embeddedConfig, startEmbedded } from './embedded.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,20 +24,8 @@ const depth = Number(values.depth);
 const jobs = Number(values.jobs);
 
 const work = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
-const state = join(work, 'state');
-// Its own state and services on other ports, so a running `kiln dev` is left alone.
-const config = configWith({
-  KILN_STATE: state,
-  TEMPORAL_ADDRESS: '127.0.0.1:17233',
-  TEMPORAL_NAMESPACE: 'default',
-  KILN_WEB_UI: 'http://127.0.0.1:18233',
-  KILN_REGISTRY: '127.0.0.1:15000',
-  KILN_TASK_QUEUE: 'bench',
-  KILN_MAX_ACTIVITIES: String(jobs),
-});
-Runtime.install({ logger: new DefaultLogger('WARN') });
-ensureKeys(state, () => undefined);
-await bootstrapRepository({ config, stateDir: state, arch: 'x86_64', log: () => undefined });
+const config = await embeddedConfig(work, jobs);
+const state = config.paths.state;
 const catalog = await generateCatalog(join(work, 'catalog'), { count, depth, concurrency: jobs, image: false });
 const paths = config.paths;
 console.log(`bench: ${count} packages in ${depth} layers, ${jobs} at a time (work dir ${work})`);
@@ -86,32 +67,17 @@ const makefile = [
   '',
 ].join('\n');
 await writeFile(join(work, 'Makefile'), makefile);
-let t = Date.now();
+const t = Date.now();
 await execa('make', ['-j', String(jobs), '-f', join(work, 'Makefile'), 'all'], { stdio: 'inherit' });
 const makeMs = Date.now() - t;
 console.log(`make -j${jobs}: ${(makeMs / 1000).toFixed(1)}s`);
 
 // kiln: the real thing, embedded Temporal on other ports, on the same catalog (no images: the
 // baseline has no image phase).
-await servicesUp(config, () => undefined);
-const nativeConnection = await connectWorkerConnection(config);
-const { client, close } = await connectClient(config);
-const worker = await createKilnWorker({ config, connection: nativeConnection });
-const { taskQueue } = config.temporal;
-t = Date.now();
-const summary = await worker.runUntil(
-  client.workflow.execute(catalogRebuild, {
-    taskQueue,
-    workflowId: `bench-${Date.now()}`,
-    args: [{ catalogDir: catalog.dir }],
-  }),
-);
-const kilnMs = Date.now() - t;
-const kilnPackagesMs = kilnMs;
+const kiln = await startEmbedded(config);
+const { summary, ms: kilnPackagesMs } = await kiln.rebuild({ catalogDir: catalog.dir });
 const built = summary.packages.filter((p) => p.status === 'built').length;
-await close();
-await nativeConnection.close();
-await servicesDown(config, () => undefined);
+await kiln.close();
 
 console.log('');
 console.log(`packages built        kiln ${built}/${count}, make ${count}/${count}`);

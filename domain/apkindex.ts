@@ -22,6 +22,8 @@ export interface ApkIndexEntry {
   dependencies: string[];
   /** p: provided atoms, as written (e.g. `cmd:sh=1.35.0-r0`) */
   provides: string[];
+  /** i: install_if atoms: installed automatically once all of these are (absent when none) */
+  installIf?: string[];
 }
 
 /** Entries of the stanza text of an APKINDEX (blank-line separated `X:value` lines). */
@@ -46,6 +48,7 @@ export function parseApkIndexText(text: string): ApkIndexEntry[] {
       ...(origin !== undefined ? { origin } : {}),
       dependencies: list('D'),
       provides: list('p'),
+      ...(fields.has('i') ? { installIf: list('i') } : {}),
     });
   }
   return entries;

@@ -86,8 +86,10 @@ export interface ImageOutcome {
   tags: string[];
   /** Installed packages (name-version), from the image's APK database. */
   packages?: string[];
-  /** Uncompressed root filesystem size. */
+  /** Uncompressed root filesystem size (absent when it was not assembled). */
   sizeBytes?: number;
+  /** Built from the same inputs as the published image: recognised without assembling it. */
+  inputsUnchanged?: boolean;
   /**
    * Whether its packages were checked against the catalog's vulnerability feed. False: the catalog
    * configures no feed, so nothing was scanned and no vulnerability attestation was made ("not
@@ -211,6 +213,7 @@ function epochBumpLines(bumps: EpochBump[]): string[] {
 
 function imageDetail(i: ImageOutcome): string {
   const parts = [`${i.reference ?? ''} tags: ${i.tags.join(',')}`];
+  if (i.inputsUnchanged) parts.push('inputs unchanged (not rebuilt)');
   if (i.tagsKept?.length)
     parts.push(
       `kept ${i.tagsKept.map((k) => `${k.tag} at ${k.digest.slice(7, 19)}`).join(', ')} (built from a newer catalog)`,

@@ -5,7 +5,7 @@ import { failure } from '../domain/failures.js';
 import type { RegistryClient } from '../oci/registry.js';
 import { attachedBundles } from './bundles.js';
 import type { TrustedSigner } from './signer.js';
-import { SIGNATURE_PREDICATE, checkDigest, coversDigest, predicateUri } from './statements.js';
+import { SIGNATURE_PREDICATE, checkDigest, coversDigest, predicateUri, type Statement } from './statements.js';
 
 /**
  * A signature, one valid attestation per requested type (URIs or cosign names), and every
@@ -18,6 +18,19 @@ export async function verifyDigest(
   trusted: TrustedSigner,
   input: { repository: string; digest: string; predicateTypes: string[] },
 ): Promise<{ signature: true; attestations: Record<string, true> }> {
+  await verifiedStatements(client, trusted, input);
+  return {
+    signature: true,
+    attestations: Object.fromEntries(input.predicateTypes.map((name) => [name, true as const])),
+  };
+}
+
+/** verifyDigest's check, returning the statements the trusted signer made about the digest. */
+export async function verifiedStatements(
+  client: RegistryClient,
+  trusted: TrustedSigner,
+  input: { repository: string; digest: string; predicateTypes: string[] },
+): Promise<Statement[]> {
   const hex = checkDigest(input.digest);
   const types = input.predicateTypes.map((t) => [t, predicateUri(t)] as const);
   const attached = await attachedBundles(client, input.digest, trusted.ours);
@@ -45,5 +58,5 @@ export async function verifyDigest(
   if (!valid(SIGNATURE_PREDICATE)) missing('signature', SIGNATURE_PREDICATE);
   for (const [name, uri] of types) if (!valid(uri)) missing(`${name} attestation`, uri);
   if (problems.length) throw failure('ImageVerificationFailed', `${ref} does not verify: ${problems.join('; ')}`);
-  return { signature: true, attestations: Object.fromEntries(types.map(([name]) => [name, true as const])) };
+  return attached.filter((a) => a.trusted).map((a) => a.statement!);
 }

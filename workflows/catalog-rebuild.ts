@@ -158,7 +158,7 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
     if (p.status === 'blocked' || p.status === 'failed') progress.items[`package ${p.name}`] = p.status;
   progress.phase = 'images';
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
-  const images = await imagesPhase(scoped, packages, info, (n) => track(`image ${n}`));
+  const images = await imagesPhase(scoped, packages, info, Boolean(input.force), (n) => track(`image ${n}`));
   for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
   progress.phase = 'done';
 
@@ -294,6 +294,7 @@ async function imagesPhase(
   snapshot: CatalogSnapshot,
   packages: PackageOutcome[],
   run: { workflowId: string; runStartTime: Date },
+  force: boolean,
   track: Tracker,
 ): Promise<ImageOutcome[]> {
   const failed = new Map(
@@ -320,6 +321,8 @@ async function imagesPhase(
               gitCommit: snapshot.gitCommit,
               // This run's place in the order of runs: a tag never moves back to an older run's image.
               catalogTime: run.runStartTime.toISOString(),
+              // force: the whole pipeline, even for an image whose inputs are unchanged.
+              ...(force ? { force } : {}),
             },
           ],
         }),
@@ -341,7 +344,8 @@ async function imagesPhase(
         scanned: o.value.scanned,
         vulnerabilities: o.value.vulnerabilities,
         ...(o.value.tagsKept.length ? { tagsKept: o.value.tagsKept } : {}),
-        sizeBytes: o.value.sizeBytes,
+        ...(o.value.sizeBytes !== undefined ? { sizeBytes: o.value.sizeBytes } : {}),
+        ...(o.value.inputsUnchanged ? { inputsUnchanged: true } : {}),
         ...(o.value.diff.previous && o.value.diff.previous !== o.value.digest
           ? {
               diff: {

@@ -6,6 +6,7 @@ import {
   ParentClosePolicy,
   condition,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -32,6 +33,8 @@ export interface ImageBuildWorkflowInput {
    * image whose provenance records a later one.
    */
   catalogTime?: string;
+  /** Go through the whole pipeline even when the published image was built from the same inputs. */
+  force?: boolean;
 }
 
 export interface ImageBuildWorkflowResult {
@@ -49,7 +52,13 @@ export interface ImageBuildWorkflowResult {
   vulnerabilities: ScanFinding[];
   /** Tags left on an image whose provenance records a newer catalog (another run's). */
   tagsKept: { tag: string; digest: string }[];
-  sizeBytes: number;
+  /** Uncompressed root filesystem; absent when the image was not assembled. */
+  sizeBytes?: number;
+  /**
+   * The published image was built from the same inputs (its verified provenance says so): nothing
+   * was assembled, tested, scanned or pushed.
+   */
+  inputsUnchanged?: boolean;
 }
 
 const { assembleImage } = proxyActivities<KilnActivities>({
@@ -130,6 +139,37 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   upsertSearchAttributes([{ key: KILN_IMAGE, value: input.name }]);
   const { repository } = input;
 
+  // Histories started before this step existed replay without it.
+  const inputs = patched('image-inputs')
+    ? await checks.imageInputs({ snapshotDir: input.snapshotDir, name: input.name })
+    : undefined;
+  if (inputs?.inputDigest && !input.force) {
+    stage('inputs');
+    const published = await registry.findPublishedImage({
+      repository,
+      tags: input.tags,
+      inputDigest: inputs.inputDigest,
+      scanned: inputs.scanned,
+      snapshotDir: input.snapshotDir,
+    });
+    if (published) {
+      stage('done');
+      return {
+        name: input.name,
+        digest: published.digest,
+        reference: published.reference,
+        tags: input.tags,
+        changed: false,
+        packages: published.packages,
+        diff: { previous: null },
+        scanned: inputs.scanned,
+        vulnerabilities: published.vulnerabilities,
+        tagsKept: [],
+        inputsUnchanged: true,
+      };
+    }
+  }
+
   stage('assemble');
   const image = await assembleImage({ snapshotDir: input.snapshotDir, name: input.name });
 
@@ -190,6 +230,7 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
       gitCommit: input.gitCommit,
       catalogTime,
       layoutDir: image.layoutDir,
+      ...(inputs?.inputDigest ? { inputDigest: inputs.inputDigest } : {}),
     });
     const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
       registry.attestImage({

@@ -166,7 +166,10 @@ describe('a catalog whose images change between two runs', () => {
 
     it('is not retried: the failure is final on the first attempt', async () => {
       const runs = await activityRuns(`${secondId}/image/imgpipe-tampered`);
+      // A new image: nothing published from its inputs, so it is assembled, once.
       expect(runs.map((r) => [r.type, r.attempt, r.retryState])).toEqual([
+        ['imageInputs', 1, undefined],
+        ['findPublishedImage', 1, undefined],
         ['assembleImage', 1, 'NON_RETRYABLE_FAILURE'],
       ]);
       const log = await readFile(join(env.KILN_STATE, 'logs', 'images', 'imgpipe-tampered.log'), 'utf8');

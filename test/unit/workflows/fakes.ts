@@ -201,6 +201,13 @@ export class FakePipeline {
         return { index: '/fake/repo/x86_64/APKINDEX.tar.gz', apks: input.build.apks.length };
       },
 
+      // No fake image is ever published from the same inputs: every image goes through the pipeline.
+      imageInputs: async (input: Input<'imageInputs'>): Promise<Result<'imageInputs'>> => ({
+        inputDigest: fakeDigest(`${input.name}/inputs`),
+        scanned: false,
+      }),
+      findPublishedImage: async (): Promise<Result<'findPublishedImage'>> => undefined,
+
       assembleImage: async (input: Input<'assembleImage'>): Promise<Result<'assembleImage'>> => {
         this.assembled.push(input.name);
         const digest = fakeDigest(input.name);
