@@ -2,12 +2,17 @@
 // This module: a small OCI distribution client on fetch: push an OCI image layout by digest, then
 // point tags at it. Registry 5xx/429 and network errors are retryable (honouring Retry-After, in
 // seconds or as an HTTP-date); other 4xx are not.
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { asyncLocalStorage } from '@temporalio/activity';
 import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import type { RegistryAuth } from '../config/config.js';
 import { sha256digest } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
-import { readBlob, readLayoutIndex } from './layout.js';
+import { blobPath, readBlob, readLayoutIndex, streamBlob } from './layout.js';
+
+/** Progress for the activity running this (pushImage), if any: long uploads keep heartbeating. */
+const heartbeat = (details: unknown) => asyncLocalStorage.getStore()?.heartbeat(details);
 
 export interface Descriptor {
   mediaType: string;
@@ -214,6 +219,14 @@ export class RegistryClient {
   }
 
   async putBlob(digest: string, data: Buffer): Promise<void> {
+    await this.putBlobFrom(digest, data.length, () => data);
+  }
+
+  /**
+   * Uploads a blob in one monolithic PUT from `body()`: bytes, or a stream (a layer is sent as it
+   * is read, never held whole in memory). Nothing is sent when the registry already has it.
+   */
+  async putBlobFrom(digest: string, size: number, body: () => Buffer | AsyncIterable<Buffer>): Promise<void> {
     if (await this.hasBlob(digest)) return;
     const start = await this.check(
       await this.send(`${this.base}/blobs/uploads/`, { method: 'POST' }),
@@ -221,11 +234,12 @@ export class RegistryClient {
     );
     const location = new URL(start.headers.get('location') ?? '', `${this.base}/`);
     location.searchParams.set('digest', digest);
+    const data = body();
     await this.check(
       await this.send(location.toString(), {
         method: 'PUT',
-        body: data,
-        headers: { 'content-type': 'application/octet-stream' },
+        ...(Buffer.isBuffer(data) ? { body: data } : { body: data, duplex: 'half' as const }),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       }),
       `uploading blob ${digest}`,
     );
@@ -324,7 +338,20 @@ async function pushFromLayout(client: RegistryClient, layoutDir: string, desc: D
     for (const child of doc.manifests ?? []) await pushFromLayout(client, layoutDir, child);
   } else {
     for (const blob of [doc.config, ...(doc.layers ?? [])]) {
-      if (blob) await client.putBlob(blob.digest, await readBlob(layoutDir, blob.digest));
+      if (!blob) continue;
+      // The layout reader checks the bytes first (a damaged layout is never pushed), then they are
+      // streamed from the file, with a heartbeat per MiB so a long upload is never taken for dead.
+      for await (const chunk of streamBlob(layoutDir, blob.digest))
+        heartbeat({ checking: blob.digest, bytes: chunk.length });
+      const path = await blobPath(layoutDir, blob.digest);
+      await client.putBlobFrom(blob.digest, (await stat(path)).size, () =>
+        (async function* () {
+          for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+            heartbeat({ uploading: blob.digest });
+            yield chunk as Buffer;
+          }
+        })(),
+      );
     }
   }
   await client.putManifest(desc.digest, desc.mediaType, body);

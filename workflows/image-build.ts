@@ -73,10 +73,27 @@ const checks = proxyActivities<KilnActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
+// Functional tests run for as long as the image's tests take; they heartbeat while they run, so a
+// dead worker is noticed within a minute rather than at the timeout.
+const tests = proxyActivities<KilnActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
 // Registry calls: transient failures (5xx, 429, network) retry with backoff for a while.
-const registry = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+const REGISTRY_RETRY = {
+  initialInterval: '2 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '1 minute',
+  maximumAttempts: 8,
+} as const;
+const registry = proxyActivities<KilnActivities>({ startToCloseTimeout: '10 minutes', retry: REGISTRY_RETRY });
+// Registry transfers (a push, reading the published image's layers) heartbeat per chunk or layer.
+const transfers = proxyActivities<KilnActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: REGISTRY_RETRY,
 });
 
 export const releaseTurn = defineSignal('release');
@@ -174,12 +191,12 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   const image = await assembleImage({ snapshotDir: input.snapshotDir, name: input.name });
 
   stage('test');
-  const report = await checks.testImage({
+  const report = await tests.testImage({
     snapshotDir: input.snapshotDir,
     name: input.name,
     layoutDir: image.layoutDir,
   });
-  const diff = await checks.compareWithPublished({
+  const diff = await transfers.compareWithPublished({
     repository,
     digest: image.digest,
     layoutDir: image.layoutDir,
@@ -206,7 +223,7 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   const turn = await takeTurn(repository);
   try {
     stage('push');
-    const pushed = await registry.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
+    const pushed = await transfers.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
 
     stage('sign');
     // Only what the digest itself determines goes into the signature: an unchanged image rebuilt

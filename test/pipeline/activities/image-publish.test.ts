@@ -1,8 +1,9 @@
-// tagImage against the real registry: a tag never moves away from an image whose provenance (signed
+// pushImage and tagImage against the real registry. A push streams each blob from the checked
+// layout, heartbeating. tagImage: a tag never moves away from an image whose provenance (signed
 // by kiln) records a newer catalog than the run moving it, so a run that started earlier and
 // finishes later cannot move `latest` back to an older catalog's image.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -130,5 +131,47 @@ describe('tagImage', () => {
       await run(tagImage, config, { repository, digest: older.digest, tags: ['latest'], catalogTime: T1 }),
     ).toEqual({ moved: ['latest'], unchanged: [] });
     expect(await tagged(repository, 'latest')).toBe(older.digest);
+  });
+});
+
+describe('pushImage', () => {
+  it('streams every blob from the checked layout, heartbeating as it goes, and the registry serves the same bytes', async () => {
+    const repository = `${env.KILN_REGISTRY}/push-stream/echo`;
+    const beats: unknown[] = [];
+    const watched = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    watched.on('heartbeat', (d: unknown) => beats.push(d));
+    await watched.run(pushImage, config, { repository, layoutDir: newer.layoutDir, digest: newer.digest });
+    const index = JSON.parse(await readFile(join(newer.layoutDir, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    const manifest = JSON.parse(
+      (await readFile(join(newer.layoutDir, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)))).toString(),
+    ) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]!.digest;
+    const served = await registryGet(env, `push-stream/echo/blobs/${layer}`);
+    expect(served.status).toBe(200);
+    expect(sha256(served.body)).toBe(layer);
+    expect(beats).toContainEqual({ uploading: layer });
+    expect(await tagged(repository, newer.digest)).toBe(newer.digest);
+  });
+
+  it('refuses a layout whose layer does not match its digest, before uploading it', async () => {
+    const copy = await mkdtemp(join(env.KILN_STATE, 'damaged-layout-'));
+    await cp(older.layoutDir, copy, { recursive: true });
+    const index = JSON.parse(await readFile(join(copy, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(
+      (await readFile(join(copy, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)))).toString(),
+    ) as { layers: { digest: string }[] };
+    const layer = manifest.layers[0]!.digest;
+    const file = join(copy, 'blobs', 'sha256', layer.slice(7));
+    const bytes = await readFile(file);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    await writeFile(file, bytes);
+    const repository = `${env.KILN_REGISTRY}/push-damaged/base`;
+    await expect(run(pushImage, config, { repository, layoutDir: copy, digest: older.digest })).rejects.toMatchObject({
+      type: 'CorruptArtifact',
+      nonRetryable: true,
+    });
+    expect((await registryGet(env, `push-damaged/base/blobs/${layer}`)).status).toBe(404);
   });
 });
