@@ -3,43 +3,74 @@
 // *type* KilnActivities only; activity functions take (config, input) and are bound here.
 import type { KilnConfig } from '../config/config.js';
 import { snapshotCatalog } from './snapshot.js';
-import { buildPackage, type PackageBuildInput } from './package-build.js';
-import { testPackage, type PackageCheckInput } from './package-test.js';
+import { buildPackage } from './package-build.js';
+import { testPackage } from './package-test.js';
 import { checkPackage } from './package-check.js';
-import { publishPackage, type PublishInput } from './package-publish.js';
-import { bumpEpochs, type EpochBumpInput } from './package-epoch.js';
-import { assembleImage, type AssembleInput } from './image-assemble.js';
-import { testImage, type TestImageInput } from './image-test.js';
+import { publishPackage } from './package-publish.js';
+import { bumpEpochs } from './package-epoch.js';
+import { assembleImage } from './image-assemble.js';
+import { testImage } from './image-test.js';
 import { compareWithPublished, type CompareInput } from './image-compare.js';
-import { scanImage, type ScanInput } from './image-scan.js';
-import { writeProvenance, type ProvenanceInput } from './image-provenance.js';
-import { pushImage, tagImage, type PushInput, type TagInput } from './image-publish.js';
-import { signImage, attestImage, type SignImageInput, type AttestImageInput } from './image-sign.js';
-import { verifyImage, type VerifyImageInput } from './image-verify.js';
-import { findPublishedImage, imageInputs, type FindPublishedInput, type ImageInputsInput } from './image-inputs.js';
+import { scanImage } from './image-scan.js';
+import { writeProvenance } from './image-provenance.js';
+import { pushImage, tagImage, type PushInput } from './image-publish.js';
+import { signImage, attestImage } from './image-sign.js';
+import { verifyImage } from './image-verify.js';
+import { findPublishedImage, imageInputs } from './image-inputs.js';
 import { previousRunFailures } from './runs.js';
+import { localSnapshot } from '../io/snapshot-store.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 
+/**
+ * An activity whose input names the run's catalog snapshot gets it on this worker: a worker that
+ * shares no disk with the one that took the snapshot materializes it from the artifact store first.
+ */
+function onLocalSnapshot<I extends { snapshotDir?: string }, R>(
+  config: KilnConfig,
+  activity: (config: KilnConfig, input: I) => Promise<R>,
+): (input: I) => Promise<R> {
+  return async (input) =>
+    activity(
+      config,
+      input.snapshotDir ? { ...input, snapshotDir: await localSnapshot(config, input.snapshotDir) } : input,
+    );
+}
+
+/**
+ * The first step of a chain whose later steps need the files it leaves on this worker: its result
+ * names this worker's own task queue (`host`), where the workflow sends those steps.
+ */
+function leavesFiles<I, R extends object>(
+  activity: (config: KilnConfig, input: I) => Promise<R>,
+): (config: KilnConfig, input: I) => Promise<R & { host?: string }> {
+  return async (config, input) => {
+    const result = await activity(config, input);
+    return config.worker.hostQueue ? { ...result, host: config.worker.hostQueue } : result;
+  };
+}
+
 export function createActivities(config: KilnConfig) {
+  const local = <I extends { snapshotDir?: string }, R>(activity: (config: KilnConfig, input: I) => Promise<R>) =>
+    onLocalSnapshot(config, activity);
   return {
     snapshotCatalog: (input: Parameters<typeof snapshotCatalog>[1]) => snapshotCatalog(config, input),
-    buildPackage: (input: PackageBuildInput) => buildPackage(config, input),
-    testPackage: (input: PackageCheckInput) => testPackage(config, input),
-    checkPackage: (input: PackageCheckInput) => checkPackage(config, input),
-    publishPackage: (input: PublishInput) => publishPackage(config, input),
-    bumpEpochs: (input: EpochBumpInput) => bumpEpochs(config, input),
-    imageInputs: (input: ImageInputsInput) => imageInputs(config, input),
-    findPublishedImage: (input: FindPublishedInput) => findPublishedImage(config, input),
-    assembleImage: (input: AssembleInput) => assembleImage(config, input),
-    testImage: (input: TestImageInput) => testImage(config, input),
+    buildPackage: local(leavesFiles(buildPackage)),
+    testPackage: local(testPackage),
+    checkPackage: local(checkPackage),
+    publishPackage: local(publishPackage),
+    bumpEpochs: local(bumpEpochs),
+    imageInputs: local(imageInputs),
+    findPublishedImage: local(findPublishedImage),
+    assembleImage: local(leavesFiles(assembleImage)),
+    testImage: local(testImage),
     compareWithPublished: (input: CompareInput) => compareWithPublished(config, input),
-    scanImage: (input: ScanInput) => scanImage(config, input),
+    scanImage: local(scanImage),
     pushImage: (input: PushInput) => pushImage(config, input),
-    signImage: (input: SignImageInput) => signImage(config, input),
-    writeProvenance: (input: ProvenanceInput) => writeProvenance(config, input),
-    attestImage: (input: AttestImageInput) => attestImage(config, input),
-    tagImage: (input: TagInput) => tagImage(config, input),
-    verifyImage: (input: VerifyImageInput) => verifyImage(config, input),
+    signImage: local(signImage),
+    writeProvenance: local(writeProvenance),
+    attestImage: local(attestImage),
+    tagImage: local(tagImage),
+    verifyImage: local(verifyImage),
     previousRunFailures: (input: Parameters<typeof previousRunFailures>[1]) => previousRunFailures(config, input),
     listWatchedPackages: (input: Parameters<typeof listWatchedPackages>[1]) => listWatchedPackages(config, input),
     checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),

@@ -19,6 +19,7 @@ import { stagingName, stagingSettings, type RunTarget } from '../domain/target.j
 import { loadCatalog } from '../io/catalog-loader.js';
 import { catalogDigest, copyCatalog, writeSnapshot } from '../io/catalog-snapshot.js';
 import { checkSource } from '../io/source-integrity.js';
+import { storeSnapshot } from '../io/snapshot-store.js';
 
 /** What a workflow holds of a catalog: a reference to the snapshot and its (small) build plan. */
 export interface CatalogSnapshot {
@@ -96,6 +97,8 @@ export async function snapshotCatalog(config: KilnConfig, input: { catalogDir?: 
     registry: settings.registry,
   };
   await writeSnapshot(dir, { ...catalog, settings, gitCommit: commit, source: checked, target });
+  // Workers that share no disk materialize it from the artifact store (io/snapshot-store.ts).
+  if (config.artifacts) await storeSnapshot(config, dir);
   return {
     digest,
     dir,

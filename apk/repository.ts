@@ -1,6 +1,7 @@
 // The signed APK repository kiln publishes into: `<repo>/<arch>/` holds the APKs and the signed
 // APKINDEX.tar.gz, and `<repo>/<arch>/.kiln/` what kiln remembers about each published package
 // (the inputs it was built from) and the lock publishers take.
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -77,7 +78,8 @@ export async function publishedIndex(repo: string, arch: string): Promise<ApkInd
 /**
  * Copies the APKs into the repository and regenerates the signed APKINDEX. The index is written
  * beside the live one and renamed over it, so readers only ever see a complete, signed index that
- * names files already in place. Publishers of one arch take turns (a directory lock), and each
+ * names files already in place. Publishers of one arch take turns (packageBuild holds Temporal's
+ * publish turn for the repository and arch; a directory lock guards direct callers on one host), and each
  * merges into the index the previous one left, so concurrent publishers never drop each other's
  * APKs. Only `built` builds are published; publishing what the repository already holds from the
  * same inputs changes nothing. A file in the repository never changes bytes: a different file under
@@ -118,11 +120,11 @@ export async function publishBuild(
     // Every file is already there, byte for byte, and recorded: nothing to publish.
     if (existing && !added.length) return { index, apks: build.apks.length };
     for (const apk of added) {
-      const tmp = join(repoArch, `.${apk.file}.${process.pid}.tmp`);
+      const tmp = join(repoArch, `.${apk.file}.${randomUUID()}.tmp`);
       await copyFile(join(build.buildDir, apk.file), tmp);
       await rename(tmp, join(repoArch, apk.file));
     }
-    const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${process.pid}.tar.gz`);
+    const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${randomUUID()}.tar.gz`);
     await melangeIndex(tools, {
       output: tmpIndex,
       arch: build.arch,
@@ -142,8 +144,9 @@ export async function publishBuild(
       apks: build.apks,
       publishedAt: new Date().toISOString(),
     };
-    await writeFile(`${record}.tmp`, JSON.stringify(rec, null, 2));
-    await rename(`${record}.tmp`, record);
+    const tmpRecord = `${record}.${randomUUID()}.tmp`;
+    await writeFile(tmpRecord, JSON.stringify(rec, null, 2));
+    await rename(tmpRecord, record);
     return { index, apks: build.apks.length };
   });
 }

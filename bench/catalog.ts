@@ -34,7 +34,8 @@ const dir = join(work, 'catalog');
 // The generated catalog's repository exists and provides nothing: every dependency is in the catalog.
 await mkdir(join(state, 'bootstrap'), { recursive: true });
 await generateCatalog(dir, { count, depth: Number(values.depth), features: true, images: Number(values.images) });
-const config = configWith({ KILN_STATE: state, KILN_CATALOG: dir });
+// No registry here: snapshots are not stored for other workers (KILN_ARTIFACTS=none).
+const config = configWith({ KILN_STATE: state, KILN_CATALOG: dir, KILN_ARTIFACTS: 'none' });
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rows: [string, number][] = [];

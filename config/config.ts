@@ -2,7 +2,7 @@
 // listed in ENVIRONMENT (the README's table is written from it), validated once, and the result is
 // passed to activities (createActivities), the worker, the CLI and setup. Tests build a config with
 // loadConfig({...}) instead of changing process.env. Nothing here travels in workflow payloads.
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnectionOptions } from '@temporalio/worker';
@@ -37,6 +37,14 @@ export const ENVIRONMENT = {
   KILN_OIDC_TOKEN_FILE: ['file holding the OIDC token, re-read for every signature (keyless)', 'none'],
   KILN_BUILDER_ID: ['SLSA `builder.id` written into provenance', '`https://kiln.dev/builder/embedded`'],
   KILN_TASK_QUEUE: ['task queue workers poll and runs start on', '`kiln`'],
+  KILN_WORKER_ID: [
+    "this worker's name: its own task queue `<KILN_TASK_QUEUE>@<id>/<instance>` runs the steps that need its files",
+    '`<hostname>-<pid>`',
+  ],
+  KILN_ARTIFACTS: [
+    "OCI repository for kiln's own artifacts (catalog snapshots), shared by every worker; `none`: workers share one KILN_STATE",
+    '`<KILN_REGISTRY>/kiln-artifacts`',
+  ],
   KILN_WEB_UI: ['Temporal Web UI base URL, for links in summaries', '`http://127.0.0.1:8233`'],
   KILN_WORKFLOW_BUNDLE: ['prebuilt workflow bundle (`npm run build:bundle`)', 'bundle at worker start'],
   KILN_MAX_ACTIVITIES: ['activities at once per worker (melange and apko are CPU-heavy)', '2'],
@@ -120,11 +128,24 @@ export interface KilnConfig {
   catalogDir: string;
   registry: string;
   registryAuth: RegistryAuth;
+  /**
+   * `host[:port]/path` of kiln's own artifacts (catalog snapshots) in the registry: what workers that
+   * share no disk share. Undefined (`KILN_ARTIFACTS=none`): every worker reads one KILN_STATE.
+   */
+  artifacts?: string;
   repositoryUrl: string;
   signing: SigningConfig;
   builderId: string;
   temporal: TemporalConfig;
-  worker: { workflowBundlePath?: string; maxConcurrentActivities: number; logLevel: LogLevel };
+  worker: {
+    workflowBundlePath?: string;
+    maxConcurrentActivities: number;
+    logLevel: LogLevel;
+    /** This worker's name: its own task queue `<task queue>@<id>/<instance>` runs the steps that need its files. */
+    id: string;
+    /** That task queue, once a worker runs (workers/worker.ts sets it); activities name it in their results. */
+    hostQueue?: string;
+  };
   imageTest: { timeoutSeconds: number; bwrap: string };
   tools: {
     dir: string;
@@ -204,6 +225,8 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
 
   const temporal = temporalConnection(env, problems);
   const registry = env.KILN_REGISTRY ?? '127.0.0.1:5000';
+  const taskQueue = env.KILN_TASK_QUEUE ?? 'kiln';
+  const workerId = env.KILN_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const config: KilnConfig = {
     repoRoot: REPO_ROOT,
     paths,
@@ -215,18 +238,20 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
       caFile: env.KILN_REGISTRY_CA,
       insecure: insecure === undefined ? undefined : insecure === 'true',
     },
+    ...(env.KILN_ARTIFACTS === 'none' ? {} : { artifacts: env.KILN_ARTIFACTS ?? `${registry}/kiln-artifacts` }),
     repositoryUrl: env.KILN_REPOSITORY_URL ?? 'http://127.0.0.1:8090',
     signing,
     builderId: env.KILN_BUILDER_ID ?? 'https://kiln.dev/builder/embedded',
     temporal: {
       ...temporal,
-      taskQueue: env.KILN_TASK_QUEUE ?? 'kiln',
+      taskQueue,
       webUi: env.KILN_WEB_UI ?? 'http://127.0.0.1:8233',
     },
     worker: {
       workflowBundlePath: env.KILN_WORKFLOW_BUNDLE,
       maxConcurrentActivities: positive('KILN_MAX_ACTIVITIES', 2),
       logLevel: oneOf('KILN_LOG_LEVEL', LOG_LEVELS, 'INFO'),
+      id: workerId,
     },
     imageTest: {
       timeoutSeconds: positive('KILN_IMAGE_TEST_TIMEOUT_SECONDS', 60),

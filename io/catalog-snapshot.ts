@@ -11,7 +11,8 @@ import type { RunTarget } from '../domain/target.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { catalogInvalid, failure } from '../domain/failures.js';
 
-const RECORD = '.kiln-catalog.json';
+/** The validated catalog's record inside a snapshot directory. */
+export const RECORD = '.kiln-catalog.json';
 
 /**
  * The catalog as a snapshot recorded it, with the commit of the catalog's repository and its check,

@@ -1,5 +1,9 @@
 // workers/: the kiln worker process and how it is built. A worker is the workflow bundle plus every
-// activity bound to one configuration (createActivities(config)), polling one task queue.
+// activity bound to one configuration (createActivities(config)), polling the shared task queue,
+// and a second poller on its own task queue (`<task queue>@<KILN_WORKER_ID>/<instance>`): the steps
+// that need the files an earlier step left on this host (a build's APKs, an image's layout) are
+// sent there (samples-typescript's worker-specific task queues), so workers share no disk.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
@@ -24,21 +28,56 @@ export interface KilnWorkerOptions {
   maxConcurrentActivities?: number;
 }
 
-export async function createKilnWorker(o: KilnWorkerOptions): Promise<Worker> {
+/** The two pollers of one kiln worker, run and stopped together. */
+export interface KilnWorker {
+  /** This worker's own task queue. */
+  hostQueue: string;
+  run(): Promise<void>;
+  /** Runs until `until` (or what it starts) settles, then shuts both pollers down; its result. */
+  runUntil<R>(until: Promise<R> | (() => Promise<R>)): Promise<R>;
+  shutdown(): void;
+}
+
+export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker> {
   const bundlePath = o.workflowBundlePath ?? o.config.worker.workflowBundlePath;
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = o.workflowBundle
     ? { workflowBundle: o.workflowBundle }
     : bundlePath
       ? { workflowBundle: { code: readFileSync(bundlePath, 'utf8') } }
       : { workflowsPath: WORKFLOWS_PATH };
-  return Worker.create({
+  const taskQueue = o.taskQueue ?? o.config.temporal.taskQueue;
+  // A new queue per worker instance: a restarted worker never inherits tasks for files it lost.
+  const hostQueue = `${taskQueue}@${o.config.worker.id}/${randomUUID().slice(0, 8)}`;
+  const activities = createActivities({ ...o.config, worker: { ...o.config.worker, hostQueue } });
+  const common = {
     connection: o.connection,
     namespace: o.namespace ?? o.config.temporal.namespace,
-    taskQueue: o.taskQueue ?? o.config.temporal.taskQueue,
-    ...workflows,
-    activities: createActivities(o.config),
+    activities,
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? o.config.worker.maxConcurrentActivities,
     // Give running tool builds a moment to notice cancellation and clean up on shutdown.
     shutdownGraceTime: '10 seconds',
-  });
+  };
+  const shared: Worker = await Worker.create({ ...common, taskQueue, ...workflows });
+  const host: Worker = await Worker.create({ ...common, taskQueue: hostQueue });
+  const both = async <T>(run: (w: Worker) => Promise<T>): Promise<T> => {
+    const runs = [run(shared), run(host)];
+    // One poller failing stops the other, so the process never half-runs.
+    runs.forEach((r) =>
+      r.catch(() => {
+        for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+      }),
+    );
+    return (await Promise.all(runs))[0]!;
+  };
+  return {
+    hostQueue,
+    run: () => both((w) => w.run()),
+    runUntil: <R>(until: Promise<R> | (() => Promise<R>)) => {
+      const settles = typeof until === 'function' ? until() : until;
+      return both((w) => w.runUntil(settles));
+    },
+    shutdown: () => {
+      for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
 }

@@ -259,6 +259,7 @@ async function packagesPhase(
               archs: snapshot.archs,
               dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
               force: forced.has(name),
+              ...(snapshot.target ? { packageRepository: snapshot.target.packageRepository } : {}),
             },
           ],
         }),

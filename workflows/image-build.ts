@@ -1,24 +1,12 @@
 // imageBuild: one image from assembly to its tags. publishTurn: one image repository's turn to
 // publish, so that runs started together never interleave their pushes, signatures, attestations
 // and tag moves in one repository.
-import {
-  CancellationScope,
-  ParentClosePolicy,
-  condition,
-  defineSignal,
-  patched,
-  proxyActivities,
-  setHandler,
-  sleep,
-  startChild,
-  upsertSearchAttributes,
-  workflowInfo,
-  type ChildWorkflowHandle,
-} from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ImageDiff, KilnActivities, ScanFinding } from '../activities/index.js';
 import { failure } from '../domain/failures.js';
 import { KILN_IMAGE, KILN_STAGE } from './search-attributes.js';
+import { releaseTurnOf, takeTurn } from './turns.js';
+import { workerLost } from './failure.js';
 
 export interface ImageBuildWorkflowInput {
   snapshotDir: string;
@@ -67,20 +55,6 @@ const { assembleImage } = proxyActivities<KilnActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
-// Checks run tools in a sandbox or read the registry: a few retries for hiccups, no more.
-const checks = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '20 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
-});
-
-// Functional tests run for as long as the image's tests take; they heartbeat while they run, so a
-// dead worker is noticed within a minute rather than at the timeout.
-const tests = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
-});
-
 // Registry calls: transient failures (5xx, 429, network) retry with backoff for a while.
 const REGISTRY_RETRY = {
   initialInterval: '2 seconds',
@@ -88,56 +62,42 @@ const REGISTRY_RETRY = {
   maximumInterval: '1 minute',
   maximumAttempts: 8,
 } as const;
-const registry = proxyActivities<KilnActivities>({ startToCloseTimeout: '10 minutes', retry: REGISTRY_RETRY });
-// Registry transfers (a push, reading the published image's layers) heartbeat per chunk or layer.
-const transfers = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: REGISTRY_RETRY,
-});
 
-export const releaseTurn = defineSignal('release');
+// What follows assembly runs on the worker holding the image's layout (its own task queue). A
+// worker that is gone never starts it: after WORKER_LOST_AFTER the image is assembled again.
+const WORKER_LOST_AFTER = '2 minutes';
+const WORKER_LOST_ATTEMPTS = 3;
 
-/**
- * One image repository's turn to publish, held by one imageBuild at a time: its workflow id is
- * `kiln-publish/<repository>` and Temporal runs one workflow per id, so a second run's start fails
- * until the holder signals `release`. A holder that ends any other way closes its child (parent
- * close policy TERMINATE), which frees the turn too.
- */
-export async function publishTurn(): Promise<void> {
-  let released = false;
-  setHandler(releaseTurn, () => {
-    released = true;
-  });
-  await condition(() => released);
+/** The activity stubs, on the worker `host` names (with a start deadline), or on any worker. */
+function onWorker(host?: string) {
+  const pinned = host ? { taskQueue: host, scheduleToStartTimeout: WORKER_LOST_AFTER } : {};
+  return {
+    // Checks run tools in a sandbox or read files: a few retries for hiccups, no more.
+    checks: proxyActivities<KilnActivities>({
+      ...pinned,
+      startToCloseTimeout: '20 minutes',
+      retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+    }),
+    // Functional tests run as long as the image's tests take; they heartbeat while they run, so a
+    // dead worker is noticed within a minute rather than at the timeout.
+    tests: proxyActivities<KilnActivities>({
+      ...pinned,
+      startToCloseTimeout: '20 minutes',
+      heartbeatTimeout: '1 minute',
+      retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+    }),
+    registry: proxyActivities<KilnActivities>({ ...pinned, startToCloseTimeout: '10 minutes', retry: REGISTRY_RETRY }),
+    // Registry transfers (a push, reading the published image's layers) heartbeat per chunk or layer.
+    transfers: proxyActivities<KilnActivities>({
+      ...pinned,
+      startToCloseTimeout: '30 minutes',
+      heartbeatTimeout: '1 minute',
+      retry: REGISTRY_RETRY,
+    }),
+  };
 }
-
-/** Waits for the repository's publish turn: retries the start, 1 s apart at first, then up to 30 s. */
-async function takeTurn(repository: string): Promise<ChildWorkflowHandle<typeof publishTurn>> {
-  for (let wait = 1; ; wait = Math.min(wait * 2, 30)) {
-    try {
-      return await startChild(publishTurn, {
-        workflowId: `kiln-publish/${repository}`,
-        parentClosePolicy: ParentClosePolicy.TERMINATE,
-        // A holder stuck past this lets the others in rather than block a repository forever.
-        workflowExecutionTimeout: '6 hours',
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      await sleep(`${wait} seconds`);
-    }
-  }
-}
-
-async function releaseTurnOf(turn: ChildWorkflowHandle<typeof publishTurn>): Promise<void> {
-  await CancellationScope.nonCancellable(async () => {
-    // A turn that already ended (timed out) has nothing left to release.
-    await turn
-      .signal(releaseTurn)
-      .then(() => turn.result())
-      .catch(() => undefined);
-  });
-}
+// Steps that need no files of a particular worker.
+const { checks, registry } = onWorker();
 
 /**
  * assemble -> functional tests -> compare with the published image -> scan -> (the repository's
@@ -187,8 +147,34 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
     }
   }
 
+  const pinned = patched('host-queues');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await assembleAndPublish(input, { info, startedOn, catalogTime, stage, inputs, pinned });
+    } catch (err) {
+      // The worker holding the layout is gone, and the layout with it: assemble again anywhere.
+      if (!workerLost(err) || attempt >= WORKER_LOST_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** assemble (any worker), then every step that reads its layout on that worker, then publish. */
+async function assembleAndPublish(
+  input: ImageBuildWorkflowInput,
+  run: {
+    info: ReturnType<typeof workflowInfo>;
+    startedOn: string;
+    catalogTime: string;
+    stage: (value: string) => void;
+    inputs: { inputDigest?: string } | undefined;
+    pinned: boolean;
+  },
+): Promise<ImageBuildWorkflowResult> {
+  const { info, startedOn, catalogTime, stage, inputs } = run;
+  const { repository } = input;
   stage('assemble');
   const image = await assembleImage({ snapshotDir: input.snapshotDir, name: input.name });
+  const { checks, tests, transfers, registry: hostRegistry } = onWorker(run.pinned ? image.host : undefined);
 
   stage('test');
   const report = await tests.testImage({
@@ -220,7 +206,7 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
   const vulnPredicate = scan.scanner !== 'none' ? scan.predicateFile : undefined;
 
   stage('queued');
-  const turn = await takeTurn(repository);
+  const turn = await takeTurn(`kiln-publish/${repository}`);
   try {
     stage('push');
     const pushed = await transfers.pushImage({ repository, layoutDir: image.layoutDir, digest: image.digest });
@@ -249,8 +235,9 @@ export async function imageBuild(input: ImageBuildWorkflowInput): Promise<ImageB
       layoutDir: image.layoutDir,
       ...(inputs?.inputDigest ? { inputDigest: inputs.inputDigest } : {}),
     });
+    // Attestations read predicate files from this worker's disk.
     const attest = (digest: string, predicateType: string, predicateFile: string, sameWhen?: string) =>
-      registry.attestImage({
+      hostRegistry.attestImage({
         repository,
         digest,
         predicateType,

@@ -1,11 +1,13 @@
 // Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
 // packageBuild: build, test, check and publish one package for every arch; and, once the package
 // phase is over, the epoch bumps an allowed ABI break requires of the packages that link it.
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { KilnActivities, PackageBuildResult, PackageChecks } from '../activities/index.js';
+import { workerLost } from './failure.js';
 import type { EpochBump, PackageOutcome, Reproducibility } from '../domain/summary.js';
 import { failureMessage } from './failure.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
+import { releaseTurnOf, takeTurn } from './turns.js';
 
 export interface PackageBuildWorkflowInput {
   snapshotDir: string;
@@ -15,6 +17,8 @@ export interface PackageBuildWorkflowInput {
   dependencyDigests: Record<string, Record<string, string>>;
   /** Rebuild from scratch and compare with the published APKs (which stay). */
   force?: boolean;
+  /** The package repository publishing writes to: its turns (one publisher per arch) are named after it. */
+  packageRepository?: string;
 }
 
 export interface PackageBuildWorkflowResult {
@@ -42,18 +46,29 @@ const { buildPackage } = proxyActivities<KilnActivities>({
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
-// melange test runs in the sandbox like a build; the other checks read files.
-const { testPackage, checkPackage } = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
-});
+// What follows a build runs on the worker holding its files (its own task queue, `host`). A worker
+// that is gone never starts it: after WORKER_LOST_AFTER the chain starts again from the build.
+const WORKER_LOST_AFTER = '2 minutes';
+const WORKER_LOST_ATTEMPTS = 3;
 
-const { publishPackage } = proxyActivities<KilnActivities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
-});
+/** test, check and publish on the worker that built (`host`), or anywhere for results without one. */
+function onWorker(host: string | undefined) {
+  const pinned = host ? { taskQueue: host, scheduleToStartTimeout: WORKER_LOST_AFTER } : {};
+  // melange test runs in the sandbox like a build; the other checks read files.
+  const { testPackage, checkPackage } = proxyActivities<KilnActivities>({
+    ...pinned,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+  });
+  const { publishPackage } = proxyActivities<KilnActivities>({
+    ...pinned,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
+  });
+  return { testPackage, checkPackage, publishPackage };
+}
 
 const { bumpEpochs } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '5 minutes',
@@ -76,9 +91,11 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
     { key: KILN_PACKAGE, value: input.name },
     { key: KILN_STAGE, value: 'build' },
   ]);
-  const builds: PackageBuildResult[] = await Promise.all(
-    input.archs.map((arch) =>
-      buildPackage({
+  const pinned = patched('host-queues');
+  /** build (any worker) -> test -> check on the worker holding the build's files; again if that worker is lost. */
+  const buildAndCheck = async (arch: string) => {
+    for (let attempt = 1; ; attempt++) {
+      const build = await buildPackage({
         snapshotDir: input.snapshotDir,
         name: input.name,
         arch,
@@ -86,15 +103,45 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
           Object.entries(input.dependencyDigests).map(([dep, byArch]) => [dep, byArch[arch] ?? '']),
         ),
         force: input.force,
-      }),
-    ),
-  );
-  upsertSearchAttributes([{ key: KILN_STAGE, value: 'test' }]);
-  const tested = await Promise.all(builds.map((build) => testPackage({ snapshotDir: input.snapshotDir, build })));
-  upsertSearchAttributes([{ key: KILN_STAGE, value: 'check' }]);
-  const checks = await Promise.all(builds.map((build) => checkPackage({ snapshotDir: input.snapshotDir, build })));
+      });
+      const on = onWorker(pinned ? build.host : undefined);
+      try {
+        upsertSearchAttributes([{ key: KILN_STAGE, value: 'test' }]);
+        const tested = await on.testPackage({ snapshotDir: input.snapshotDir, build });
+        upsertSearchAttributes([{ key: KILN_STAGE, value: 'check' }]);
+        const checks = await on.checkPackage({ snapshotDir: input.snapshotDir, build });
+        return { build, tested, checks, on };
+      } catch (err) {
+        if (!workerLost(err) || attempt >= WORKER_LOST_ATTEMPTS) throw err;
+      }
+    }
+  };
+  const archs = await Promise.all(input.archs.map(buildAndCheck));
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'publish' }]);
-  for (const build of builds) await publishPackage({ snapshotDir: input.snapshotDir, build });
+  // Every arch passed: publish each (all archs or none). A worker lost before publishing took the
+  // build's files with it: that arch is built and checked again elsewhere, then published.
+  for (const [i, arch] of input.archs.entries()) {
+    for (let attempt = 1; ; attempt++) {
+      const { build, on } = archs[i]!;
+      // One publisher per repository and arch, on any number of workers and hosts: Temporal's turn.
+      const turn =
+        input.packageRepository && patched('package-publish-turn')
+          ? await takeTurn(`kiln-publish-apk/${input.packageRepository}/${arch}`, 2)
+          : undefined;
+      try {
+        await on.publishPackage({ snapshotDir: input.snapshotDir, build });
+        break;
+      } catch (err) {
+        if (!workerLost(err) || attempt >= WORKER_LOST_ATTEMPTS) throw err;
+      } finally {
+        if (turn) await releaseTurnOf(turn);
+      }
+      archs[i] = await buildAndCheck(arch);
+    }
+  }
+  const builds = archs.map((a) => a.build);
+  const tested = archs.map((a) => a.tested);
+  const checks = archs.map((a) => a.checks);
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'done' }]);
   const first = builds[0]!;
   const changed = [...new Set(builds.flatMap((b) => b.dependenciesChanged ?? []))].sort();

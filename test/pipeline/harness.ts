@@ -7,10 +7,10 @@ import { gunzipSync } from 'node:zlib';
 import { readTar } from '../../domain/tar.js';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection } from '@temporalio/worker';
 import { connectClient, connectWorkerConnection } from '../../client/connection.js';
 import { sha256digest } from '../../domain/digest.js';
-import { createKilnWorker, WORKFLOWS_PATH } from '../../workers/worker.js';
+import { createKilnWorker, WORKFLOWS_PATH, type KilnWorker } from '../../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
 
 /** The shared test services' variables (test/global-setup.ts), leaving process.env alone. */
@@ -28,7 +28,7 @@ export interface TemporalHarness {
   nativeConnection: NativeConnection;
   bundle: { code: string };
   /** A worker on this task queue; its activities get `config` (default: kilnTestConfig(env), made now). */
-  worker(taskQueue: string, config?: KilnConfig): Promise<Worker>;
+  worker(taskQueue: string, config?: KilnConfig): Promise<KilnWorker>;
   close(): Promise<void>;
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '@temporalio/worker';
+import type { KilnWorker } from '../../../workers/worker.js';
 import { snapshotCatalog, type CatalogSnapshot } from '../../../activities/snapshot.js';
 import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { readSnapshot } from '../../../io/catalog-snapshot.js';
@@ -21,7 +21,7 @@ import { installedVersions, productionRegistry, repositoryFiles } from './publis
 const env = kilnTestEnv();
 const taskQueue = `staging-${Date.now()}`;
 let temporal: TemporalHarness;
-let worker: Worker;
+let worker: KilnWorker;
 let workerDone: Promise<void>;
 let scratch: string;
 let catalogDir: string;

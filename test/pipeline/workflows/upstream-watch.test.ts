@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '@temporalio/worker';
+import type { KilnWorker } from '../../../workers/worker.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { proposeUpdate } from '../../../activities/upstream.js';
 import { configWith, type KilnConfig } from '../../../config/config.js';
@@ -30,7 +30,7 @@ const env = kilnTestEnv();
 // The worker's configuration, for the activity this file calls directly.
 const config: KilnConfig = configWith({ ...env });
 let temporal: TemporalHarness;
-let worker: Worker;
+let worker: KilnWorker;
 let workerDone: Promise<void>;
 let root: string;
 let upstream: string;

@@ -26,7 +26,8 @@ let stranger: SigningKey;
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'kiln-source-'));
   state = await bootstrapStateFixture();
-  config = configWith({ KILN_STATE: state }, {});
+  // One worker, no registry: snapshots stay in this state directory (KILN_ARTIFACTS=none).
+  config = configWith({ KILN_STATE: state, KILN_ARTIFACTS: 'none' }, {});
   release = await makeKey(scratch, 'release');
   stranger = await makeKey(scratch, 'stranger');
 });
