@@ -17,6 +17,7 @@ import { pushImage, tagImage, type PushInput, type TagInput } from './image-publ
 import { signImage, attestImage, type SignImageInput, type AttestImageInput } from './image-sign.js';
 import { verifyImage, type VerifyImageInput } from './image-verify.js';
 import { previousRunFailures } from './runs.js';
+import { writeRunReport, type RunReportInput } from './run-report.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 
 export function createActivities(config: KilnConfig) {
@@ -38,6 +39,7 @@ export function createActivities(config: KilnConfig) {
     tagImage: (input: TagInput) => tagImage(config, input),
     verifyImage: (input: VerifyImageInput) => verifyImage(config, input),
     previousRunFailures: (input: Parameters<typeof previousRunFailures>[1]) => previousRunFailures(config, input),
+    writeRunReport: (input: RunReportInput) => writeRunReport(config, input),
     listWatchedPackages: (input: Parameters<typeof listWatchedPackages>[1]) => listWatchedPackages(config, input),
     checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),
     proposeUpdate: (input: Parameters<typeof proposeUpdate>[1]) => proposeUpdate(config, input),
@@ -61,3 +63,4 @@ export type { ProvenanceInput } from './image-provenance.js';
 export type { PushInput, TagInput } from './image-publish.js';
 export type { SignImageInput, AttestImageInput } from './image-sign.js';
 export type { VerifyImageInput } from './image-verify.js';
+export type { RunReportInput, RunReport } from './run-report.js';
