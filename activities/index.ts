@@ -19,6 +19,7 @@ import { verifyImage } from './image-verify.js';
 import { findPublishedImage, imageInputs } from './image-inputs.js';
 import { previousRunFailures } from './runs.js';
 import { localSnapshot } from '../io/snapshot-store.js';
+import { writeRunReport, type RunReportInput } from './run-report.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 
 /**
@@ -72,6 +73,7 @@ export function createActivities(config: KilnConfig) {
     tagImage: local(tagImage),
     verifyImage: local(verifyImage),
     previousRunFailures: (input: Parameters<typeof previousRunFailures>[1]) => previousRunFailures(config, input),
+    writeRunReport: (input: RunReportInput) => writeRunReport(config, input),
     listWatchedPackages: (input: Parameters<typeof listWatchedPackages>[1]) => listWatchedPackages(config, input),
     checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),
     proposeUpdate: (input: Parameters<typeof proposeUpdate>[1]) => proposeUpdate(config, input),
@@ -96,3 +98,4 @@ export type { PushInput, TagInput } from './image-publish.js';
 export type { SignImageInput, AttestImageInput } from './image-sign.js';
 export type { VerifyImageInput } from './image-verify.js';
 export type { ImageInputsInput, ImageInputsResult, FindPublishedInput, PublishedImage } from './image-inputs.js';
+export type { RunReportInput, RunReport } from './run-report.js';

@@ -35,6 +35,7 @@ export interface CatalogSnapshot {
   plan: BuildPlan;
   /** Where images go (the target's): `host[:port]/prefix`. */
   registry: string;
+  /** catalog.yaml `archs`; a package built for fewer (its target-architecture) has `plan.packages[].archs`. */
   archs: string[];
   concurrency: { packages: number; images: number };
 }

@@ -1,6 +1,7 @@
-// The Temporal CLI adapter: every `temporal` command line kiln runs is built here. Today that is the
-// embedded dev server (`temporal server start-dev`), started detached by setup/services.ts, which
-// passes kiln's search attributes from their one definition in workflows/search-attributes.ts.
+// The Temporal CLI adapter: every `temporal` command line kiln runs is built here: the embedded dev
+// server (`temporal server start-dev`), started detached by setup/services.ts, which passes kiln's
+// search attributes from their one definition in workflows/search-attributes.ts; and the operator
+// commands `kiln cluster up` registers the namespace and those search attributes with.
 import type { SearchAttributeType } from '@temporalio/common';
 import type { KilnConfig } from '../config/config.js';
 import { resolveTool } from './toolchain.js';
@@ -59,3 +60,63 @@ export function devServerCommand(config: KilnConfig, o: DevServerOptions): { com
     ],
   };
 }
+
+/**
+ * Where operator commands go: the cluster's loopback frontend, and nothing from a person's Temporal
+ * profile or TEMPORAL_* variables (their TLS or API key would not fit kiln's plain loopback cluster).
+ */
+const clusterTarget = (address: string): string[] => [
+  '--address',
+  address,
+  '--disable-config-file',
+  '--disable-config-env',
+];
+
+/** `temporal operator ...` against a cluster kiln runs (setup/cluster.ts): health, namespace, search attributes. */
+export const operatorArgs = {
+  health: (address: string): string[] => ['operator', 'cluster', 'health', ...clusterTarget(address)],
+  describeNamespace: (address: string, namespace: string): string[] => [
+    'operator',
+    'namespace',
+    'describe',
+    '--namespace',
+    namespace,
+    '--output',
+    'json',
+    ...clusterTarget(address),
+  ],
+  createNamespace: (address: string, namespace: string, retention: string): string[] => [
+    'operator',
+    'namespace',
+    'create',
+    '--namespace',
+    namespace,
+    '--retention',
+    retention,
+    ...clusterTarget(address),
+  ],
+  listSearchAttributes: (address: string, namespace: string): string[] => [
+    'operator',
+    'search-attribute',
+    'list',
+    '--namespace',
+    namespace,
+    '--output',
+    'json',
+    ...clusterTarget(address),
+  ],
+  /** One call for all of them: `--name A --type Keyword --name B --type Keyword`. */
+  createSearchAttributes: (
+    address: string,
+    namespace: string,
+    keys: readonly SearchAttributeDefinition[],
+  ): string[] => [
+    'operator',
+    'search-attribute',
+    'create',
+    '--namespace',
+    namespace,
+    ...keys.flatMap((k) => ['--name', k.name, '--type', CLI_TYPE[k.type]]),
+    ...clusterTarget(address),
+  ],
+};

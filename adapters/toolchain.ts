@@ -10,7 +10,7 @@ import { failure } from '../domain/failures.js';
 export type ToolsConfig = KilnConfig['tools'];
 
 export interface ToolPin {
-  name: ToolName;
+  name: PinnedToolName;
   version: string;
   /** Go module (main package at its root unless `package` says otherwise). */
   module: string;
@@ -20,9 +20,14 @@ export interface ToolPin {
   goFlags: string[];
   /** Arguments that print the version, and a pattern the output must contain. */
   versionArgs: string[];
+  /** Directories of the module copied beside `bin/` at build time (the SQL tool's versioned schema). */
+  moduleFiles?: string[];
 }
 
 export type ToolName = 'temporal' | 'melange' | 'apko' | 'cosign';
+/** Temporal's own server, schema tool and Web UI server, for `kiln cluster` only. */
+export type ClusterToolName = 'temporal-server' | 'temporal-sql-tool' | 'temporal-ui-server';
+export type PinnedToolName = ToolName | ClusterToolName;
 
 export const TOOLS: Record<ToolName, ToolPin> = {
   temporal: {
@@ -55,6 +60,42 @@ export const TOOLS: Record<ToolName, ToolPin> = {
   },
 };
 
+/**
+ * What `kiln cluster up` runs: the Temporal server at the version docker-compose.yml pins, its SQL
+ * schema tool, and the Web UI server the pinned CLI embeds (2.42.1, docker-compose.yml's temporalio/ui).
+ * Not in TOOLS, so scripts/setup never builds them: `kiln cluster up` builds them on first use. The
+ * pinned Temporal CLI already depends on both modules at these versions, so after setup their sources
+ * are in the Go module cache. Built with the tag Temporal's own Makefile uses.
+ */
+export const CLUSTER_TOOLS: Record<ClusterToolName, ToolPin> = {
+  'temporal-server': {
+    name: 'temporal-server',
+    version: '1.29.1',
+    module: 'go.temporal.io/server',
+    package: 'go.temporal.io/server/cmd/server',
+    goFlags: ['-tags', 'disable_grpc_modules', '-ldflags', '-s -w'],
+    versionArgs: ['--version'],
+  },
+  'temporal-sql-tool': {
+    name: 'temporal-sql-tool',
+    version: '1.29.1',
+    module: 'go.temporal.io/server',
+    package: 'go.temporal.io/server/cmd/tools/sql',
+    goFlags: ['-tags', 'disable_grpc_modules', '-ldflags', '-s -w'],
+    versionArgs: ['--version'],
+    // update-schema -d reads the versioned SQL from here, so the cluster never needs the module cache.
+    moduleFiles: ['schema/postgresql/v12'],
+  },
+  'temporal-ui-server': {
+    name: 'temporal-ui-server',
+    version: '2.42.1',
+    module: 'github.com/temporalio/ui-server/v2',
+    package: 'github.com/temporalio/ui-server/v2/cmd/server',
+    goFlags: ['-ldflags', '-s -w'],
+    versionArgs: ['--version'],
+  },
+};
+
 /** Where `go install` puts a pinned tool, under the tools directory (config.tools.dir). */
 export function cachedToolPath(tool: ToolPin, toolsDir: string): string {
   return join(toolsDir, `${tool.name}-${tool.version}`, 'bin', tool.name);
@@ -78,9 +119,9 @@ export function reportedVersion(path: string, tool: ToolPin): string | undefined
  * already on PATH at the pinned version. A missing tool is a misconfigured worker: ToolMissing,
  * never retried.
  */
-export function resolveTool(name: ToolName, tools: ToolsConfig): string {
-  const tool = TOOLS[name];
-  const override = (tools.overrides as Partial<Record<ToolName, string>>)[name];
+export function resolveTool(name: PinnedToolName, tools: ToolsConfig): string {
+  const tool = name in TOOLS ? TOOLS[name as ToolName] : CLUSTER_TOOLS[name as ClusterToolName];
+  const override = (tools.overrides as Partial<Record<PinnedToolName, string>>)[name];
   if (override) return override;
   const cached = cachedToolPath(tool, tools.dir);
   if (existsSync(cached)) return cached;
@@ -88,8 +129,7 @@ export function resolveTool(name: ToolName, tools: ToolsConfig): string {
     const candidate = join(dir, name);
     if (dir && existsSync(candidate) && reportedVersion(candidate, tool)?.includes(tool.version)) return candidate;
   }
-  throw failure(
-    'ToolMissing',
-    `${name} ${tool.version} is not installed (looked in ${cached} and PATH). Run scripts/setup, which builds it with go install.`,
-  );
+  const fix =
+    name in TOOLS ? 'Run scripts/setup, which builds it with go install.' : 'Run `kiln cluster up`, which builds it.';
+  throw failure('ToolMissing', `${name} ${tool.version} is not installed (looked in ${cached} and PATH). ${fix}`);
 }

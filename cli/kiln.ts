@@ -1,5 +1,6 @@
 // The kiln command line: `npm run kiln -- <command>` (commander; one file per command in cli/).
 //   dev up|down|status        embedded Temporal dev server + registry on 127.0.0.1
+//   cluster up|down|status    a PostgreSQL-backed Temporal cluster + Web UI on 127.0.0.1 instead
 //   schedule apply [--catalog DIR] | pause | unpause | trigger | describe
 //                             the nightly Temporal Schedule from catalog.yaml's `schedule:`
 //   validate [--catalog DIR]  check a catalog; every problem with file, field and fix
@@ -10,6 +11,7 @@
 // Each command takes only its own flags: anything else is refused with exit code 2. `--help` (on
 // any command) prints to stdout and exits 0.
 import { Command, CommanderError } from 'commander';
+import { registerCluster } from './cluster.js';
 import { registerDev } from './dev.js';
 import { registerPlan } from './plan.js';
 import { registerRebuild } from './rebuild.js';
@@ -28,6 +30,7 @@ export function kilnProgram(): Command {
       throw err;
     });
   registerDev(program);
+  registerCluster(program);
   registerSchedule(program);
   registerValidate(program);
   registerPlan(program);

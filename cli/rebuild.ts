@@ -29,13 +29,14 @@ export async function rebuild(o: RebuildOptions): Promise<number> {
   const config = loadConfig();
   // Loaded here, not at the top: the worker, its activities and Temporal's native runtime are for
   // this command only, so `kiln --help`, validate and plan start quickly.
-  const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  const { installRuntime } = await import('../workers/telemetry.js');
   const { connectClient, connectWorkerConnection } = await import('../client/connection.js');
   const { progressChanges, startAndFollowRebuild } = await import('../client/rebuild.js');
   const { servicesUp } = await import('../setup/services.js');
   const { createKilnWorker } = await import('../workers/worker.js');
   const { temporal } = config;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // A worker on this machine may already serve metrics on KILN_METRICS_ADDRESS: the run goes on without.
+  installRuntime(config, 'WARN', { metrics: 'optional' });
   console.log('==> Services');
   await servicesUp(config);
   const nativeConnection = await connectWorkerConnection(config);

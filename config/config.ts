@@ -3,6 +3,7 @@
 // passed to activities (createActivities), the worker, the CLI and setup. Tests build a config with
 // loadConfig({...}) instead of changing process.env. Nothing here travels in workflow payloads.
 import { homedir, hostname } from 'node:os';
+import { isIPv4, isIPv6 } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnectionOptions } from '@temporalio/worker';
@@ -49,6 +50,10 @@ export const ENVIRONMENT = {
   KILN_WORKFLOW_BUNDLE: ['prebuilt workflow bundle (`npm run build:bundle`)', 'bundle at worker start'],
   KILN_MAX_ACTIVITIES: ['activities at once per worker (melange and apko are CPU-heavy)', '2'],
   KILN_LOG_LEVEL: ['worker log level: TRACE, DEBUG, INFO, WARN or ERROR', '`INFO`'],
+  KILN_METRICS_ADDRESS: [
+    "`ip:port` where the worker serves Prometheus metrics at `/metrics`, Temporal's and kiln's (docs/observability.md); unauthenticated: keep it on loopback, e.g. `127.0.0.1:9464`",
+    'off',
+  ],
   KILN_IMAGE_TEST_TIMEOUT_SECONDS: ['default time limit of one image test', '60'],
   KILN_BWRAP: ['bubblewrap binary for image tests', '`/usr/bin/bwrap`'],
   KILN_TOOLS_DIR: ['where setup builds the pinned Go tools', '`~/.cache/kiln/tools`'],
@@ -146,6 +151,8 @@ export interface KilnConfig {
     /** That task queue, once a worker runs (workers/worker.ts sets it); activities name it in their results. */
     hostQueue?: string;
   };
+  /** KILN_METRICS_ADDRESS: the Prometheus endpoint's `ip:port` (workers/telemetry.ts); unset: no endpoint. */
+  metrics: { address?: string };
   imageTest: { timeoutSeconds: number; bwrap: string };
   tools: {
     dir: string;
@@ -253,6 +260,7 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
       logLevel: oneOf('KILN_LOG_LEVEL', LOG_LEVELS, 'INFO'),
       id: workerId,
     },
+    metrics: { address: socketAddress('KILN_METRICS_ADDRESS', env.KILN_METRICS_ADDRESS, problems) },
     imageTest: {
       timeoutSeconds: positive('KILN_IMAGE_TEST_TIMEOUT_SECONDS', 60),
       bwrap: env.KILN_BWRAP ?? '/usr/bin/bwrap',
@@ -278,6 +286,26 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
   };
   if (problems.length) throw configInvalid(`kiln configuration is invalid:\n${problems.join('\n')}`);
   return config;
+}
+
+/**
+ * An `ip:port` a server can bind: an IPv4 address or a bracketed IPv6 address, and a port. Temporal's
+ * native runtime parses it as a socket address, so a host name (even `localhost`) is refused here,
+ * with the fix, rather than by the runtime with a bare "invalid socket address syntax".
+ */
+function socketAddress(
+  name: keyof typeof ENVIRONMENT,
+  raw: string | undefined,
+  problems: string[],
+): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  const port = Number(m?.[3]);
+  if (m && (m[1] !== undefined ? isIPv6(m[1]) : isIPv4(m[2]!)) && port >= 1 && port <= 65535) return raw;
+  problems.push(
+    `${name}=${raw}: expected an IP address and port such as 127.0.0.1:9464 or [::1]:9464, no host name (fix: set one, or unset it to serve no metrics)`,
+  );
+  return undefined;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -17,6 +17,14 @@ import {
 } from './melange-vars.js';
 import { bootstrapFix, breakCycles } from './build-order.js';
 import { atomName, catalogProviders } from './plan.js';
+import {
+  buildDependencyList,
+  compilePackage,
+  fieldOf,
+  type CompiledSubpackage,
+  type PipelineLibrary,
+} from './melange-pipelines.js';
+import { archsToCompile, targetArchitecture } from './package-archs.js';
 
 const VAR_FIX =
   'define it under vars: or var-transforms (package.*, vars.*, and range.* in a range subpackage are substituted), or correct its spelling';
@@ -69,6 +77,10 @@ export class FileCheck {
   add(field: string, message: string, fix: string, line?: number): void {
     this.problems.push({ file: this.file, field, message, fix, ...(line ? { line } : {}) });
   }
+  /** A problem of another file found while checking this one (a pipeline file a config uses). */
+  report(problem: CatalogProblem): void {
+    this.problems.push(problem);
+  }
   unknownKeys(doc: Obj, allowed: string[], prefix = ''): void {
     for (const k of Object.keys(doc)) {
       if (!allowed.includes(k))
@@ -88,10 +100,14 @@ export class FileCheck {
   }
   /** A list of strings with melange's substitutions applied; placeholders left unset are problems. */
   substituted(value: unknown, field: string, vars: VarMap): string[] {
+    return this.substitutedAt(value, field, vars).map((x) => x.value);
+  }
+  /** As `substituted`, each value with the field it was written at (`field[i]`). */
+  substitutedAt(value: unknown, field: string, vars: VarMap): { value: string; field: string }[] {
     return this.stringList(value, field).flatMap((raw, i) => {
       const text = substitute(raw, vars);
       const unset = unresolved(text);
-      if (!unset.length) return [text];
+      if (!unset.length) return [{ value: text, field: `${field}[${i}]` }];
       this.add(`${field}[${i}]`, `"${raw}" uses \${{${unset[0]}}}, which melange does not define here`, VAR_FIX);
       return [];
     });
@@ -175,7 +191,22 @@ export function yamlLocator(text: string): Locate {
   };
 }
 
-export function validatePackage(doc: Obj, file: string, check: FileCheck): PackageSpec | undefined {
+/** What validatePackage knows of the catalog around a config. */
+export interface PackageContext {
+  /** catalog.yaml `archs` (default [x86_64]): the archs its pipelines are compiled for. */
+  archs?: string[];
+  /** Where `uses:` names are found (io/melange-pipelines.ts); without it `uses:` is not followed. */
+  pipelines?: PipelineLibrary;
+  /** The line of a path in the config, for problems. */
+  locate?: Locate;
+}
+
+export function validatePackage(
+  doc: Obj,
+  file: string,
+  check: FileCheck,
+  context: PackageContext = {},
+): PackageSpec | undefined {
   check.unknownKeys(doc, MELANGE_KEYS);
   if (!isObj(doc.package)) {
     if (doc.package === undefined || doc.package === null)
@@ -220,6 +251,7 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
   const deps = check.mapping(pkg.dependencies, 'package.dependencies', 'dependencies: { runtime: [busybox] }');
   if (doc.test !== undefined) check.mapping(doc.test, 'test', 'test: { pipeline: [{ runs: "hello --version" }] }');
   const subpackages: string[] = [];
+  const compiled: CompiledSubpackage[] = [];
   const provides = check.substituted(deps.provides, 'package.dependencies.provides', vars).map(atomName);
   if (doc.subpackages !== undefined && !Array.isArray(doc.subpackages))
     check.add('subpackages', 'must be a list', 'write subpackages as a list of {name, pipeline}');
@@ -229,6 +261,7 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
     const subName = typeof sub.name === 'string' ? substitute(sub.name, subVars) : sub.name;
     const n = check.name(subName, `subpackages[${i}].name`, 'subpackage');
     if (n) subpackages.push(n);
+    compiled.push({ index: i, sub, vars: subVars, name: typeof subName === 'string' ? subName : '' });
     const subDeps = check.mapping(
       sub.dependencies,
       `subpackages[${i}].dependencies`,
@@ -245,7 +278,45 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
       'must be a list of steps',
       'write pipeline as a list of "- runs: ..." or "- uses: ..." steps',
     );
+  const target = targetArchitecture(
+    check.substitutedAt(pkg['target-architecture'], 'package.target-architecture', vars),
+    check,
+  );
+  // What the pipelines (`uses:` included) and tests need, for the archs it is built for.
+  const needs = compilePackage({
+    doc,
+    vars,
+    name: typeof rawName === 'string' ? rawName : '',
+    subpackages: compiled,
+    archs: archsToCompile(target, context.archs),
+    library: context.pipelines,
+    file,
+    sink: {
+      add: (path, message, fix) => check.add(fieldOf(path), message, fix, context.locate?.(path)),
+      addIn: (problem) => check.report(problem),
+    },
+  });
   if (!name) return undefined;
+  const testContents = [
+    ...check.substitutedAt(
+      isObj(doc.test) ? environmentPackages(doc.test) : undefined,
+      'test.environment.contents.packages',
+      vars,
+    ),
+    ...compiled.flatMap((s) =>
+      check.substitutedAt(
+        isObj(s.sub.test) ? environmentPackages(s.sub.test) : undefined,
+        `subpackages[${s.index}].test.environment.contents.packages`,
+        s.vars,
+      ),
+    ),
+  ];
+  const dependencies = buildDependencyList(
+    check.substitutedAt(contents.packages, 'environment.contents.packages', vars),
+    needs,
+    testContents,
+    new Set([name, ...subpackages, ...provides]),
+  );
   return {
     name,
     version,
@@ -253,10 +324,19 @@ export function validatePackage(doc: Obj, file: string, check: FileCheck): Packa
     file,
     subpackages,
     provides,
-    buildDependencies: check.substituted(contents.packages, 'environment.contents.packages', vars),
+    buildDependencies: dependencies.map((d) => d.value),
+    buildDependencyFields: dependencies.map((d) => d.field),
     runtimeDependencies: check.substituted(deps.runtime, 'package.dependencies.runtime', vars),
     hasTest: doc.test !== undefined,
+    ...(target ? { archs: target } : {}),
+    ...(needs.catalogFiles.length ? { pipelines: needs.catalogFiles } : {}),
   };
+}
+
+/** A test's `environment.contents.packages`, wherever it is not a mapping left undefined (the schema says why). */
+function environmentPackages(test: Obj): unknown {
+  const env = test.environment;
+  return isObj(env) && isObj(env.contents) ? env.contents.packages : undefined;
 }
 
 export function checkUniqueNames(packages: PackageSpec[], problems: CatalogProblem[]): void {

@@ -153,8 +153,27 @@ export interface PackageSpec {
   subpackages: string[];
   /** Everything this package and its subpackages provide (names, `provides:` entries without versions). */
   provides: string[];
-  /** melange `environment.contents.packages` (build-time dependencies), as written. */
+  /**
+   * What must be built before this package, as written: melange `environment.contents.packages`
+   * (substituted), then the `needs.packages` of its build and subpackage pipelines (`uses:`
+   * definitions included), then what its tests install (`test.environment.contents.packages`,
+   * subpackage tests' too, and their pipelines' needs) less what the package itself provides: kiln
+   * builds and tests a package in one child, so a test's packages are built first too.
+   */
   buildDependencies: string[];
+  /**
+   * The field of the package config each of `buildDependencies` comes from, index for index:
+   * `environment.contents.packages[0]`, `pipeline[2].uses`, `test.environment.contents.packages[1]`.
+   * Absent in specs written by hand: then every entry is `environment.contents.packages[i]`.
+   */
+  buildDependencyFields?: string[];
+  /**
+   * melange `package.target-architecture` (substituted), when it limits the archs: the package is
+   * built only for the catalog archs it lists. Absent (or `[all]` in the config): every catalog arch.
+   */
+  archs?: string[];
+  /** Catalog pipeline files the config's `uses:` load, transitively (`pipelines/go/build.yaml`). */
+  pipelines?: string[];
   /** melange `package.dependencies.runtime`, as written. */
   runtimeDependencies: string[];
   /** True when the config has a `test:` section. */
@@ -201,8 +220,16 @@ export interface CatalogProblem {
 
 /** The build order derived from a valid catalog. Small, plain data: safe as a workflow payload. */
 export interface BuildPlan {
-  /** Catalog packages (by origin name) with the catalog packages they build against. */
-  packages: { name: string; version: string; epoch: number; dependsOn: string[] }[];
+  /**
+   * Catalog packages (by origin name) with the catalog packages they build against; `archs` when a
+   * package is built for only some of the catalog's archs (its `target-architecture`), else absent.
+   */
+  packages: { name: string; version: string; epoch: number; dependsOn: string[]; archs?: string[] }[];
+  /**
+   * Packages not built at all: their `target-architecture` shares no arch with catalog.yaml `archs`
+   * (absent when there are none).
+   */
+  notBuilt?: { name: string; archs: string[] }[];
   /** Packages grouped by level: level 0 depends on nothing in the catalog, level n on levels < n. */
   levels: string[][];
   /** Images with the catalog packages (origins, transitively through runtime deps) they install. */

@@ -9,13 +9,20 @@ export type PlanFormat = (typeof PLAN_FORMATS)[number];
 /** The plan as `kiln plan` prints it: levels with their build edges, then images. */
 export function planText(p: BuildPlan): string {
   const deps = new Map(p.packages.map((x) => [x.name, x.dependsOn]));
+  const archs = new Map(p.packages.flatMap((x) => (x.archs ? [[x.name, x.archs] as const] : [])));
   const after = (n: string) => deps.get(n) ?? [];
+  // A package built for only some of the catalog's archs says which.
+  const label = (n: string) => (archs.has(n) ? `${n} [${archs.get(n)!.join(', ')} only]` : n);
   const lines = [`Packages (${p.packages.length}), built level by level; a level's packages run in parallel:`];
   p.levels.forEach((level, i) => {
     lines.push(
-      `  level ${i}: ${level.map((n) => (after(n).length ? `${n} (after ${after(n).join(', ')})` : n)).join(', ')}`,
+      `  level ${i}: ${level.map((n) => (after(n).length ? `${label(n)} (after ${after(n).join(', ')})` : label(n))).join(', ')}`,
     );
   });
+  if (p.notBuilt?.length)
+    lines.push(
+      `Not built (package.target-architecture names none of catalog.yaml archs): ${p.notBuilt.map((x) => `${x.name} [${x.archs.join(', ')}]`).join(', ')}`,
+    );
   lines.push(`Images (${p.images.length}):`);
   for (const img of p.images)
     lines.push(
@@ -24,7 +31,10 @@ export function planText(p: BuildPlan): string {
   return lines.join('\n');
 }
 
-/** Machine-readable plan: packages with version, epoch, dependsOn and level; images with packages and tags. */
+/**
+ * Machine-readable plan: packages with version, epoch, dependsOn, level and (when not every catalog
+ * arch) archs; packages not built for any catalog arch; images with packages and tags.
+ */
 export function planJson(p: BuildPlan): string {
   const level = new Map<string, number>();
   p.levels.forEach((names, i) => names.forEach((n) => level.set(n, i)));
@@ -36,7 +46,9 @@ export function planJson(p: BuildPlan): string {
         epoch: x.epoch,
         dependsOn: x.dependsOn,
         level: level.get(x.name) ?? 0,
+        ...(x.archs ? { archs: x.archs } : {}),
       })),
+      ...(p.notBuilt?.length ? { notBuilt: p.notBuilt } : {}),
       images: p.images.map((i) => ({ name: i.name, packages: i.packages, tags: i.tags })),
     },
     null,

@@ -57,6 +57,11 @@ export function buildEdges(p: PackageSpec, providers: Map<string, string>): Map<
   return edges;
 }
 
+/** The catalog archs a package is built for (its `target-architecture`), in the catalog's order. */
+export function packageArchs(p: Pick<PackageSpec, 'archs'>, catalogArchs: string[]): string[] {
+  return p.archs ? catalogArchs.filter((a) => p.archs!.includes(a)) : catalogArchs;
+}
+
 /** Catalog origins a package builds against, less those an older build breaks (`bootstrapFrom`). */
 export function buildDependencies(p: PackageSpec, providers: Map<string, string>): string[] {
   const broken = new Set(p.bootstrapFrom ?? []);
@@ -65,8 +70,15 @@ export function buildDependencies(p: PackageSpec, providers: Map<string, string>
 
 export function planBuild(catalog: Catalog): BuildPlan {
   const providers = catalogProviders(catalog.packages);
-  const sorted = [...catalog.packages].sort((a, b) => (a.name < b.name ? -1 : 1));
-  const deps = new Map(sorted.map((p) => [p.name, buildDependencies(p, providers)]));
+  // A package whose target-architecture names none of the catalog's archs is not built at all.
+  const catalogArchs = catalog.settings?.archs;
+  const archsOf = (p: PackageSpec) => (catalogArchs && p.archs ? packageArchs(p, catalogArchs) : undefined);
+  const notBuilt = catalog.packages.filter((p) => archsOf(p)?.length === 0).map((p) => p.name);
+  const sorted = [...catalog.packages]
+    .filter((p) => !notBuilt.includes(p.name))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const built = new Set(sorted.map((p) => p.name));
+  const deps = new Map(sorted.map((p) => [p.name, buildDependencies(p, providers).filter((d) => built.has(d))]));
   // Longest-path layering: a package sits one level above its deepest dependency.
   const level = new Map<string, number>();
   const levelOf = (n: string): number => {
@@ -81,7 +93,8 @@ export function planBuild(catalog: Catalog): BuildPlan {
     const seen = new Set<string>();
     const walk = (atom: string) => {
       const origin = providers.get(atomName(atom));
-      if (!origin || seen.has(origin)) return;
+      // A package not built for the catalog's archs is no image's (checkPackageArchs reports it).
+      if (!origin || seen.has(origin) || !byName.has(origin)) return;
       seen.add(origin);
       byName.get(origin)!.runtimeDependencies.forEach(walk);
     };
@@ -89,7 +102,25 @@ export function planBuild(catalog: Catalog): BuildPlan {
     return [...seen].sort();
   };
   return {
-    packages: sorted.map((p) => ({ name: p.name, version: p.version, epoch: p.epoch, dependsOn: deps.get(p.name)! })),
+    packages: sorted.map((p) => {
+      const archs = archsOf(p);
+      return {
+        name: p.name,
+        version: p.version,
+        epoch: p.epoch,
+        dependsOn: deps.get(p.name)!,
+        // Only when it differs from catalog.yaml archs: a payload stays as small as before.
+        ...(archs && archs.length < catalogArchs!.length ? { archs } : {}),
+      };
+    }),
+    ...(notBuilt.length
+      ? {
+          notBuilt: catalog.packages
+            .filter((p) => notBuilt.includes(p.name))
+            .map((p) => ({ name: p.name, archs: p.archs! }))
+            .sort((a, b) => (a.name < b.name ? -1 : 1)),
+        }
+      : {}),
     levels,
     images: [...catalog.images]
       .sort((a, b) => (a.name < b.name ? -1 : 1))

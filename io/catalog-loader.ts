@@ -21,6 +21,8 @@ import {
 import { validateSettings, type Environment } from '../domain/catalog-settings.js';
 import { checkConfigSources, includeTarget } from '../domain/catalog-trust.js';
 import { checkToolSchema } from './schemas.js';
+import { pipelineLibrary } from './melange-pipelines.js';
+import { checkPackageArchs } from '../domain/package-archs.js';
 import { APKO_KEYS, checkImageName, mergeApkoInclude, validateImage } from '../domain/image-rules.js';
 import { loadYamlData, loadYamlText } from './fast-yaml.js';
 
@@ -58,13 +60,39 @@ async function readYaml(
   file: string,
   problems: CatalogProblem[],
   literal: string[][] = [],
-): Promise<{ doc: Obj | undefined; locate: Locate }> {
+): Promise<{ doc: Obj | undefined; locate: Locate; text: string }> {
   // Synchronously: for thousands of small files an awaited read costs ten times more (and more than the parse).
   const text = readFileSync(join(dir, file), 'utf8');
   let locator: Locate | undefined;
   return {
     doc: fastParse(text, literal) ?? parseYaml(file, text, problems, literal),
     locate: (path) => (locator ??= yamlLocator(text))(path),
+    text,
+  };
+}
+
+/**
+ * melange reads `vars:` and the items of `data:` as map[string]string: keys and values keep their
+ * text (a data key `3.10` stays "3.10" in `${{range.key}}`, where a YAML number would be 3.1).
+ */
+function withMelangeStrings(doc: Obj, text: string): Obj {
+  // Parsed again as text only where a value or key may have been read as another type.
+  const retyped = (v: unknown) => typeof v !== 'string';
+  const keyRetyped = (k: string) => /^([-+]?[.\d]|true$|false$|null$|~$)/i.test(k);
+  const suspect =
+    (isObj(doc.vars) && Object.values(doc.vars).some(retyped)) ||
+    (Array.isArray(doc.data) &&
+      doc.data.some(
+        (d: unknown) =>
+          isObj(d) && isObj(d.items) && Object.entries(d.items).some(([k, v]) => keyRetyped(k) || retyped(v)),
+      ));
+  if (!suspect) return doc;
+  const asText = loadYamlText(text);
+  if (!isObj(asText)) return doc;
+  return {
+    ...doc,
+    ...(doc.vars !== undefined ? { vars: asText.vars } : {}),
+    ...(doc.data !== undefined ? { data: asText.data } : {}),
   };
 }
 
@@ -180,6 +208,8 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   // Names of package files that could not be read: taken as declared, so one broken file does
   // not also report every package that depends on it.
   const unreadablePackages = new Set<string>();
+  // What `uses:` names: the catalog's pipelines/, then melange's built-ins (each file read once).
+  const pipelines = pipelineLibrary(root, problems);
   for (const f of await listYaml(join(root, 'packages'))) {
     const file = `packages/${f}`;
     if (!f.endsWith('.yaml')) {
@@ -190,8 +220,10 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       );
       continue;
     }
-    const { doc, locate } = await readYaml(root, file, problems, [['package', 'version']]);
-    const spec = doc && validatePackage(doc, file, new FileCheck(file, problems));
+    const { doc: parsed, locate, text } = await readYaml(root, file, problems, [['package', 'version']]);
+    const doc = parsed && withMelangeStrings(parsed, text);
+    const spec =
+      doc && validatePackage(doc, file, new FileCheck(file, problems), { archs: settings?.archs, pipelines, locate });
     // Only catalog.yaml chooses repositories and keys (domain/catalog-trust.ts).
     if (doc && settings)
       checkConfigSources(doc, 'melange', settings.allowRepositories ?? [], root, new FileCheck(file, problems), locate);
@@ -285,6 +317,8 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
         );
     }
     checkDependencies(packages, images, { external, packageRepository, unreadable, unreadablePackages }, problems);
+    // After checkDependencies: an edge an older build breaks (bootstrapFrom) is not judged by arch.
+    checkPackageArchs(packages, images, settings.archs, external, problems);
   }
 
   if (problems.length) throw new CatalogInvalid(problems);

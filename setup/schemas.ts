@@ -14,6 +14,19 @@ export const SCHEMA_IN_MODULE: Record<SchemaTool, string> = {
 };
 
 /**
+ * The directory of a tool's pinned Go module in the module cache (`go mod download` fetches the
+ * exact pinned version if the tool was not built here), or undefined with go's exit code.
+ */
+export async function pinnedModuleDir(tool: SchemaTool, cwd: string): Promise<{ dir?: string; exitCode?: number }> {
+  const { module, version } = TOOLS[tool];
+  const run = await execa('go', ['mod', 'download', '-json', `${module}@v${version}`], { cwd, reject: false });
+  return {
+    dir: run.exitCode === 0 ? (JSON.parse(run.stdout) as { Dir?: string }).Dir : undefined,
+    exitCode: run.exitCode,
+  };
+}
+
+/**
  * Copies each schema that is not there yet. A second run only checks the files exist; the first
  * takes the module from the Go module cache (`go mod download` fetches the exact pinned version if
  * the tool was not built here).
@@ -27,17 +40,13 @@ export async function installSchemas(toolsDir: string): Promise<void> {
     }
     const { module, version } = TOOLS[tool];
     mkdirSync(dirname(target), { recursive: true });
-    const run = await execa('go', ['mod', 'download', '-json', `${module}@v${version}`], {
-      cwd: dirname(target),
-      reject: false,
-    });
-    const dir = run.exitCode === 0 ? (JSON.parse(run.stdout) as { Dir?: string }).Dir : undefined;
+    const { dir, exitCode } = await pinnedModuleDir(tool, dirname(target));
     const source = dir && join(dir, SCHEMA_IN_MODULE[tool]);
     if (!source || !existsSync(source)) {
       throw failure(
         'ToolFailed',
         `cannot take the ${tool} ${version} JSON schema from ${module}@v${version} ` +
-          `(go mod download exit ${run.exitCode}${source ? `; no ${SCHEMA_IN_MODULE[tool]} in ${dir}` : ''}). ` +
+          `(go mod download exit ${exitCode}${source ? `; no ${SCHEMA_IN_MODULE[tool]} in ${dir}` : ''}). ` +
           'Check that the Go module proxy is reachable.',
       );
     }

@@ -2,7 +2,17 @@
 //   scripts/setup [--tools-only] [--worker | --tools temporal,melange,apko,cosign]
 // Without flags it builds every pinned tool (cosign too: the tests check kiln's output with it).
 // The worker image builds only what a worker runs (`--tools-only`, at image build; `--worker` at start).
-import { existsSync, mkdirSync, renameSync, rmSync, createWriteStream, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -11,6 +21,7 @@ import { loadConfig } from '../config/config.js';
 import { failure, invalidInput } from '../domain/failures.js';
 import { ensureKeys } from './keys.js';
 import { installSchemas } from './schemas.js';
+import { installMelangePipelines } from './melange-pipelines.js';
 import { bootstrapRepository } from './bootstrap-repo.js';
 
 const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
@@ -73,6 +84,16 @@ export async function installTool(tool: ToolPin, toolsDir: string): Promise<void
         );
       }
     }
+    if (tool.moduleFiles?.length) {
+      const listed = await go(['list', '-m', '-json', tool.module]);
+      const dir = (JSON.parse(listed.stdout) as { Dir?: string }).Dir;
+      for (const files of tool.moduleFiles) {
+        if (!dir || !existsSync(join(dir, files)))
+          throw failure('ToolFailed', `${tool.module}@v${tool.version} has no ${files} (module at ${dir ?? '?'})`);
+        cpSync(join(dir, files), join(staging, files), { recursive: true });
+        writable(join(staging, files));
+      }
+    }
   } finally {
     clearInterval(ticker);
     out.end();
@@ -82,6 +103,16 @@ export async function installTool(tool: ToolPin, toolsDir: string): Promise<void
   renameSync(staging, prefix);
   rmSync(work, { recursive: true, force: true });
   console.log(`    ${tool.name} ${tool.version}: built in ${Math.round((Date.now() - started) / 1000)}s`);
+}
+
+/** The module cache is read-only; a copy of it must stay removable by the next build. */
+function writable(path: string): void {
+  chmodSync(path, 0o755);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) writable(child);
+    else chmodSync(child, 0o644);
+  }
 }
 
 /** The tools to build: `--tools a,b`, else the worker's with `--worker` or `--tools-only`, else all. */
@@ -110,6 +141,7 @@ async function main(): Promise<void> {
   for (const name of tools) await installTool(TOOLS[name], config.tools.dir);
   step(`melange and apko JSON schemas (from the pinned modules) in ${config.tools.dir}/schemas`);
   await installSchemas(config.tools.dir);
+  await installMelangePipelines(config.tools.dir);
   // Image builds stop here: keys are made where the worker runs, never baked into a layer.
   if (values['tools-only']) return;
   step(`Keys in ${paths.keys}`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { KilnConfig } from '../config/config.js';
+import { stageDurations } from './telemetry.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -53,6 +54,8 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
     connection: o.connection,
     namespace: o.namespace ?? o.config.temporal.namespace,
     activities,
+    // kiln_stage_duration_seconds for every activity attempt (workers/telemetry.ts).
+    interceptors: { activity: [stageDurations] },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? o.config.worker.maxConcurrentActivities,
     // Give running tool builds a moment to notice cancellation and clean up on shutdown.
     shutdownGraceTime: '10 seconds',

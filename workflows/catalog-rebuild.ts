@@ -245,6 +245,9 @@ async function packagesPhase(
   track: Tracker,
 ): Promise<{ packages: PackageOutcome[]; epochBumps: EpochBump[] }> {
   const children = timedChildren(track);
+  // A package's own archs (its target-architecture), else the catalog's; a plan recorded before
+  // packages had archs has none, and builds for the catalog's as it did.
+  const archsOf = new Map(snapshot.plan.packages.map((p) => [p.name, p.archs ?? snapshot.archs]));
   const outcomes = await runDag<PackageBuildWorkflowResult>(
     snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
     snapshot.concurrency.packages,
@@ -256,7 +259,7 @@ async function packagesPhase(
             {
               snapshotDir: snapshot.dir,
               name,
-              archs: snapshot.archs,
+              archs: archsOf.get(name)!,
               dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
               force: forced.has(name),
               ...(snapshot.target ? { packageRepository: snapshot.target.packageRepository } : {}),

@@ -7,9 +7,10 @@ import { gunzipSync } from 'node:zlib';
 import { readTar } from '../../domain/tar.js';
 import { afterAll, beforeAll, inject } from 'vitest';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type NativeConnection } from '@temporalio/worker';
+import { bundleWorkflowCode, type NativeConnection } from '@temporalio/worker';
 import { connectClient, connectWorkerConnection } from '../../client/connection.js';
 import { sha256digest } from '../../domain/digest.js';
+import { installRuntime } from '../../workers/telemetry.js';
 import { createKilnWorker, WORKFLOWS_PATH, type KilnWorker } from '../../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
 
@@ -32,13 +33,26 @@ export interface TemporalHarness {
   close(): Promise<void>;
 }
 
-let runtimeInstalled = false;
+/** The KILN_METRICS_ADDRESS this process's runtime was installed with ('' for none), once installed. */
+let runtimeMetrics: string | undefined;
 
-export async function connectTemporal(env: KilnTestEnv): Promise<TemporalHarness> {
-  if (!runtimeInstalled) {
+/**
+ * Connects to the shared services. The first call in a test file's process installs Temporal's
+ * runtime, serving Prometheus metrics on `metricsAddress` when given (workers/telemetry.ts).
+ */
+export async function connectTemporal(
+  env: KilnTestEnv,
+  options: { metricsAddress?: string } = {},
+): Promise<TemporalHarness> {
+  const metrics = options.metricsAddress ?? '';
+  if (runtimeMetrics === undefined) {
     // Worker lifecycle chatter hides test output; warnings and errors still show.
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
+    installRuntime(kilnTestConfig(env, { KILN_METRICS_ADDRESS: metrics || undefined }), 'WARN');
+    runtimeMetrics = metrics;
+  } else if (runtimeMetrics !== metrics) {
+    throw new Error(
+      `Temporal's runtime is installed once per process, with metrics "${runtimeMetrics}", not "${metrics}"`,
+    );
   }
   const config = kilnTestConfig(env);
   const { client, close } = await connectClient(config);

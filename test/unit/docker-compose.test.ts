@@ -1,10 +1,13 @@
-// No Docker engine runs here, so the production-like stack is checked as data: it must parse and
-// name every service, image, port and volume a user of it needs.
+// No Docker engine runs here, so the production-like stack is checked as data: it must parse, name
+// every service, image, port and volume a user of it needs, and run the cluster `kiln cluster up`
+// runs (same versions, schema steps, shards, namespace and search attributes).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../config/config.js';
+import { CLUSTER_TOOLS } from '../../adapters/toolchain.js';
+import { loadConfig, REPO_ROOT } from '../../config/config.js';
+import { clusterLayout, NAMESPACE_RETENTION, NUM_HISTORY_SHARDS, schemaCommands } from '../../setup/cluster-config.js';
 import { toolsToBuild, WORKER_TOOLS } from '../../setup/setup.js';
 import { KILN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
@@ -15,6 +18,7 @@ interface Service {
   volumes?: string[];
   environment?: Record<string, string>;
   depends_on?: string[] | Record<string, unknown>;
+  command?: string[];
 }
 
 const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
@@ -25,15 +29,58 @@ const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'
 describe('docker-compose.yml', () => {
   it('has the whole production-like stack', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['kiln-worker', 'postgresql', 'registry', 'temporal', 'temporal-admin-tools', 'temporal-ui'].sort(),
+      [
+        'kiln-worker',
+        'postgresql',
+        'registry',
+        'temporal',
+        'temporal-admin-tools',
+        'temporal-schema',
+        'temporal-ui',
+      ].sort(),
     );
   });
 
-  it('pins the server images to the versions kiln is tested against', () => {
-    expect(compose.services.postgresql!.image).toMatch(/^postgres:\d+/);
-    expect(compose.services.temporal!.image).toBe('temporalio/auto-setup:1.29.1');
-    expect(compose.services['temporal-ui']!.image).toBe('temporalio/ui:2.42.1');
+  it('pins the server images to the versions `kiln cluster up` builds and runs', () => {
+    const server = CLUSTER_TOOLS['temporal-server'].version;
+    // Debian 12's PostgreSQL, which `kiln cluster up` installs.
+    expect(compose.services.postgresql!.image).toBe('postgres:15');
+    expect(compose.services.temporal!.image).toBe(`temporalio/server:${server}`);
+    expect(compose.services['temporal-schema']!.image).toBe(`temporalio/admin-tools:${server}`);
+    expect(compose.services['temporal-admin-tools']!.image).toBe(`temporalio/admin-tools:${server}`);
+    expect(compose.services['temporal-ui']!.image).toBe(`temporalio/ui:${CLUSTER_TOOLS['temporal-ui-server'].version}`);
     expect(compose.services.registry!.image).toMatch(/^registry:2/);
+  });
+
+  it('sets up the schema, shards and namespace as `kiln cluster up` does', () => {
+    // The schema job's loop, expanded, is exactly the steps `kiln cluster up` runs.
+    const script = compose.services['temporal-schema']!.command![0]!;
+    expect(script).toMatch(/sql="temporal-sql-tool --plugin postgres12 /);
+    const pairs = /for pair in ([^;]+);/
+      .exec(script)![1]!
+      .trim()
+      .split(/\s+/)
+      .map((p) => p.split(':') as [string, string]);
+    const steps = [...script.matchAll(/\$\$sql (--db \$\$db [^;]+);/g)].map((m) => m[1]!);
+    const expanded = pairs.flatMap(([db, schema]) =>
+      steps.map((step) => step.replace('$$db', db).replace('$$schema', schema)),
+    );
+    const layout = clusterLayout(loadConfig({ KILN_STATE: '/srv/kiln' }));
+    const kiln = schemaCommands('temporal-sql-tool', '/etc/temporal/schema/postgresql/v12', layout).map((c) =>
+      c.args.slice(c.args.indexOf('--db')).join(' '),
+    );
+    expect(expanded).toEqual(kiln);
+
+    expect(compose.services.temporal!.environment).toMatchObject({
+      DB: 'postgres12',
+      NUM_HISTORY_SHARDS: String(NUM_HISTORY_SHARDS),
+    });
+    expect(compose.services.temporal!.depends_on).toEqual({
+      'temporal-schema': { condition: 'service_completed_successfully' },
+    });
+    expect(JSON.stringify(compose.services['temporal-admin-tools'])).toContain(
+      `namespace create --namespace default --retention ${NAMESPACE_RETENTION}`,
+    );
   });
 
   it('publishes the gRPC, Web UI and registry ports on loopback only', () => {

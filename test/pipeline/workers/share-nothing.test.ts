@@ -55,14 +55,19 @@ async function startWorker(id: string): Promise<void> {
   workers.set(id, { state, process: child, output });
   const deadline = Date.now() + 120_000;
   while (!output.join('').includes('kiln worker polling')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker ${id} did not start:\n${output.join('')}`);
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`worker ${id} did not start:\n${output.join('')}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 beforeAll(async () => {
   const clusterState = await mkdtemp(join(env.KILN_STATE, 'cluster-'));
-  cluster = configWith({ KILN_STATE: clusterState, TEMPORAL_NAMESPACE: 'kiln-share-nothing', ...(await freeClusterAddresses()) });
+  cluster = configWith({
+    KILN_STATE: clusterState,
+    TEMPORAL_NAMESPACE: 'kiln-share-nothing',
+    ...(await freeClusterAddresses()),
+  });
   await clusterUp(cluster, quiet);
   // What the workers share besides Temporal and the registry: the package repository, the
   // bootstrap repository and the public keys, all under KILN_SHARED.
@@ -78,7 +83,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workers.values()) w.process.kill('SIGKILL');
   if (cluster) await clusterDown(cluster, quiet);
-  if (!process.env.KILN_KEEP_TEST_STATE) for (const w of workers.values()) await rm(w.state, { recursive: true, force: true });
+  if (!process.env.KILN_KEEP_TEST_STATE)
+    for (const w of workers.values()) await rm(w.state, { recursive: true, force: true });
 });
 
 describe('two workers that share no state directory, one killed mid-build', () => {
@@ -93,11 +99,15 @@ describe('two workers that share no state directory, one killed mid-build', () =
       // Wait until the level-0 packages are done and a worker runs sn-slow's (25 s) build, then kill
       // that worker: what it finished before stays finished.
       const done = async (name: string) =>
-        (await client.workflow.getHandle(`${workflowId}/package/${name}`).describe().catch(() => undefined))?.status
-          .name === 'COMPLETED';
+        (
+          await client.workflow
+            .getHandle(`${workflowId}/package/${name}`)
+            .describe()
+            .catch(() => undefined)
+        )?.status.name === 'COMPLETED';
       const slow = client.workflow.getHandle(`${workflowId}/package/sn-slow`);
       let building: WorkflowExecutionDescription['raw']['pendingActivities'] | undefined;
-      for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
         const d = await slow.describe().catch(() => undefined);
         building = d?.raw.pendingActivities?.filter(
           (a) => a.activityType?.name === 'buildPackage' && a.lastWorkerIdentity && Number(a.state) === 2,

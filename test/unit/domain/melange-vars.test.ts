@@ -2,11 +2,18 @@
 // loops over generated inputs with a fixed seed, so a failure reproduces.
 import { describe, expect, it } from 'vitest';
 import {
+  ANY_ARCH,
+  compileSubstitute,
+  compileVars,
+  evaluateCondition,
   expandGoTemplate,
   expandSubpackages,
+  firstUndefined,
   goRegExp,
   goReplaceAll,
+  instantiateArch,
   melangeVars,
+  subpackageCompileVars,
   substitute,
   unresolved,
   type VarProblem,
@@ -149,5 +156,136 @@ describe('range subpackages', () => {
     const problems: VarProblem[] = [];
     expandSubpackages({ subpackages: [{ range: 'versions', name: 'py-${{range.key}}' }] }, new Map(), problems);
     expect(problems.map((p) => p.field)).toEqual(['subpackages[0].range']);
+  });
+});
+
+describe('compile-time substitution (pipelines)', () => {
+  const base = melangeVars({ package: { name: 'foo', version: '1.2.3', epoch: 1 }, vars: { v: 'x' } }, []);
+
+  it('defines what melange defines in a step: targets, host, build, context, cross and package names', () => {
+    const x86 = compileVars(base, 'x86_64', ['foo', 'foo-dev'], ['debug']);
+    const at = (text: string, map = x86) => compileSubstitute(text, map).text;
+    expect(at('${{targets.destdir}} ${{targets.contextdir}} ${{targets.outdir}} ${{package.srcdir}}')).toBe(
+      '/home/build/melange-out/foo /home/build/melange-out/foo /home/build/melange-out /home/build',
+    );
+    expect(at('${{host.triplet.gnu}} ${{host.triplet.rust}} ${{build.arch}} ${{build.goarch}}')).toBe(
+      'x86_64-pc-linux-gnu x86_64-unknown-linux-gnu x86_64 amd64',
+    );
+    expect(at('${{cross.triplet.gnu.musl}} ${{targets.package.foo-dev}} ${{options.debug.enabled}}')).toBe(
+      'x86_64-pc-linux-musl /home/build/melange-out/foo-dev false',
+    );
+    const arm = compileVars(base, 'aarch64', ['foo'], []);
+    expect(at('${{host.triplet.gnu}} ${{host.triplet.rust}} ${{build.goarch}}', arm)).toBe(
+      'aarch64-unknown-linux-gnu aarch64-unknown-linux-gnu arm64',
+    );
+    const sub = subpackageCompileVars(x86, 'foo-dev');
+    expect(at('${{targets.subpkgdir}} ${{targets.contextdir}} ${{context.name}} ${{subpkg.name}}', sub)).toBe(
+      '/home/build/melange-out/foo-dev /home/build/melange-out/foo-dev foo-dev foo-dev',
+    );
+    // Only a subpackage has a subpkgdir; package.description is substituted before, not here.
+    expect(compileSubstitute('${{targets.subpkgdir}} ${{package.description}}', x86).missing).toEqual([
+      'targets.subpkgdir',
+      'package.description',
+    ]);
+  });
+
+  it('replaces ${{ name }} with spaces as cond.Subst does, and names what is undefined or malformed', () => {
+    const r = rng(4);
+    const map = compileVars(base, 'x86_64', ['foo'], []);
+    const keys = ['package.name', 'vars.v', 'targets.destdir', 'build.arch'];
+    for (let run = 0; run < 500; run++) {
+      let template = '';
+      let expected = '';
+      const missing: string[] = [];
+      for (let i = r.int(6); i >= 0; i--) {
+        const lit = r.word(`${NAME_CHARS} {}`, 0, 5);
+        template += lit;
+        expected += lit;
+        const pad = () => r.pick(['', ' ', '  ', '\t']);
+        if (r.int(4) === 0) {
+          const name = `vars.${r.word(ALNUM, 1, 6)}-undefined`;
+          template += `\${{${pad()}${name}${pad()}}}`;
+          missing.push(name);
+        } else {
+          const key = r.pick(keys);
+          template += `\${{${pad()}${key}${pad()}}}`;
+          expected += map.get(`\${{${key}}}`)!;
+        }
+      }
+      const s = compileSubstitute(template, map);
+      expect(s.missing).toEqual(missing);
+      if (!missing.length) expect(s.text).toBe(expected);
+      // The check without substituting agrees.
+      const first = firstUndefined(template, map);
+      expect(first).toEqual(missing.length ? { missing: missing[0] } : undefined);
+    }
+    expect(compileSubstitute('a ${{ } b', map).malformed).toEqual(['${{} b']);
+    expect(compileSubstitute('${{vars.v', map).malformed).toEqual(['${{vars.v']);
+  });
+
+  it('compiles once for every arch: stand-ins become each arch’s values where they are used', () => {
+    const r = rng(5);
+    const keys = [
+      'build.arch',
+      'build.goarch',
+      'host.triplet.gnu',
+      'host.triplet.rust',
+      'cross.triplet.rust.musl',
+      'package.name',
+    ];
+    const any = compileVars(base, ANY_ARCH, ['foo'], []);
+    for (let run = 0; run < 300; run++) {
+      const template = Array.from({ length: 1 + r.int(4) }, () => `${r.word(ALNUM, 0, 3)}\${{${r.pick(keys)}}}`).join(
+        '-',
+      );
+      for (const arch of ['x86_64', 'aarch64', 'ppc64le'])
+        expect(instantiateArch(compileSubstitute(template, any).text, arch)).toBe(
+          compileSubstitute(template, compileVars(base, arch, ['foo'], [])).text,
+        );
+    }
+  });
+
+  it('is the config-level pass of strings.Replacer: exact ${{key}}, one pass, others left as written', () => {
+    const r = rng(6);
+    const vars = new Map([
+      ['${{a}}', 'A'],
+      ['${{b.c}}', '${{a}}'],
+    ]);
+    const reference = (t: string) =>
+      t.replace(/\$\{\{([A-Za-z0-9_.-]+)\}\}/g, (w, k: string) => vars.get(`\${{${k}}}`) ?? w);
+    for (let run = 0; run < 1000; run++) {
+      const t = Array.from({ length: r.int(6) }, () =>
+        r.pick(['${{a}}', '${{b.c}}', '${{ a }}', '${{', '}}', 'x', '${{a', '$', '{']),
+      ).join('');
+      expect(substitute(t, vars)).toBe(reference(t));
+    }
+  });
+});
+
+describe('if: conditions', () => {
+  const map = compileVars(melangeVars({ package: { name: 'foo', version: '1' } }, []), 'aarch64', ['foo'], []);
+
+  it('evaluate as melange’s cond package: quoted values, == and !=, && and || left to right, parentheses', () => {
+    const cases: [string, boolean | RegExp][] = [
+      ["${{build.arch}} == 'aarch64'", true],
+      ['${{build.arch}} == "x86_64"', false],
+      ["${{build.arch}} != 'x86_64' && ${{package.name}} == 'foo'", true],
+      // Left to right, no precedence: (true || false) && false
+      ["'a' == 'a' || 'a' == 'b' && 'a' == 'b'", false],
+      ["'a' == 'a' || ('a' == 'b' && 'a' == 'b')", true],
+      ["'it\\'s' == \"it's\"", true],
+      ['${{build.arch}} == ${{build.arch}}', true],
+      ["${{vars.nope}} == 'x'", /variable vars.nope not defined/],
+      ["${{build.arch}} = 'aarch64'", /expected '==' or '!='/],
+      ["'a' == 'a' )", /unexpected trailing input/],
+      // The literal is 'a == ', then a' where an operator must be.
+      ["'a == 'a'", /expected '==' or '!=' at position 7/],
+      ["'a' == 'b", /unterminated string literal/],
+    ];
+    for (const [expr, want] of cases) {
+      const got = evaluateCondition(expr, map);
+      if (typeof want === 'boolean') expect(got, expr).toBe(want);
+      else expect(got, expr).toMatch(want);
+    }
   });
 });

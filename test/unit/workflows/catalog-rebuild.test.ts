@@ -278,6 +278,28 @@ describe.concurrent('catalogRebuild', () => {
     });
   });
 
+  describe('archs', () => {
+    it('builds each package for its own archs (its target-architecture), the rest for the catalog’s', async () => {
+      const run = await rebuild(
+        {
+          packages: { base: [], tool: ['base'], app: ['tool'] },
+          archs: ['x86_64', 'aarch64'],
+          packageArchs: { tool: ['x86_64'], app: ['x86_64'] },
+        },
+        {},
+      );
+      const archs = (name: string) =>
+        run.fakes.builds
+          .filter((b) => b.name === name)
+          .map((b) => b.arch)
+          .sort();
+      expect(archs('base')).toEqual(['aarch64', 'x86_64']);
+      expect(archs('tool')).toEqual(['x86_64']);
+      expect(archs('app')).toEqual(['x86_64']);
+      expect(statuses(run.summary!.packages)).toEqual({ app: 'built', base: 'built', tool: 'built' });
+    });
+  });
+
   describe('force', () => {
     // No images: force is about packages, and image runs would only make the test slower.
     const catalog: FakeCatalogSpec = { packages: { base: [], lib: ['base'], app: ['lib'] } };

@@ -16,9 +16,13 @@ export interface FakeCatalogSpec {
   /** Image -> the catalog packages it installs. */
   images?: Record<string, string[]>;
   concurrency?: { packages: number; images: number };
+  /** catalog.yaml archs (default x86_64). */
+  archs?: string[];
+  /** Packages built for only some of them (their target-architecture), as the plan records it. */
+  packageArchs?: Record<string, string[]>;
 }
 
-/** A catalog snapshot as snapshotCatalog returns it: version 1.0.0-r0 everywhere, one arch. */
+/** A catalog snapshot as snapshotCatalog returns it: version 1.0.0-r0 everywhere, one arch unless given. */
 export function fakeSnapshot(spec: FakeCatalogSpec): CatalogSnapshot {
   const names = Object.keys(spec.packages).sort();
   const levels: string[][] = [];
@@ -33,7 +37,13 @@ export function fakeSnapshot(spec: FakeCatalogSpec): CatalogSnapshot {
     levels.push(level);
   }
   const plan: BuildPlan = {
-    packages: names.map((name) => ({ name, version: '1.0.0', epoch: 0, dependsOn: [...spec.packages[name]!].sort() })),
+    packages: names.map((name) => ({
+      name,
+      version: '1.0.0',
+      epoch: 0,
+      dependsOn: [...spec.packages[name]!].sort(),
+      ...(spec.packageArchs?.[name] ? { archs: spec.packageArchs[name] } : {}),
+    })),
     levels,
     images: Object.entries(spec.images ?? {})
       .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -44,7 +54,7 @@ export function fakeSnapshot(spec: FakeCatalogSpec): CatalogSnapshot {
     dir: '/fake/snapshot',
     plan,
     registry: 'registry.test/kiln',
-    archs: ['x86_64'],
+    archs: spec.archs ?? ['x86_64'],
     concurrency: spec.concurrency ?? { packages: 2, images: 1 },
   };
 }
