@@ -39,8 +39,8 @@ export interface WriteApkInput {
 }
 
 /** gzip with mtime 0 in the header (Node already writes 0; forced so the bytes never vary). */
-export function gzip(data: Buffer): Buffer {
-  const gz = gzipSync(data, { level: 9 });
+export function gzip(data: Buffer, level = 9): Buffer {
+  const gz = gzipSync(data, { level });
   gz.writeUInt32LE(0, 4);
   return gz;
 }
@@ -95,17 +95,37 @@ export function pkginfoText(
   return lines.join('\n') + '\n';
 }
 
-export async function writeApk(input: WriteApkInput): Promise<Buffer> {
-  if (!/-r\d+$/.test(input.version)) throw invalidInput(`APK version needs a release suffix (-rN): ${input.version}`);
-  const key = await readFile(input.signingKeyPath, 'utf8');
-  const entries = dataEntries(input.files);
-  const data = gzip(writeTar(entries, { mtime: input.mtime }));
+/** An APK's data member (the gzipped data tar) and the installed size `.PKGINFO` records. */
+export interface ApkData {
+  member: Buffer;
+  size: number;
+}
+
+/**
+ * The data member of an APK holding `files`. Separate from signing so a caller converting large
+ * packages can keep it and sign it again under another key (setup/toolchain.ts); `level` is the
+ * gzip level (9 unless a caller trades size for time).
+ */
+export function apkData(files: ApkFile[], mtime: number, level = 9): ApkData {
+  const entries = dataEntries(files);
+  const member = gzip(writeTar(entries, { mtime }), level);
   // Size 0 would mark the package virtual, hence at least 1 (as abuild does).
   const size = Math.max(
     1,
     entries.reduce((n, e) => n + (e.type === 'file' ? (e.content?.length ?? 0) : 0), 0),
   );
-  const pkginfo = pkginfoText({ ...input, size, datahash: sha256hex(data) });
+  return { member, size };
+}
+
+export async function writeApk(input: WriteApkInput): Promise<Buffer> {
+  return signedApk(input, apkData(input.files, input.mtime));
+}
+
+/** A signed APK around a data member made by apkData: the control member and its signature. */
+export async function signedApk(input: Omit<WriteApkInput, 'files'>, data: ApkData): Promise<Buffer> {
+  if (!/-r\d+$/.test(input.version)) throw invalidInput(`APK version needs a release suffix (-rN): ${input.version}`);
+  const key = await readFile(input.signingKeyPath, 'utf8');
+  const pkginfo = pkginfoText({ ...input, size: data.size, datahash: sha256hex(data.member) });
   // Control and signature tars are cut (no end-of-archive blocks): apk reads all members as one stream.
   const control = gzip(
     writeTar([{ path: '.PKGINFO', type: 'file', mode: 0o644, content: Buffer.from(pkginfo) }], {
@@ -118,7 +138,7 @@ export async function writeApk(input: WriteApkInput): Promise<Buffer> {
   const sigMember = gzip(
     writeTar([{ path: sigName, type: 'file', mode: 0o644, content: signature }], { mtime: input.mtime, cut: true }),
   );
-  return Buffer.concat([sigMember, control, data]);
+  return Buffer.concat([sigMember, control, data.member]);
 }
 
 // Transitional: splitGzipMembers moved to apk/reader.ts (it reads); import it from there.

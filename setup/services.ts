@@ -1,6 +1,7 @@
 // The embedded services of one machine: the Temporal dev server (SQLite file, so runs survive a
 // restart; Web UI on 127.0.0.1) and Debian's docker-registry. Loopback only. Each runs detached
 // with a pid file and a log under KILN_STATE/services, so `dev up` from any shell finds them again.
+// Beside them, busybox httpd serves the package repository and, when setup made one, the source mirror.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { devServerCommand } from '../adapters/temporal-cli.js';
 import { failure } from '../domain/failures.js';
 import { processAlive } from '../io/lock.js';
 import { KILN_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { MIRROR_HOST, MIRROR_PORT, MIRROR_URL } from './source-mirror.js';
 
 export interface Service {
   name: string;
@@ -65,6 +67,19 @@ export function embeddedServices(config: KilnConfig): Service[] {
       url: `http://${repo.host}:${repo.port}/ (serves ${join(config.paths.state, 'repo')})`,
       command: '/bin/busybox',
       args: ['httpd', '-f', '-p', `${repo.host}:${repo.port}`, '-h', join(config.paths.state, 'repo')],
+    });
+  }
+  // The upstream source mirror (setup/source-mirror.ts), when setup made one for this state: the
+  // tarballs catalogs `fetch` from a fixed loopback address, as from their projects' sites.
+  const mirror = join(config.paths.state, 'mirror');
+  if (existsSync(mirror)) {
+    services.push({
+      name: 'mirror',
+      host: MIRROR_HOST,
+      port: MIRROR_PORT,
+      url: `${MIRROR_URL}/ (serves ${mirror})`,
+      command: '/bin/busybox',
+      args: ['httpd', '-f', '-p', `${MIRROR_HOST}:${MIRROR_PORT}`, '-h', mirror],
     });
   }
   if (isLoopback(r.host)) {

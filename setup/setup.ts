@@ -23,6 +23,7 @@ import { ensureKeys } from './keys.js';
 import { installSchemas } from './schemas.js';
 import { installMelangePipelines } from './melange-pipelines.js';
 import { bootstrapRepository } from './bootstrap-repo.js';
+import { prepareCatalogNeeds } from './toolchain-needs.js';
 
 const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
 
@@ -148,6 +149,10 @@ async function main(): Promise<void> {
   ensureKeys(paths.state);
   step(`Bootstrap APK repository in ${paths.bootstrap}`);
   await bootstrapRepository({ config, stateDir: paths.state, arch: 'x86_64' });
+  // Only what a catalog uses (catalog.yaml naming ${KILN_STATE}/toolchain, fetch steps under the
+  // mirror): the repository's catalogs, or a worker's configured one; instant when cached.
+  step(`Toolchain repository (from Debian's .debs) and source mirror in ${paths.state}`);
+  await prepareCatalogNeeds(config, paths.state, { examples: !values.worker });
   step('Setup complete');
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeApk, type WriteApkInput } from '../../../apk/writer.js';
+import { apkData, signedApk, writeApk, type WriteApkInput } from '../../../apk/writer.js';
 import { splitGzipMembers } from '../../../apk/reader.js';
 import { readTar, writeTar } from '../../../domain/tar.js';
 
@@ -141,6 +141,20 @@ describe('writeApk', () => {
   it('refuses a version without -rN, and duplicate paths', async () => {
     await expect(writeApk({ ...input, version: '1.2.3' })).rejects.toThrow(/-rN/);
     await expect(writeApk({ ...input, files: [...input.files, input.files[0]!] })).rejects.toThrow(/duplicate/);
+  });
+});
+
+describe('apkData and signedApk', () => {
+  it('make the same bytes as writeApk, so a data member can be kept and signed again', async () => {
+    const { files, ...rest } = input;
+    expect((await signedApk(rest, apkData(files, input.mtime))).equals(apk)).toBe(true);
+  });
+
+  it('trade size for time with the gzip level, changing only the data member', async () => {
+    const fast = apkData(input.files, input.mtime, 1);
+    const members = splitGzipMembers(await signedApk(input, fast));
+    expect(members[2]!.equals(fast.member)).toBe(true);
+    expect(gunzipSync(fast.member).equals(gunzipSync(splitGzipMembers(apk)[2]!))).toBe(true);
   });
 });
 
