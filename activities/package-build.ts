@@ -67,6 +67,10 @@ export async function packageInputDigest(
   const sources = sourceDir(catalogDir, spec);
   for (const f of await filesUnder(sources))
     own.update(`source ${f.slice(sources.length)} ${sha256hex(await readFile(f))}\n`);
+  // The catalog pipelines its `uses:` steps compile from are its inputs too (none: nothing added,
+  // so a package without them keeps the digest it always had).
+  for (const f of [...(spec.pipelines ?? [])].sort())
+    own.update(`pipeline ${f} ${sha256hex(await readFile(join(catalogDir, f)))}\n`);
   const ownDigest = own.digest('hex');
   const input = sha256stream().update(`own ${ownDigest}\n`);
   for (const name of Object.keys(deps).sort()) input.update(`dep ${name} ${deps[name]}\n`);
@@ -116,6 +120,7 @@ async function melangeInto(
     cwd: snapshot.dir,
     // The catalog's commit, not kiln's own: the same catalog gives the same APK bytes.
     gitCommit: snapshot.gitCommit ?? 'unknown',
+    ...(existsSync(join(snapshot.dir, 'pipelines')) ? { pipelineDir: join(snapshot.dir, 'pipelines') } : {}),
   });
   const apkFiles = (await filesUnder(join(scratch, 'out', arch))).filter((f) => f.endsWith('.apk'));
   if (!apkFiles.some((f) => basename(f) === apkFileName(spec.name, spec.version, spec.epoch))) {

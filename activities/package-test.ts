@@ -59,6 +59,9 @@ export async function testPackage(
       keyring: settings.keyring,
       logFile,
       tmpDir: await mkdir(join(work, 'tmp'), { recursive: true }).then(() => join(work, 'tmp')),
+      ...(existsSync(join(input.snapshotDir, 'pipelines'))
+        ? { pipelineDir: join(input.snapshotDir, 'pipelines') }
+        : {}),
     }).catch((err: unknown) => {
       // A crash or cancellation stays retryable; a test that ran and failed is the package's fault.
       if (!isFailure(err, 'ToolFailed')) throw err;

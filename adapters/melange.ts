@@ -20,6 +20,8 @@ export interface MelangeBuild {
   cwd: string;
   /** The catalog's commit, recorded in the package and its SBOM ("unknown" outside git). */
   gitCommit: string;
+  /** The catalog's own `pipelines/` directory, when it has one (its `uses:` names come first). */
+  pipelineDir?: string;
 }
 
 function repoFlags(repositories: string[], keyring: string[]): string[] {
@@ -55,6 +57,7 @@ export async function melangeBuild(tools: ToolsConfig, b: MelangeBuild): Promise
       // Explicit, or melange records whatever git checkout it finds around the snapshot.
       '--git-commit',
       b.gitCommit,
+      ...(b.pipelineDir ? ['--pipeline-dir', b.pipelineDir] : []),
       ...repoFlags(b.repositories, b.keyring),
     ],
     // Reproducible timestamps: the same inputs give the same APK bytes.
@@ -103,6 +106,7 @@ export async function melangeTest(
     keyring: string[];
     logFile: string;
     tmpDir: string;
+    pipelineDir?: string;
   },
 ): Promise<ToolResult> {
   return runTool({
@@ -120,6 +124,7 @@ export async function melangeTest(
       t.sourceDir,
       '--workspace-dir',
       t.workspaceDir,
+      ...(t.pipelineDir ? ['--pipeline-dirs', t.pipelineDir] : []),
       ...repoFlags(t.repositories, t.keyring),
     ],
     env: { TMPDIR: t.tmpDir },

@@ -360,6 +360,9 @@ export function checkUniqueNames(packages: PackageSpec[], problems: CatalogProbl
 }
 
 /** What the configured repositories provide, as the loader could read them. */
+/** Names melange generates from a package's files (`so:libz.so.1`, `cmd:gzip`, `pc:zlib`, `py3.12:x`). */
+const GENERATED_NAME = /^(so|cmd|pc|py\d?\.\d+):/;
+
 /** Package names listed in a cycle problem; the rest are counted. */
 const MEMBERS_LISTED = 20;
 
@@ -394,22 +397,25 @@ export function checkDependencies(
     const check = new FileCheck(p.file, problems);
     p.buildDependencies.forEach((atom, i) => {
       const n = atomName(atom);
-      if (!provided(atom)) {
+      // Where it was written: environment.contents.packages, a test environment or a pipeline's needs.
+      const field = p.buildDependencyFields?.[i] ?? `environment.contents.packages[${i}]`;
+      // so:, cmd:, pc: names are what melange derives from built files: no config declares them.
+      if (!provided(atom) && !GENERATED_NAME.test(n)) {
         check.add(
-          `environment.contents.packages[${i}]`,
+          field,
           `"${n}" is provided by no catalog package and no configured repository`,
           `add packages/${n}.yaml, correct the name, or add a repository that provides it to catalog.yaml repositories`,
         );
       } else if (providers.get(n) === p.name && !older(n) && !unreadable) {
         check.add(
-          `environment.contents.packages[${i}]`,
+          field,
           `dependency cycle: ${p.name} -> ${p.name} (it builds against its own "${n}" and neither a configured repository nor the package repository provides an older build)`,
           bootstrapFix([[p.name, p.name]]),
         );
       }
     });
     p.runtimeDependencies.forEach((atom, i) => {
-      if (!provided(atom) && !/^(so|cmd|pc|py\d?\.\d+):/.test(atomName(atom))) {
+      if (!provided(atom) && !GENERATED_NAME.test(atomName(atom))) {
         check.add(
           `package.dependencies.runtime[${i}]`,
           `"${atomName(atom)}" is provided by no catalog package and no configured repository`,

@@ -127,6 +127,8 @@ export interface RebuildSummary {
   epochBumps?: EpochBump[];
   /** True when every package and image succeeded (a not-reproducible rebuild or a failed epoch bump is a failure). */
   ok: boolean;
+  /** The run's HTML report on the worker that wrote it (activities/run-report.ts), when it could be written. */
+  report?: { path: string; timeline: 'stages' | 'durations' };
 }
 
 /** A package outcome that leaves the repository as it should be (a not-reproducible rebuild does not). */
@@ -239,6 +241,7 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   if (s.target) lines.push(`  target  ${describeTarget(s.target)}`);
   if (webUi)
     lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
+  if (s.report) lines.push(`  report  file://${s.report.path}`);
   lines.push('', `Packages: ${count(s.packages)}`);
   lines.push(
     ...table([

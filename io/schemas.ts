@@ -1,9 +1,11 @@
 // I/O: the JSON schemas melange and apko publish for the pinned versions, read from where setup
 // copies them (next to the built tools: <tools dir>/schemas/, setup/schemas.ts) and compiled with
 // ajv once per process. The mapping of errors to problems is pure: domain/schema-problems.ts.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import standalone from 'ajv/dist/standalone/index.js';
 import { TOOLS } from '../adapters/toolchain.js';
 import { loadConfig } from '../config/config.js';
 import type { CatalogProblem } from '../domain/catalog.js';
@@ -25,24 +27,54 @@ export function schemaPath(toolsDir: string, tool: SchemaTool): string {
 /** "melange 0.58.0": how problems name the schema. */
 export const schemaLabel = (tool: SchemaTool) => `${tool} ${TOOLS[tool].version}`;
 
-// Compiled validators by schema file: compiling melange's schema takes a few hundred milliseconds.
+const requireHere = createRequire(import.meta.url);
+const AJV_VERSION = (requireHere('ajv/package.json') as { version: string }).version;
+
+// Compiled validators by schema file, once per process.
 const compiled = new Map<string, ValidateFunction | undefined>();
 let warned = false;
 // config.tools.dir, read once: the loader checks every config of a catalog.
 let defaultToolsDir: string | undefined;
 
-/** The compiled validator for a tool's schema, or undefined if setup has not put the schema there. */
+/**
+ * The compiled validator for a tool's schema, or undefined if setup has not put the schema there.
+ * Compiling melange's schema takes a few hundred milliseconds, so the compiled code is kept next to
+ * the schema (ajv's standalone output, keyed by ajv's version) and loaded from there afterwards.
+ */
 export function schemaValidator(tool: SchemaTool, toolsDir: string): ValidateFunction | undefined {
   const file = schemaPath(toolsDir, tool);
   if (compiled.has(file)) return compiled.get(file);
   let validate: ValidateFunction | undefined;
   if (existsSync(file)) {
-    // strict: false, the schemas are generated from Go types and may carry keywords ajv does not know.
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false });
-    validate = ajv.compile(asToolsRead(JSON.parse(readFileSync(file, 'utf8'))) as object);
+    const cached = file.replace(/\.json$/, `.ajv-${AJV_VERSION}.cjs`);
+    validate = existsSync(cached) && statSync(cached).mtimeMs >= statSync(file).mtimeMs ? load(cached) : undefined;
+    if (!validate) {
+      // strict: false, the schemas are generated from Go types and may carry keywords ajv does not know.
+      const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false, code: { source: true } });
+      validate = ajv.compile(asToolsRead(JSON.parse(readFileSync(file, 'utf8'))) as object);
+      try {
+        const tmp = `${cached}.${process.pid}.tmp`;
+        writeFileSync(tmp, standalone.default(ajv, validate));
+        renameSync(tmp, cached);
+      } catch {
+        // A read-only tools directory: compile again next time.
+      }
+    }
   }
   compiled.set(file, validate);
   return validate;
+}
+
+/** Loads ajv standalone code, whose `require`s of ajv's runtime resolve from kiln's own modules. */
+function load(file: string): ValidateFunction | undefined {
+  try {
+    const module = { exports: {} as { default?: ValidateFunction } };
+    // Code kiln generated itself from the pinned schema (ajv's standalone output), not input.
+    new Function('require', 'module', 'exports', readFileSync(file, 'utf8'))(requireHere, module, module.exports);
+    return module.exports.default ?? (module.exports as unknown as ValidateFunction);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -4,6 +4,8 @@
 import {
   defineQuery,
   executeChild,
+  metricMeter,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -22,6 +24,7 @@ import {
   type RebuildSummary,
 } from '../domain/summary.js';
 import { selectWork, type Selection } from '../domain/selection.js';
+import { recordRunMetrics } from '../domain/metrics.js';
 import { runDag } from './dag.js';
 import { failureMessage } from './failure.js';
 import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
@@ -92,6 +95,13 @@ export interface RebuildProgress {
   items: Record<string, 'waiting' | 'running' | 'done' | 'failed' | 'blocked'>;
 }
 export const progressQuery = defineQuery<RebuildProgress>('progress');
+
+// The run report reads the run's histories (it heartbeats between batches); it never fails a run.
+const { writeRunReport } = proxyActivities<KilnActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
+});
 
 const { snapshotCatalog, previousRunFailures } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '5 minutes',
@@ -184,7 +194,12 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
     ...(epochBumps.length ? { epochBumps } : {}),
     ok,
   };
+  // kiln's run metrics (domain/metrics.ts), through the worker's Prometheus endpoint; not on replay.
+  recordRunMetrics(metricMeter, summary);
+  const report = patched('run-report') ? await writeRunReport({ summary }).catch(() => undefined) : undefined;
+  if (report) summary.report = report;
   upsertMemo({
+    ...(report ? { report: report.path } : {}),
     packages: packageCounts(packages),
     ...(epochBumps.length ? { epochBumps: epochBumpsMemo(epochBumps) } : {}),
     images: `${images.filter((i) => i.status === 'published' || i.status === 'unchanged').length} published, ${images.filter((i) => i.status === 'failed' || i.status === 'blocked').length} failed or blocked`,

@@ -21,7 +21,8 @@ interface Service {
   command?: string[];
 }
 
-const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+// Compose reads YAML merge keys (`<<: *kiln-worker`).
+const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
 };
@@ -30,7 +31,8 @@ describe('docker-compose.yml', () => {
   it('has the whole production-like stack', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
       [
-        'kiln-worker',
+        'kiln-worker-a',
+        'kiln-worker-b',
         'postgresql',
         'registry',
         'temporal',
@@ -95,15 +97,34 @@ describe('docker-compose.yml', () => {
     const used = Object.values(compose.services)
       .flatMap((s) => s.volumes ?? [])
       .map((v) => v.split(':')[0]!);
-    expect(used.sort()).toEqual(['kiln-state', 'postgresql-data', 'registry-data']);
+    expect([...new Set(used)].sort()).toEqual([
+      'kiln-state-a',
+      'kiln-state-b',
+      'postgresql-data',
+      'registry-data',
+      'shared',
+    ]);
     for (const v of used) expect(Object.keys(compose.volumes)).toContain(v);
   });
 
-  it('builds the worker from the Dockerfile in this repository and points it at the stack', () => {
-    const worker = compose.services['kiln-worker']!;
-    expect(worker.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+  it('builds two workers from the Dockerfile, sharing no state volume, only the shared one and the stack', () => {
     expect(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')).toMatch(/scripts\/setup --tools-only/);
-    expect(worker.environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233', KILN_REGISTRY: 'registry:5000' });
+    const [a, b] = [compose.services['kiln-worker-a']!, compose.services['kiln-worker-b']!];
+    for (const [worker, id] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
+      expect(worker.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+      expect(worker.environment).toMatchObject({
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        KILN_REGISTRY: 'registry:5000',
+        KILN_ARTIFACTS: 'registry:5000/kiln-artifacts',
+        KILN_SHARED: '/var/lib/kiln-shared',
+        KILN_WORKER_ID: id,
+      });
+    }
+    expect(a.volumes).toEqual(['kiln-state-a:/var/lib/kiln', 'shared:/var/lib/kiln-shared']);
+    expect(b.volumes).toEqual(['kiln-state-b:/var/lib/kiln', 'shared:/var/lib/kiln-shared']);
   });
 
   it('registers every search attribute the workflows write', () => {

@@ -5,17 +5,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { RunReport } from '../../../activities/index.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
-import { createKilnWorker } from '../../../workers/worker.js';
 import { freePort } from '../global-setup.js';
-import { connectTemporal, isolatedFixture, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
 
-const PROBE = fileURLToPath(new URL('./run-end-probe-workflow.ts', import.meta.url));
 const CVE = 'CVE-2099-7001';
 
 const env = kilnTestEnv();
@@ -107,21 +104,8 @@ beforeAll(async () => {
     return { summary: (await handle.result()) as RebuildSummary, duringRun: during };
   }));
 
-  // What catalogRebuild does at its end (test/pipeline/workers/run-end-probe-workflow.ts).
-  const probeQueue = `${taskQueue}-end`;
-  const probe = await createKilnWorker({
-    config: kilnTestConfig(env),
-    connection: temporal.nativeConnection,
-    taskQueue: probeQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: PROBE, logger: undefined }),
-  });
-  report = await probe.runUntil(
-    temporal.client.workflow.execute('runEndProbe', {
-      taskQueue: probeQueue,
-      workflowId: `${workflowId}-end`,
-      args: [summary],
-    }),
-  );
+  // catalogRebuild wrote it at its end and names it in the summary.
+  report = summary.report!;
 });
 
 afterAll(async () => {
@@ -180,8 +164,8 @@ describe('the metrics endpoint', () => {
 
   it("counts the run's packages, images and CVEs from its summary", async () => {
     const after = await scrape();
-    // Recorded by the workflow that ends the run (the probe; the SDK labels it with its type).
-    const by = { workflowType: 'runEndProbe' };
+    // Recorded by catalogRebuild at its end (the SDK labels it with its type).
+    const by = { workflowType: 'catalogRebuild' };
     expect(total(after, 'kiln_runs_total', { ...by, outcome: 'success', target: 'staging' })).toBe(1);
     expect(total(after, 'kiln_run_duration_seconds_count', by)).toBe(1);
     expect(total(after, 'kiln_packages_total', { ...by, status: 'built' })).toBe(2);

@@ -4,6 +4,7 @@
 // Real Temporal server, PostgreSQL, melange, apko, bubblewrap and registry.
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
@@ -24,6 +25,7 @@ const TASK_QUEUE = 'share-nothing';
 const quiet = () => undefined;
 
 let cluster: KilnConfig;
+let clusterState: string;
 let shared: string;
 let catalogDir: string;
 const workers = new Map<string, { state: string; process: ResultPromise; output: string[] }>();
@@ -62,7 +64,8 @@ async function startWorker(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const clusterState = await mkdtemp(join(env.KILN_STATE, 'cluster-'));
+  // Not under the test state directory: PostgreSQL runs as its own user, which must reach its data.
+  clusterState = await mkdtemp(join(tmpdir(), 'kiln-share-nothing-cluster-'));
   cluster = configWith({
     KILN_STATE: clusterState,
     TEMPORAL_NAMESPACE: 'kiln-share-nothing',
@@ -83,6 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workers.values()) w.process.kill('SIGKILL');
   if (cluster) await clusterDown(cluster, quiet);
+  if (clusterState && !process.env.KILN_KEEP_TEST_STATE) await rm(clusterState, { recursive: true, force: true });
   if (!process.env.KILN_KEEP_TEST_STATE)
     for (const w of workers.values()) await rm(w.state, { recursive: true, force: true });
 });

@@ -217,6 +217,10 @@ export class FakePipeline {
         scanned: false,
       }),
       findPublishedImage: async (): Promise<Result<'findPublishedImage'>> => undefined,
+      writeRunReport: async (): Promise<Result<'writeRunReport'>> => ({
+        path: '/fake/reports/run.html',
+        timeline: 'durations',
+      }),
 
       assembleImage: async (input: Input<'assembleImage'>): Promise<Result<'assembleImage'>> => {
         this.assembled.push(input.name);
