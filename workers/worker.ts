@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { KilnConfig } from '../config/config.js';
 import { stageDurations } from './telemetry.js';
@@ -41,11 +41,15 @@ export interface KilnWorker {
 
 export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker> {
   const bundlePath = o.workflowBundlePath ?? o.config.worker.workflowBundlePath;
-  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = o.workflowBundle
-    ? { workflowBundle: o.workflowBundle }
-    : bundlePath
-      ? { workflowBundle: { code: readFileSync(bundlePath, 'utf8') } }
-      : { workflowsPath: WORKFLOWS_PATH };
+  // Bundled once for both pollers. The worker's own queue registers the workflows too, although no
+  // workflow runs there: a poller without workflows warns at every start.
+  const workflows: Pick<WorkerOptions, 'workflowBundle'> = {
+    workflowBundle:
+      o.workflowBundle ??
+      (bundlePath
+        ? { code: readFileSync(bundlePath, 'utf8') }
+        : await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger })),
+  };
   const taskQueue = o.taskQueue ?? o.config.temporal.taskQueue;
   // A new queue per worker instance: a restarted worker never inherits tasks for files it lost.
   const hostQueue = `${taskQueue}@${o.config.worker.id}/${randomUUID().slice(0, 8)}`;
@@ -61,7 +65,7 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
     shutdownGraceTime: '10 seconds',
   };
   const shared: Worker = await Worker.create({ ...common, taskQueue, ...workflows });
-  const host: Worker = await Worker.create({ ...common, taskQueue: hostQueue });
+  const host: Worker = await Worker.create({ ...common, taskQueue: hostQueue, ...workflows });
   const both = async <T>(run: (w: Worker) => Promise<T>): Promise<T> => {
     const runs = [run(shared), run(host)];
     // One poller failing stops the other, so the process never half-runs.
