@@ -2,9 +2,10 @@
 // the indexes of the repositories it names, local or over HTTP), then validates all of it with the
 // pure rules of domain/catalog-rules.ts, image-rules.ts and catalog-settings.ts before anything runs.
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { parseApkIndex, providedNames } from '../domain/apkindex.js';
+import { providedNames } from '../domain/apkindex.js';
+import { readRepositoryIndex } from './apk-index.js';
 import type { Catalog, CatalogProblem, ImageSpec, PackageSpec } from '../domain/catalog.js';
 import {
   CatalogInvalid,
@@ -151,29 +152,8 @@ async function resolveApkoIncludes(
  * nothing. What keeps it from being read is returned as `error`, for a problem naming the field.
  */
 async function repositoryProvides(repo: string, arch: string): Promise<{ names: Set<string> } | { error: string }> {
-  const index = `${repo.replace(/\/$/, '')}/${arch}/APKINDEX.tar.gz`;
-  let buf: Buffer;
-  try {
-    if (/^https?:\/\//.test(repo)) {
-      const res = await fetch(index).catch((err: unknown) => {
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        return `cannot fetch ${index}: ${cause?.code ?? cause?.message ?? String(err)}`;
-      });
-      if (typeof res === 'string') return { error: res };
-      if (!res.ok) return { error: `cannot fetch ${index}: HTTP ${res.status}` };
-      buf = Buffer.from(await res.arrayBuffer());
-    } else {
-      if (!existsSync(index)) return { names: new Set() };
-      buf = await readFile(index);
-    }
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-  try {
-    return { names: providedNames(await parseApkIndex(buf)) };
-  } catch (err) {
-    return { error: `cannot read ${index}: ${(err as Error).message}` };
-  }
+  const index = await readRepositoryIndex(repo, arch);
+  return 'error' in index ? index : { names: providedNames(index.entries) };
 }
 
 async function listYaml(dir: string): Promise<string[]> {

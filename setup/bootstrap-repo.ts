@@ -27,6 +27,19 @@ const BASELAYOUT_VERSION = '1.0';
 /** Fixed build date and file mtime: the same inputs give byte-identical packages. */
 const MTIME = 0;
 
+/**
+ * Whether the repository `target` (an arch directory) is complete and was made from exactly
+ * `inputs` (the `.inputs` record written beside its index when it was made).
+ */
+export async function builtFrom(target: string, inputs: string): Promise<boolean> {
+  const inputsFile = join(target, '.inputs');
+  return (
+    existsSync(join(target, 'APKINDEX.tar.gz')) &&
+    existsSync(inputsFile) &&
+    (await readFile(inputsFile, 'utf8')) === inputs
+  );
+}
+
 /** `1:1.35.0-4+deb12u1+b1` -> `1.35.0`: the upstream part, in a form APK version ordering accepts. */
 export function upstreamVersion(debian: string): string {
   const upstream = debian.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
@@ -139,12 +152,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
     `public-key sha256:${sha256hex(publicKey)}`,
     '',
   ].join('\n');
-  const inputsFile = join(target, '.inputs');
-  if (
-    existsSync(join(target, 'APKINDEX.tar.gz')) &&
-    existsSync(inputsFile) &&
-    (await readFile(inputsFile, 'utf8')) === inputs
-  ) {
+  if (await builtFrom(target, inputs)) {
     log(`    bootstrap repository up to date (${target})`);
     return target;
   }

@@ -23,6 +23,7 @@ import { sha256hex } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { readTar } from '../domain/tar.js';
 import { processAlive } from '../io/lock.js';
+import { builtFrom } from './bootstrap-repo.js';
 import { ensureKeys, statePaths } from './keys.js';
 import { downloadDebs, kilnApt, resolveClosure, type KilnApt } from './toolchain-apt.js';
 import {
@@ -86,12 +87,7 @@ export async function toolchainRepository(o: ToolchainOptions): Promise<string> 
     )}`,
     '',
   ].join('\n');
-  const inputsFile = join(target, '.inputs');
-  if (
-    existsSync(join(target, 'APKINDEX.tar.gz')) &&
-    existsSync(inputsFile) &&
-    (await readFile(inputsFile, 'utf8')) === inputs
-  ) {
+  if (await builtFrom(target, inputs)) {
     log(`    toolchain repository up to date (${target})`);
     return target;
   }

@@ -294,7 +294,14 @@ describe('proposeUpdate refreshes the pins a config has', () => {
       join(dir, 'catalog.yaml'),
       `${await readFile(join(dir, 'catalog.yaml'), 'utf8')}updates:\n  githubApi: ${apiUrl}\n`,
     );
-    // Only the configs matter here: these packages are never built.
+    // Only the configs matter here: these packages are never built. melange's git-checkout and
+    // fetch pipelines need git and wget in the build guest: stand-in configs provide the names.
+    for (const tool of ['git', 'wget'])
+      await writeFile(
+        join(dir, 'packages', `${tool}.yaml`),
+        `package:\n  name: ${tool}\n  version: 1.0.0\n  epoch: 0\n  description: provides ${tool} to the configs below\n` +
+          `  copyright:\n    - license: MIT\nenvironment:\n  contents:\n    packages: [busybox]\npipeline:\n  - runs: true\n`,
+      );
     await writeFile(
       join(dir, 'packages', 'src-pkg.yaml'),
       [

@@ -26,16 +26,22 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+/** A bootstrap state and an empty catalog (packages/ to fill) that builds against it. */
+async function scratchCatalog(): Promise<{ state: string; dir: string }> {
+  const state = await bootstrapStateFixture();
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-cycles-'));
+  dirs.push(state, dir);
+  await mkdir(join(dir, 'packages'));
+  await writeFile(
+    join(dir, 'catalog.yaml'),
+    `archs: [x86_64]\nrepositories: ["\${KILN_STATE}/bootstrap"]\nkeyring: ["\${KILN_STATE}/keys/kiln.rsa.pub"]\npackageRepository: "\${KILN_STATE}/repo"\nregistry: "127.0.0.1:5000/kiln"\n`,
+  );
+  return { state, dir };
+}
+
 describe('dependency cycles no older build breaks', () => {
   it('are one problem per knot of cycles sharing a package, naming every member', async () => {
-    const state = await bootstrapStateFixture();
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-cycles-'));
-    dirs.push(state, dir);
-    await mkdir(join(dir, 'packages'));
-    await writeFile(
-      join(dir, 'catalog.yaml'),
-      `archs: [x86_64]\nrepositories: ["\${KILN_STATE}/bootstrap"]\nkeyring: ["\${KILN_STATE}/keys/kiln.rsa.pub"]\npackageRepository: "\${KILN_STATE}/repo"\nregistry: "127.0.0.1:5000/kiln"\n`,
-    );
+    const { state, dir } = await scratchCatalog();
     // One knot: a <-> b and b <-> c share b. A separate cycle: x <-> y.
     const graph: Record<string, string[]> = { a: ['b'], b: ['a', 'c'], c: ['b'], x: ['y'], y: ['x'] };
     for (const [name, deps] of Object.entries(graph))
@@ -51,14 +57,7 @@ describe('dependency cycles no older build breaks', () => {
   });
 
   it('are broken by an older build in the package repository kiln publishes to', async () => {
-    const state = await bootstrapStateFixture();
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-cycles-'));
-    dirs.push(state, dir);
-    await mkdir(join(dir, 'packages'));
-    await writeFile(
-      join(dir, 'catalog.yaml'),
-      `archs: [x86_64]\nrepositories: ["\${KILN_STATE}/bootstrap"]\nkeyring: ["\${KILN_STATE}/keys/kiln.rsa.pub"]\npackageRepository: "\${KILN_STATE}/repo"\nregistry: "127.0.0.1:5000/kiln"\n`,
-    );
+    const { state, dir } = await scratchCatalog();
     // compiler builds against itself and against runtime, which builds against compiler.
     await writeFile(join(dir, 'packages', 'compiler.yaml'), melange('compiler', ['compiler', 'runtime']));
     await writeFile(join(dir, 'packages', 'runtime.yaml'), melange('runtime', ['compiler']));
