@@ -3,7 +3,9 @@
 // commands use it as they would the dev server (setup/cluster.ts does the work).
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
-import { clusterDown, clusterStatus, clusterUp } from '../setup/cluster.js';
+
+// Loaded when a subcommand runs: the other commands (validate, plan) need none of it.
+const clusterSetup = () => import('../setup/cluster.js');
 
 export function registerCluster(program: Command): void {
   const cluster = program
@@ -13,19 +15,19 @@ export function registerCluster(program: Command): void {
     .command('up')
     .description('build what is missing (first time: minutes), start what is not running, register the namespace')
     .action(async () => {
-      await clusterUp(loadConfig());
+      await (await clusterSetup()).clusterUp(loadConfig());
     });
   cluster
     .command('down')
     .description('stop the Web UI, the server and PostgreSQL; the data stays for the next up')
     .action(async () => {
-      await clusterDown(loadConfig());
+      await (await clusterSetup()).clusterDown(loadConfig());
     });
   cluster
     .command('status')
     .description('each component: up, down, starting or external (another program on its port), and where')
     .action(async () => {
-      for (const c of await clusterStatus(loadConfig()))
+      for (const c of await (await clusterSetup()).clusterStatus(loadConfig()))
         console.log(`  ${c.name.padEnd(15)} ${c.state.padEnd(8)} ${c.url}${c.pid ? ` (pid ${c.pid})` : ''}`);
     });
 }

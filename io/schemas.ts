@@ -4,8 +4,7 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import standalone from 'ajv/dist/standalone/index.js';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { TOOLS } from '../adapters/toolchain.js';
 import { loadConfig } from '../config/config.js';
 import type { CatalogProblem } from '../domain/catalog.js';
@@ -49,6 +48,9 @@ export function schemaValidator(tool: SchemaTool, toolsDir: string): ValidateFun
     const cached = file.replace(/\.json$/, `.ajv-${AJV_VERSION}.cjs`);
     validate = existsSync(cached) && statSync(cached).mtimeMs >= statSync(file).mtimeMs ? load(cached) : undefined;
     if (!validate) {
+      // ajv's compiler is loaded only here: with the cached code, a run never needs it.
+      const { Ajv2020 } = requireHere('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+      const standalone = requireHere('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');
       // strict: false, the schemas are generated from Go types and may carry keywords ajv does not know.
       const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false, code: { source: true } });
       validate = ajv.compile(asToolsRead(JSON.parse(readFileSync(file, 'utf8'))) as object);

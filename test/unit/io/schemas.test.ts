@@ -2,7 +2,8 @@
 // next to the tools by scripts/setup): a misspelt key or a wrong type is a problem with file, line
 // and fix; without the schemas kiln warns once and runs its own checks.
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +16,7 @@ import { bootstrapStateFixture } from '../../fixtures/apkindex-fixture.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 
 const CONFIGS = join(FIXTURES, 'schema-configs');
+const AJV_VERSION = (createRequire(import.meta.url)('ajv/package.json') as { version: string }).version;
 const toolsDir = loadConfig().tools.dir;
 
 async function problemsOf(tool: SchemaTool, file: string, dir = toolsDir): Promise<CatalogProblem[]> {
@@ -58,6 +60,32 @@ describe('the tools’ schemas', () => {
         fix: 'write a whole number without quotes (e.g. 1)',
       },
     ]);
+  });
+
+  it('keep their compiled code next to the schema, and compile again when that code is unusable', async () => {
+    const tools = await mkdtemp(join(tmpdir(), 'kiln-schema-cache-'));
+    try {
+      await mkdir(join(tools, 'schemas'));
+      await cp(schemaPath(toolsDir, 'melange'), schemaPath(tools, 'melange'));
+      const cached = schemaPath(tools, 'melange').replace(/\.json$/, `.ajv-${AJV_VERSION}.cjs`);
+      // First use: compiled, and the code kept.
+      expect(await problemsOf('melange', 'melange-typo.yaml', tools)).toHaveLength(1);
+      expect(existsSync(cached)).toBe(true);
+      // A later process reads the code instead of compiling (another directory: this process's
+      // validators are kept by schema file); broken code is compiled again, and judges the same.
+      const again = await mkdtemp(join(tmpdir(), 'kiln-schema-cache-'));
+      await cp(join(tools, 'schemas'), join(again, 'schemas'), { recursive: true });
+      await writeFile(
+        schemaPath(again, 'melange').replace(/\.json$/, `.ajv-${AJV_VERSION}.cjs`),
+        'this is not javascript',
+      );
+      expect(await problemsOf('melange', 'melange-typo.yaml', again)).toEqual(
+        await problemsOf('melange', 'melange-typo.yaml', tools),
+      );
+      await rm(again, { recursive: true, force: true });
+    } finally {
+      await rm(tools, { recursive: true, force: true });
+    }
   });
 
   it('without the schemas: one warning, no problems (kiln’s own checks still run)', async () => {
