@@ -74,7 +74,10 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
         for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
       }),
     );
-    return (await Promise.all(runs))[0]!;
+    // Both have stopped before this returns, even when one failed: the connection may be closed then.
+    const [first, second] = await Promise.allSettled(runs);
+    for (const r of [first!, second!]) if (r.status === 'rejected') throw r.reason;
+    return (first as PromiseFulfilledResult<T>).value;
   };
   return {
     hostQueue,
