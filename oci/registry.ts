@@ -245,15 +245,27 @@ export class RegistryClient {
     );
   }
 
+  /**
+   * Puts a manifest whose blobs the caller has uploaded. The registry answering that one of them is
+   * unknown is retryable: another writer uploading the same blob at that moment rewrites the
+   * repository's link to it (seen with two identical runs at once); a retry finds it in place.
+   */
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<string> {
-    const res = await this.check(
-      await this.send(`${this.base}/manifests/${reference}`, {
-        method: 'PUT',
-        body,
-        headers: { 'content-type': mediaType },
-      }),
-      `putting manifest ${reference}`,
-    );
+    const res = await this.send(`${this.base}/manifests/${reference}`, {
+      method: 'PUT',
+      body,
+      headers: { 'content-type': mediaType },
+    });
+    if (res.status === 400) {
+      const text = await res.clone().text();
+      if (text.includes('MANIFEST_BLOB_UNKNOWN'))
+        throw failure(
+          'RegistryRejected',
+          `putting manifest ${reference} on ${this.where}: a blob it names is not in place yet (retried): ${text.slice(0, 300)}`,
+          { retryable: true },
+        );
+    }
+    await this.check(res, `putting manifest ${reference}`);
     return res.headers.get('docker-content-digest') ?? reference;
   }
 

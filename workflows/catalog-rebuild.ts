@@ -13,7 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CatalogSnapshot, KilnActivities } from '../activities/index.js';
-import { catalogInvalid, invalidInput } from '../domain/failures.js';
+import { invalidInput } from '../domain/failures.js';
 import {
   epochBumpsMemo,
   packageCounts,
@@ -26,7 +26,7 @@ import {
 import { selectWork, type Selection } from '../domain/selection.js';
 import { recordRunMetrics } from '../domain/metrics.js';
 import { runDag } from './dag.js';
-import { failureMessage } from './failure.js';
+import { failureMessage, rethrown } from './failure.js';
 import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
 import {
   builtOutcome,
@@ -119,9 +119,10 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
   const progress: RebuildProgress = { phase: 'snapshot', items: {} };
   setHandler(progressQuery, () => progress);
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'snapshot' }]);
-  // An invalid catalog fails the run itself, with the loader's list of problems as its message.
+  // An invalid catalog fails the run itself, with the loader's list of problems as its message;
+  // anything else (an unreachable artifact store, say) fails it under its own type.
   const snapshot = await snapshotCatalog({ catalogDir: input.catalogDir }).catch((err: unknown) => {
-    throw catalogInvalid(failureMessage(err));
+    throw rethrown(err, 'CatalogInvalid');
   });
   upsertMemo({
     catalogDigest: snapshot.digest,

@@ -1,6 +1,7 @@
 // Turning a Temporal failure chain into the one message a person needs: the innermost cause, where
 // the tool's own words are; and telling a lost worker from a failed step.
-import { ActivityFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
+import { FAILURES, failure, type FailureType } from '../domain/failures.js';
 
 export function failureMessage(err: unknown): string {
   let cur = err as { message?: string; cause?: unknown } | undefined;
@@ -10,6 +11,22 @@ export function failureMessage(err: unknown): string {
     cur = cur.cause as typeof cur;
   }
   return message;
+}
+
+/**
+ * The innermost failure again, raised by this workflow with its own type (kiln's vocabulary), or
+ * `fallback` when the chain carries none: a registry outage stays a registry outage in the result.
+ */
+export function rethrown(err: unknown, fallback: FailureType): ApplicationFailure {
+  let type: FailureType = fallback;
+  for (
+    let cur = err as { cause?: unknown } | undefined;
+    cur && typeof cur === 'object';
+    cur = cur.cause as typeof cur
+  ) {
+    if (cur instanceof ApplicationFailure && cur.type && cur.type in FAILURES) type = cur.type as FailureType;
+  }
+  return failure(type, failureMessage(err));
 }
 
 /**
