@@ -4,10 +4,11 @@
 //
 //   npx tsx setup/bootstrap-repo.ts --state <KILN_STATE dir> [--arch x86_64]
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tmpdir } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { writeApk, type ApkFile, type WriteApkInput } from '../apk/writer.js';
@@ -118,12 +119,47 @@ export function busyboxFiles(binary: Buffer, appletPaths: string[]): ApkFile[] {
   ];
 }
 
+/**
+ * `busybox --list-path` of a busybox binary. One of another arch runs here only through qemu-user
+ * (setup/emulation.ts); without it, the host's busybox lists (nearly) the same applets.
+ */
+export async function appletListing(binary: Buffer): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-busybox-'));
+  try {
+    await writeFile(join(dir, 'busybox'), binary, { mode: 0o755 });
+    const own = await execa(join(dir, 'busybox'), ['--list-path'], { reject: false });
+    return own.exitCode === 0 ? own.stdout : (await execa(BUSYBOX, ['--list-path'])).stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A static busybox and the Debian version of busybox-static it came from. */
+export interface BusyboxBinary {
+  binary: Buffer;
+  debianVersion: string;
+}
+
 export interface BootstrapOptions {
   /** Where melange is found (config.tools). */
   config: KilnConfig;
   stateDir: string;
   arch?: string;
+  /** The arch's busybox; default the host's busybox-static (setup/bootstrap-arch.ts gives another arch's). */
+  busybox?: BusyboxBinary;
   log?: (s: string) => void;
+}
+
+/** The installed busybox-static of this machine. */
+async function hostBusybox(): Promise<BusyboxBinary> {
+  const dpkg = await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'], { reject: false });
+  if (dpkg.exitCode !== 0 || !existsSync(BUSYBOX)) {
+    throw failure(
+      'ToolMissing',
+      `Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`,
+    );
+  }
+  return { binary: await readFile(BUSYBOX), debianVersion: dpkg.stdout.trim() };
 }
 
 /** Builds (or confirms up to date) `<state>/bootstrap/<arch>/`; returns that directory. */
@@ -134,15 +170,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
   const paths = statePaths(o.stateDir);
   const target = join(paths.bootstrap, arch);
 
-  const dpkg = await execa('dpkg-query', ['-W', '-f=${Version}', 'busybox-static'], { reject: false });
-  if (dpkg.exitCode !== 0 || !existsSync(BUSYBOX)) {
-    throw failure(
-      'ToolMissing',
-      `Debian's busybox-static is not installed (${BUSYBOX}); run scripts/setup or apt-get install busybox-static`,
-    );
-  }
-  const debianVersion = dpkg.stdout.trim();
-  const binary = await readFile(BUSYBOX);
+  const { binary, debianVersion } = o.busybox ?? (await hostBusybox());
   const publicKey = await readFile(paths.packageSigningPub, 'utf8');
   const inputs = [
     `format ${BOOTSTRAP_FORMAT}`,
@@ -169,7 +197,7 @@ export async function bootstrapRepository(o: BootstrapOptions): Promise<string> 
   try {
     const version = upstreamVersion(debianVersion);
     const pkgver = `${version}-r0`;
-    const applets = usrmergeAppletPaths((await execa(BUSYBOX, ['--list-path'])).stdout);
+    const applets = usrmergeAppletPaths(await appletListing(binary));
     const commands = [...new Set(['sh', ...applets.map((p) => p.slice('usr/bin/'.length))])].sort();
     const common = { arch, mtime: MTIME, signingKeyPath: paths.packageSigningKey };
     const packages: WriteApkInput[] = [

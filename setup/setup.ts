@@ -22,8 +22,9 @@ import { failure, invalidInput } from '../domain/failures.js';
 import { ensureKeys } from './keys.js';
 import { installSchemas } from './schemas.js';
 import { installMelangePipelines } from './melange-pipelines.js';
-import { bootstrapRepository } from './bootstrap-repo.js';
-import { prepareCatalogNeeds } from './toolchain-needs.js';
+import { bootstrapForArch } from './bootstrap-arch.js';
+import { catalogNeeds, prepareCatalogNeeds, repositoryCatalogs } from './toolchain-needs.js';
+import { ensureEmulation, hostArch } from './emulation.js';
 
 const step = (s: string) => console.log(`\x1b[1m==> ${s}\x1b[0m`);
 
@@ -147,12 +148,18 @@ async function main(): Promise<void> {
   if (values['tools-only']) return;
   step(`Keys in ${paths.keys}`);
   ensureKeys(paths.state);
-  step(`Bootstrap APK repository in ${paths.bootstrap}`);
-  await bootstrapRepository({ config, stateDir: paths.state, arch: 'x86_64' });
-  // Only what a catalog uses (catalog.yaml naming ${KILN_STATE}/toolchain, fetch steps under the
-  // mirror): the repository's catalogs, or a worker's configured one; instant when cached.
+  // Only what a catalog uses (its archs, catalog.yaml naming ${KILN_STATE}/toolchain, fetch steps
+  // under the mirror): the repository's catalogs, or a worker's configured one; instant when cached.
+  const needs = await catalogNeeds(await repositoryCatalogs(config, !values.worker), paths.state);
+  const foreign = needs.archs.filter((a) => a !== hostArch());
+  if (foreign.length) {
+    step(`Emulation (qemu-user through binfmt_misc) for ${foreign.join(', ')}`);
+    await ensureEmulation(needs.archs);
+  }
+  step(`Bootstrap APK repository in ${paths.bootstrap} (${needs.archs.join(', ')})`);
+  for (const arch of needs.archs) await bootstrapForArch({ config, stateDir: paths.state, arch });
   step(`Toolchain repository (from Debian's .debs) and source mirror in ${paths.state}`);
-  await prepareCatalogNeeds(config, paths.state, { examples: !values.worker });
+  await prepareCatalogNeeds(config, paths.state, needs);
   step('Setup complete');
 }
 

@@ -5,8 +5,7 @@
 // names respected, and `build-base`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { apkData, type ApkData, type ApkFile, type WriteApkInput } from '../apk/writer.js';
@@ -15,7 +14,7 @@ import { sha256hex } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { atomName } from '../domain/plan.js';
 import { tarEntries } from '../domain/tar.js';
-import { busyboxFiles, usrmergeAppletPaths } from './bootstrap-repo.js';
+import { appletListing, busyboxFiles, usrmergeAppletPaths } from './bootstrap-repo.js';
 import {
   apkDepends,
   apkDescription,
@@ -171,17 +170,7 @@ export async function convertDeb(
 async function busyboxApplets(files: ApkFile[], version: string): Promise<{ files: ApkFile[]; provides: string[] }> {
   const binary = files.find((f) => f.path === 'usr/bin/busybox' && f.type === 'file')?.content;
   if (!binary) throw failure('CorruptArtifact', "Debian's busybox package holds no bin/busybox");
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-busybox-'));
-  let listing: string;
-  try {
-    await writeFile(join(dir, 'busybox'), binary, { mode: 0o755 });
-    const own = await execa(join(dir, 'busybox'), ['--list-path'], { reject: false });
-    // Another arch's binary does not run here: the host's busybox lists (nearly) the same applets.
-    listing = own.exitCode === 0 ? own.stdout : (await execa('/bin/busybox', ['--list-path'])).stdout;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  const applets = usrmergeAppletPaths(listing);
+  const applets = usrmergeAppletPaths(await appletListing(binary));
   return {
     files: busyboxFiles(binary, applets).filter((f) => f.path !== 'usr/bin/busybox'),
     provides: ['sh', ...applets.map((p) => posix.basename(p))].map((c) => `cmd:${c}=${version}`),

@@ -12,6 +12,8 @@ import { catalogConfigs, mirrorRequests, sourceMirror, type MirrorRequest } from
 import { toolchainRepository } from './toolchain.js';
 
 export interface CatalogNeeds {
+  /** Every APK arch a catalog builds for: each gets a bootstrap repository (and emulation if foreign). */
+  archs: string[];
   /** APK archs to convert the toolchain for. */
   toolchainArchs: string[];
   mirror: MirrorRequest[];
@@ -31,20 +33,21 @@ export function usesToolchain(doc: unknown, catalogDir: string, stateDir: string
 }
 
 export async function catalogNeeds(dirs: string[], stateDir: string): Promise<CatalogNeeds> {
+  const all = new Set<string>(['x86_64']);
   const archs = new Set<string>();
   const mirror: MirrorRequest[] = [];
   for (const dir of dirs) {
     const file = join(dir, 'catalog.yaml');
     if (!existsSync(file)) continue;
     const doc: unknown = parse(await readFile(file, 'utf8'));
-    if (usesToolchain(doc, dir, stateDir)) {
-      const listed = (doc as { archs?: unknown }).archs;
-      for (const a of Array.isArray(listed) ? listed : ['x86_64']) if (typeof a === 'string') archs.add(a);
-    }
+    const listed = (doc as { archs?: unknown } | null)?.archs;
+    const catalogArchs = (Array.isArray(listed) ? listed : ['x86_64']).filter((a) => typeof a === 'string');
+    for (const a of catalogArchs) all.add(a);
+    if (usesToolchain(doc, dir, stateDir)) for (const a of catalogArchs) archs.add(a);
     for (const { file: config, doc: melange } of await catalogConfigs(dir))
       mirror.push(...mirrorRequests(melange, config));
   }
-  return { toolchainArchs: [...archs].sort(), mirror };
+  return { archs: [...all].sort(), toolchainArchs: [...archs].sort(), mirror };
 }
 
 /**
@@ -60,18 +63,15 @@ export async function repositoryCatalogs(config: KilnConfig, examples = true): P
   return [...new Set(dirs.map((d) => resolve(d)))].filter((d) => existsSync(join(d, 'catalog.yaml')));
 }
 
-/** Setup's step: the toolchain and mirror the repository's catalogs need, nothing when none does. */
+/** Setup's step: the toolchain and mirror the catalogs need (catalogNeeds), nothing when none does. */
 export async function prepareCatalogNeeds(
   config: KilnConfig,
   stateDir: string,
-  o: { examples?: boolean; log?: (s: string) => void } = {},
-): Promise<CatalogNeeds> {
-  const log = o.log ?? console.log;
-  const catalogs = await repositoryCatalogs(config, o.examples ?? true);
-  const needs = await catalogNeeds(catalogs, stateDir);
+  needs: CatalogNeeds,
+  log: (s: string) => void = console.log,
+): Promise<void> {
   if (!needs.toolchainArchs.length && !needs.mirror.length)
     log('    no catalog uses the toolchain or the source mirror');
   for (const arch of needs.toolchainArchs) await toolchainRepository({ config, stateDir, arch, log });
   if (needs.mirror.length) await sourceMirror({ config, stateDir, requests: needs.mirror, log });
-  return needs;
 }

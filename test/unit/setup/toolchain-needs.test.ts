@@ -1,5 +1,7 @@
 // What setup prepares for the repository's catalogs: the toolchain where a catalog names it, and
 // the mirror's tarballs its configs fetch.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../config/config.js';
@@ -17,6 +19,23 @@ describe('usesToolchain', () => {
   });
 });
 
+describe('catalogNeeds', () => {
+  it('lists every arch of every catalog (each needs a bootstrap repository), the toolchain only where named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-needs-'));
+    try {
+      await mkdir(join(dir, 'two'));
+      await mkdir(join(dir, 'plain'));
+      await writeFile(join(dir, 'two', 'catalog.yaml'), 'archs: [x86_64, aarch64]\nrepositories: [/s/bootstrap]\n');
+      await writeFile(join(dir, 'plain', 'catalog.yaml'), 'repositories: [/s/bootstrap, /s/toolchain]\n');
+      const needs = await catalogNeeds([join(dir, 'two'), join(dir, 'plain')], '/s');
+      expect(needs.archs).toEqual(['aarch64', 'x86_64']);
+      expect(needs.toolchainArchs).toEqual(['x86_64']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the repository catalogs', () => {
   it('include the configured catalog and the examples', async () => {
     const dirs = await repositoryCatalogs(loadConfig({ KILN_STATE: state }));
@@ -27,6 +46,7 @@ describe('the repository catalogs', () => {
   it('the example of real software needs the x86_64 toolchain and three upstream tarballs', async () => {
     const needs = await catalogNeeds([join(repo, 'catalog'), join(repo, 'examples', 'real')], state);
     expect(needs.toolchainArchs).toEqual(['x86_64']);
+    expect(needs.archs).toEqual(['x86_64']);
     expect(needs.mirror.map((r) => `${r.project}/${r.file}`).sort()).toEqual([
       'pigz/pigz-2.8.tar.xz',
       'tree/tree-2.1.0.tar.gz',
