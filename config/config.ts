@@ -42,6 +42,10 @@ export const ENVIRONMENT = {
     "this worker's name: its own task queue `<KILN_TASK_QUEUE>@<id>/<instance>` runs the steps that need its files",
     '`<hostname>-<pid>`',
   ],
+  KILN_WORKER_ARCHS: [
+    'APK archs this worker builds packages for, comma-separated (`x86_64,aarch64`): it polls `<KILN_TASK_QUEUE>-<arch>` for each',
+    "the host's arch and each one qemu-user runs here (binfmt_misc, registered by scripts/setup)",
+  ],
   KILN_ARTIFACTS: [
     "OCI repository for kiln's own artifacts (catalog snapshots), shared by every worker; `none`: workers share one KILN_STATE",
     '`<KILN_REGISTRY>/kiln-artifacts`',
@@ -150,6 +154,8 @@ export interface KilnConfig {
     id: string;
     /** That task queue, once a worker runs (workers/worker.ts sets it); activities name it in their results. */
     hostQueue?: string;
+    /** KILN_WORKER_ARCHS: the archs whose build queues it polls; unset: what this machine runs (workers/worker.ts). */
+    archs?: string[];
   };
   /** KILN_METRICS_ADDRESS: the Prometheus endpoint's `ip:port` (workers/telemetry.ts); unset: no endpoint. */
   metrics: { address?: string };
@@ -233,6 +239,12 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
   const temporal = temporalConnection(env, problems);
   const registry = env.KILN_REGISTRY ?? '127.0.0.1:5000';
   const taskQueue = env.KILN_TASK_QUEUE ?? 'kiln';
+  const workerArchs = env.KILN_WORKER_ARCHS?.trim()
+    ? [...new Set(env.KILN_WORKER_ARCHS.split(',').map((a) => a.trim()))].filter(Boolean)
+    : undefined;
+  for (const a of workerArchs ?? [])
+    if (!/^[a-z0-9_]+$/.test(a))
+      problems.push(`KILN_WORKER_ARCHS=${env.KILN_WORKER_ARCHS}: "${a}" is not an APK arch (fix: e.g. x86_64,aarch64)`);
   const workerId = env.KILN_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const config: KilnConfig = {
     repoRoot: REPO_ROOT,
@@ -259,6 +271,7 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
       maxConcurrentActivities: positive('KILN_MAX_ACTIVITIES', 2),
       logLevel: oneOf('KILN_LOG_LEVEL', LOG_LEVELS, 'INFO'),
       id: workerId,
+      ...(workerArchs ? { archs: workerArchs } : {}),
     },
     metrics: { address: socketAddress('KILN_METRICS_ADDRESS', env.KILN_METRICS_ADDRESS, problems) },
     imageTest: {

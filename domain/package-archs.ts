@@ -103,3 +103,10 @@ export function checkPackageArchs(
       judge(img.file, `contents.packages[${i}]`, atom, undefined, catalogArchs, 'installs'),
     );
 }
+
+/**
+ * The task queue a package build for `arch` runs on: `<task queue>-<arch>`. Workers poll the queues
+ * of the archs they build (natively or under qemu-user), so one arch's builds can move to native
+ * workers of that arch without touching the others.
+ */
+export const archQueue = (taskQueue: string, arch: string) => `${taskQueue}-${arch}`;

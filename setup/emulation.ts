@@ -83,6 +83,15 @@ const ready = (e: Emulator) => {
 };
 
 /**
+ * The archs this machine builds packages for: its own, and each one qemu-user runs here with the
+ * fix-binary flag (what a worker polls arch task queues for when KILN_WORKER_ARCHS is unset).
+ */
+export function buildableArchs(): string[] {
+  const host = hostArch();
+  return [host, ...Object.keys(EMULATORS).filter((a) => a !== host && ready(EMULATORS[a]!))];
+}
+
+/**
  * Makes every arch in `archs` that this host does not run natively runnable through qemu-user, or
  * fails naming the commands to run. Quick when it is already so (two files read).
  */

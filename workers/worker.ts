@@ -2,13 +2,17 @@
 // activity bound to one configuration (createActivities(config)), polling the shared task queue,
 // and a second poller on its own task queue (`<task queue>@<KILN_WORKER_ID>/<instance>`): the steps
 // that need the files an earlier step left on this host (a build's APKs, an image's layout) are
-// sent there (samples-typescript's worker-specific task queues), so workers share no disk.
+// sent there (samples-typescript's worker-specific task queues), so workers share no disk. Package
+// builds run on one queue per arch (`<task queue>-<arch>`, domain/package-archs.ts archQueue): a
+// worker polls those of the archs it builds, so aarch64 builds can move to native aarch64 workers.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Runtime, Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import type { KilnConfig } from '../config/config.js';
+import { archQueue } from '../domain/package-archs.js';
+import { buildableArchs } from '../setup/emulation.js';
 import { stageDurations } from './telemetry.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -33,6 +37,8 @@ export interface KilnWorkerOptions {
 export interface KilnWorker {
   /** This worker's own task queue. */
   hostQueue: string;
+  /** The arch task queues it polls for package builds. */
+  archQueues: string[];
   run(): Promise<void>;
   /** Runs until `until` (or what it starts) settles, then shuts both pollers down; its result. */
   runUntil<R>(until: Promise<R> | (() => Promise<R>)): Promise<R>;
@@ -64,30 +70,35 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
     // Give running tool builds a moment to notice cancellation and clean up on shutdown.
     shutdownGraceTime: '10 seconds',
   };
+  const archQueues = (o.config.worker.archs ?? buildableArchs()).map((a) => archQueue(taskQueue, a));
   const shared: Worker = await Worker.create({ ...common, taskQueue, ...workflows });
   const host: Worker = await Worker.create({ ...common, taskQueue: hostQueue, ...workflows });
+  // Only builds arrive there; the workflows are registered to keep the poller quiet, as above.
+  const builders = await Promise.all(archQueues.map((q) => Worker.create({ ...common, taskQueue: q, ...workflows })));
+  const pollers = [shared, host, ...builders];
   const both = async <T>(run: (w: Worker) => Promise<T>): Promise<T> => {
-    const runs = [run(shared), run(host)];
-    // One poller failing stops the other, so the process never half-runs.
+    const runs = pollers.map(run);
+    // One poller failing stops the others, so the process never half-runs.
     runs.forEach((r) =>
       r.catch(() => {
-        for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+        for (const w of pollers) if (w.getState() === 'RUNNING') w.shutdown();
       }),
     );
-    // Both have stopped before this returns, even when one failed: the connection may be closed then.
-    const [first, second] = await Promise.allSettled(runs);
-    for (const r of [first!, second!]) if (r.status === 'rejected') throw r.reason;
-    return (first as PromiseFulfilledResult<T>).value;
+    // All have stopped before this returns, even when one failed: the connection may be closed then.
+    const settled = await Promise.allSettled(runs);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    return (settled[0] as PromiseFulfilledResult<T>).value;
   };
   return {
     hostQueue,
+    archQueues,
     run: () => both((w) => w.run()),
     runUntil: <R>(until: Promise<R> | (() => Promise<R>)) => {
       const settles = typeof until === 'function' ? until() : until;
       return both((w) => w.runUntil(settles));
     },
     shutdown: () => {
-      for (const w of [shared, host]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of pollers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
 }

@@ -1,9 +1,10 @@
 // Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
 // packageBuild: build, test, check and publish one package for every arch; and, once the package
 // phase is over, the epoch bumps an allowed ABI break requires of the packages that link it.
-import { patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { KilnActivities, PackageBuildResult, PackageChecks } from '../activities/index.js';
 import { workerLost } from './failure.js';
+import { archQueue } from '../domain/package-archs.js';
 import type { EpochBump, PackageOutcome, Reproducibility } from '../domain/summary.js';
 import { failureMessage } from './failure.js';
 import { KILN_PACKAGE, KILN_STAGE } from './search-attributes.js';
@@ -39,12 +40,24 @@ export interface PackageBuildWorkflowResult {
   reproducibility?: Reproducibility;
 }
 
-const { buildPackage } = proxyActivities<KilnActivities>({
+const BUILD_OPTIONS = {
   startToCloseTimeout: '60 minutes',
   // Tool runs heartbeat every few seconds; a silent worker is presumed dead and the build moves on.
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
-});
+} as const;
+const { buildPackage: buildOnSharedQueue } = proxyActivities<KilnActivities>(BUILD_OPTIONS);
+
+/**
+ * A build for `arch` runs on that arch's task queue (archQueue), polled by the workers that build
+ * it: natively, or under qemu-user where setup registered it; histories from before stay on the
+ * shared queue.
+ */
+function builderFor(arch: string): KilnActivities['buildPackage'] {
+  if (!patched('arch-queues')) return buildOnSharedQueue;
+  return proxyActivities<KilnActivities>({ ...BUILD_OPTIONS, taskQueue: archQueue(workflowInfo().taskQueue, arch) })
+    .buildPackage;
+}
 
 // What follows a build runs on the worker holding its files (its own task queue, `host`). A worker
 // that is gone never starts it: after WORKER_LOST_AFTER the chain starts again from the build.
@@ -95,7 +108,7 @@ export async function packageBuild(input: PackageBuildWorkflowInput): Promise<Pa
   /** build (any worker) -> test -> check on the worker holding the build's files; again if that worker is lost. */
   const buildAndCheck = async (arch: string) => {
     for (let attempt = 1; ; attempt++) {
-      const build = await buildPackage({
+      const build = await builderFor(arch)({
         snapshotDir: input.snapshotDir,
         name: input.name,
         arch,

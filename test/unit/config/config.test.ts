@@ -140,3 +140,20 @@ describe('a bad value', () => {
     expect(config.registryAuth.insecure).toBe(true);
   });
 });
+
+describe('KILN_WORKER_ARCHS', () => {
+  it('lists the archs whose build queues the worker polls, each once', () => {
+    expect(loadConfig({ KILN_WORKER_ARCHS: 'aarch64, x86_64,aarch64' }).worker.archs).toEqual(['aarch64', 'x86_64']);
+  });
+
+  it('is left to the worker (what the machine runs) when unset or empty', () => {
+    expect(loadConfig({}).worker.archs).toBeUndefined();
+    expect(loadConfig({ KILN_WORKER_ARCHS: ' ' }).worker.archs).toBeUndefined();
+  });
+
+  it('refuses a name that is no APK arch, with the fix', () => {
+    const err = configFailure({ KILN_WORKER_ARCHS: 'x86_64,arm/v8' });
+    expect(err.message).toContain('"arm/v8" is not an APK arch');
+    expect(err.message).toMatch(/fix:/);
+  });
+});

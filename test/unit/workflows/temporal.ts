@@ -7,6 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { resolveTool } from '../../../adapters/toolchain.js';
 import { loadConfig, REPO_ROOT } from '../../../config/config.js';
+import { archQueue } from '../../../domain/package-archs.js';
 import { KILN_SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes.js';
 
 const WORKFLOWS = join(REPO_ROOT, 'workflows', 'index.ts');
@@ -52,10 +53,25 @@ export async function startWorkflowTestEnv(activities: WorkerOptions['activities
     // The workflows' own limits are under test, not the worker's.
     maxConcurrentActivityTaskExecutions: 100,
   });
+  // Package builds go to one task queue per arch (domain/package-archs.ts), as on a kiln worker.
+  const builders = await Promise.all(
+    ['x86_64', 'aarch64'].map((arch) =>
+      Worker.create({
+        connection: env.nativeConnection,
+        taskQueue: archQueue(taskQueue, arch),
+        activities,
+        maxConcurrentActivityTaskExecutions: 100,
+      }),
+    ),
+  );
   let failed: unknown;
-  const running = worker.run().catch((err: unknown) => {
-    failed = err;
-  });
+  const running = Promise.all(
+    [worker, ...builders].map((w) =>
+      w.run().catch((err: unknown) => {
+        failed = err;
+      }),
+    ),
+  );
   return {
     env,
     taskQueue,
@@ -67,7 +83,7 @@ export async function startWorkflowTestEnv(activities: WorkerOptions['activities
       return problems;
     },
     async teardown() {
-      worker.shutdown();
+      for (const w of [worker, ...builders]) w.shutdown();
       await running;
       await env.teardown();
       if (failed) throw failed;
