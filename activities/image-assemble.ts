@@ -11,6 +11,7 @@ import { apkoBuild } from '../adapters/apko.js';
 import { TOOLS } from '../adapters/toolchain.js';
 import { readLayoutIndex } from '../oci/layout.js';
 import { readSnapshot } from '../io/catalog-snapshot.js';
+import { markUsed } from '../io/state-use.js';
 
 export interface AssembleInput {
   snapshotDir: string;
@@ -63,7 +64,8 @@ export async function assembleImage(config: KilnConfig, input: AssembleInput): P
   const configs = [apkoConfig, ...(spec.includes ?? []).map((f) => join(input.snapshotDir, f))];
   const key = await imageInputDigest(configs, arch, repositories, settings.keyring);
   const dir = join(paths.images, `${spec.name}-${key.slice(0, 16)}`);
-  if (!existsSync(join(dir, 'layout', 'index.json'))) {
+  // Marked used first (io/state-use.ts): a clean-up that listed it before this run reused it leaves it.
+  if (!((await markUsed(dir)) && existsSync(join(dir, 'layout', 'index.json')))) {
     // Its own scratch directory: two runs assembling the same image at once never share one.
     await mkdir(paths.images, { recursive: true });
     const attempt = await mkdtemp(`${dir}.attempt-${asyncLocalStorage.getStore()?.info.attempt ?? 1}-`);

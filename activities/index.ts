@@ -21,6 +21,7 @@ import { previousRunFailures } from './runs.js';
 import { localSnapshot } from '../io/snapshot-store.js';
 import { writeRunReport, type RunReportInput } from './run-report.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
+import { cleanState, stateWorkers } from './state-cleanup.js';
 
 /**
  * An activity whose input names the run's catalog snapshot gets it on this worker: a worker that
@@ -78,6 +79,8 @@ export function createActivities(config: KilnConfig) {
     checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),
     proposeUpdate: (input: Parameters<typeof proposeUpdate>[1]) => proposeUpdate(config, input),
     startPackageUpdate: (input: Parameters<typeof startPackageUpdate>[1]) => startPackageUpdate(config, input),
+    cleanState: (input: Parameters<typeof cleanState>[1]) => cleanState(config, input),
+    stateWorkers: () => stateWorkers(config),
   };
 }
 
@@ -99,3 +102,4 @@ export type { SignImageInput, AttestImageInput } from './image-sign.js';
 export type { VerifyImageInput } from './image-verify.js';
 export type { ImageInputsInput, ImageInputsResult, FindPublishedInput, PublishedImage } from './image-inputs.js';
 export type { RunReportInput, RunReport } from './run-report.js';
+export type { StateCleanupResult } from './state-cleanup.js';

@@ -15,6 +15,7 @@ import { compareApks } from '../apk/compare.js';
 import { publishedRecord, type BuildToPublish, type BuiltApk, type PublishRecord } from '../apk/repository.js';
 import type { Reproducibility } from '../domain/summary.js';
 import { readSnapshot, snapshotPackage } from '../io/catalog-snapshot.js';
+import { markUsed } from '../io/state-use.js';
 
 export interface PackageBuildInput {
   snapshotDir: string;
@@ -235,7 +236,8 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
   const resultFile = join(buildDir, 'result.json');
   // An earlier attempt (or a crashed worker, or another run) may have finished the build but not
   // reported it. `force` builds again regardless.
-  if (!input.force && existsSync(resultFile))
+  // Marked used first (io/state-use.ts): a clean-up that listed it before this run reused it leaves it.
+  if (!input.force && (await markUsed(buildDir)) && existsSync(resultFile))
     return {
       ...(JSON.parse(await readFile(resultFile, 'utf8')) as PackageBuildResult),
       durationMs: Date.now() - started,
@@ -251,8 +253,9 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
     durationMs: 0,
   };
   await writeFile(join(scratch, 'result.json'), JSON.stringify(result, null, 2));
-  // The first complete build of these inputs becomes the shared one; nothing ever deletes it, so a
-  // concurrent run that is testing or publishing from it is never pulled from under.
+  // The first complete build of these inputs becomes the shared one; the clean-up removes it only
+  // once no running workflow can reach it (domain/retention.ts), so a concurrent run that is testing
+  // or publishing from it is never pulled from under.
   const renamed = await rename(scratch, buildDir).then(
     () => true,
     (err: NodeJS.ErrnoException) => {

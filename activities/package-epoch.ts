@@ -11,6 +11,7 @@ import { failure } from '../domain/failures.js';
 import type { EpochBump } from '../domain/summary.js';
 import { gitOk, refExists, repositoryRoot, showFile } from '../adapters/git.js';
 import { readSnapshot } from '../io/catalog-snapshot.js';
+import { markUsed } from '../io/state-use.js';
 
 export interface EpochBumpInput {
   /** The run's catalog snapshot (its packages, their files and epochs). */
@@ -64,15 +65,19 @@ export async function bumpEpochs(config: KilnConfig, input: EpochBumpInput): Pro
     : `${updates.branchPrefix}rebuild-${library.name}-${library.version}-r${library.epoch}`;
   const work = updates.onMainBranch
     ? top
-    : join(config.paths.state, 'worktrees', `${basename(top)}-${branch.replace(/[^A-Za-z0-9._-]/g, '-')}`);
-  const result = async (): Promise<EpochBump> => ({
-    because,
-    packages,
-    notInCatalog,
-    branch,
-    commit: await gitOk(work, ['rev-parse', 'HEAD']),
-    catalogDir: join(work, sub),
-  });
+    : join(config.paths.worktrees, `${basename(top)}-${branch.replace(/[^A-Za-z0-9._-]/g, '-')}`);
+  const result = async (): Promise<EpochBump> => {
+    // The worktree people review the bumps in: marked used, the clean-up keeps it (io/state-use.ts).
+    if (!updates.onMainBranch) await markUsed(work);
+    return {
+      because,
+      packages,
+      notInCatalog,
+      branch,
+      commit: await gitOk(work, ['rev-parse', 'HEAD']),
+      catalogDir: join(work, sub),
+    };
+  };
 
   if (!updates.onMainBranch && (await refExists(top, `refs/heads/${branch}`))) {
     // A retry or a second run: the branch already carries the bumps.
@@ -83,7 +88,7 @@ export async function bumpEpochs(config: KilnConfig, input: EpochBumpInput): Pro
     }
   }
   if (!updates.onMainBranch && !existsSync(join(work, '.git'))) {
-    await mkdir(join(config.paths.state, 'worktrees'), { recursive: true });
+    await mkdir(config.paths.worktrees, { recursive: true });
     const start = input.gitCommit ?? 'HEAD';
     const exists = await refExists(top, `refs/heads/${branch}`);
     await gitOk(top, ['worktree', 'add', ...(exists ? [work, branch] : ['-b', branch, work, start])]);

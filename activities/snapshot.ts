@@ -20,6 +20,7 @@ import { loadCatalog } from '../io/catalog-loader.js';
 import { catalogDigest, copyCatalog, writeSnapshot } from '../io/catalog-snapshot.js';
 import { checkSource } from '../io/source-integrity.js';
 import { storeSnapshot } from '../io/snapshot-store.js';
+import { markUsed } from '../io/state-use.js';
 
 /** What a workflow holds of a catalog: a reference to the snapshot and its (small) build plan. */
 export interface CatalogSnapshot {
@@ -76,6 +77,9 @@ export async function snapshotCatalog(config: KilnConfig, input: { catalogDir?: 
   }
   const digest = await catalogDigest(source);
   const contentDir = join(config.paths.snapshots, digest);
+  // A run of unchanged content reuses the snapshot: marked used before it is read, a clean-up keeps
+  // it (io/state-use.ts); one removed meanwhile is copied again.
+  await markUsed(contentDir);
   await copyCatalog(source, contentDir, digest);
   const catalog = await loadCatalog(contentDir, { env: config.catalogEnv });
   const plan = planBuild(catalog);
@@ -88,6 +92,7 @@ export async function snapshotCatalog(config: KilnConfig, input: { catalogDir?: 
   if (decided.kind === 'staging') {
     // Its own snapshot (still named by the digest): a production run of the same content keeps its settings.
     dir = join(config.paths.snapshots, 'staging', decided.name.replaceAll('/', '+'), digest);
+    await markUsed(dir);
     await copyCatalog(source, dir, digest);
     const indexed = settings.archs.every((a) => existsSync(join(settings.packageRepository, a, 'APKINDEX.tar.gz')));
     settings = stagingSettings(settings, decided.name, indexed);

@@ -22,6 +22,7 @@ import {
 } from '../domain/upstream.js';
 import { gitOk, refExists, remoteTags, repositoryRoot, showFile } from '../adapters/git.js';
 import { loadCatalog } from '../io/catalog-loader.js';
+import { markUsed } from '../io/state-use.js';
 import { downloadDigest, githubTags } from '../io/upstream.js';
 
 type Obj = Record<string, unknown>;
@@ -190,19 +191,18 @@ export async function proposeUpdate(
     );
   const sub = relative(top, dir);
   const { updates } = catalog.settings;
-  const worktrees = join(config.paths.state, 'worktrees');
+  const worktrees = config.paths.worktrees;
   const branch = updates.onMainBranch
     ? await gitOk(top, ['rev-parse', '--abbrev-ref', 'HEAD'])
     : `${updates.branchPrefix}${input.name}-${input.version}`;
   const work = updates.onMainBranch
     ? top
     : join(worktrees, `${basename(top)}-${branch.replace(/[^A-Za-z0-9._-]/g, '-')}`);
-  const result = async (created: boolean): Promise<ProposedUpdate> => ({
-    branch,
-    catalogDir: join(work, sub),
-    commit: await gitOk(work, ['rev-parse', 'HEAD']),
-    created,
-  });
+  const result = async (created: boolean): Promise<ProposedUpdate> => {
+    // The worktree the update's run builds from: marked used, the clean-up keeps it (io/state-use.ts).
+    if (!updates.onMainBranch) await markUsed(work);
+    return { branch, catalogDir: join(work, sub), commit: await gitOk(work, ['rev-parse', 'HEAD']), created };
+  };
 
   const branchExists = await refExists(top, `refs/heads/${branch}`);
   if (!updates.onMainBranch && branchExists) {

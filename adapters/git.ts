@@ -32,6 +32,17 @@ export async function gitOk(cwd: string, args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
+/** The git directory a linked worktree's repository keeps (its common directory), or undefined. */
+export async function worktreeRepository(worktree: string): Promise<string | undefined> {
+  const r = await git(worktree, ['rev-parse', '--path-format=absolute', '--git-common-dir']);
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Makes the repository in `gitDir` forget its worktrees whose directories are gone (a later `worktree add` of the same path works). */
+export async function pruneWorktrees(gitDir: string): Promise<void> {
+  await gitOk(gitDir, ['worktree', 'prune']);
+}
+
 /** The commit checked out in `dir`, or undefined when it is not in a git repository. */
 export async function headCommit(dir: string): Promise<string | undefined> {
   const r = await git(undefined, ['-C', dir, 'rev-parse', 'HEAD']);

@@ -1,8 +1,9 @@
 // The kiln command line: `npm run kiln -- <command>` (commander; one file per command in cli/).
 //   dev up|down|status        embedded Temporal dev server + registry on 127.0.0.1
 //   cluster up|down|status    a PostgreSQL-backed Temporal cluster + Web UI on 127.0.0.1 instead
-//   schedule apply [--catalog DIR] | pause | unpause | trigger | describe
-//                             the nightly Temporal Schedule from catalog.yaml's `schedule:`
+//   schedule apply [--catalog DIR] | pause | unpause | trigger | clean | describe
+//                             the nightly Temporal Schedule from catalog.yaml's `schedule:`,
+//                             and the state clean-up's (`clean`: run it now)
 //   validate [--catalog DIR]  check a catalog; every problem with file, field and fix
 //   plan [--catalog DIR]      package build order by level, and what each image needs
 //   rebuild [--catalog DIR] [--package NAME]... [--image NAME]... [--force] [--rerun-failed-of ID]

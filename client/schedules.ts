@@ -110,6 +110,32 @@ function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
   };
 }
 
+/**
+ * The state clean-up (stateCleanup, activities/state-cleanup.ts): every `every` (config
+ * KILN_CLEANUP_EVERY), never two at once. Its policy is the worker's (config.retention), not the
+ * Schedule's, since it judges the worker's own state directory.
+ */
+function cleanupWanted(every: string, target: ScheduleTarget): Wanted {
+  const applied = { every, taskQueue: target.taskQueue, input: target.input };
+  return {
+    applied,
+    specName: 'every',
+    options: {
+      scheduleId: target.scheduleId,
+      spec: { intervals: [{ every }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'stateCleanup',
+        taskQueue: target.taskQueue,
+        args: [target.input],
+        workflowId: 'state-cleanup',
+        memo: { kilnSchedule: JSON.stringify(applied) },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    },
+  };
+}
+
 async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
   try {
     return await client.schedule.getHandle(id).describe();
@@ -233,6 +259,11 @@ export function applyWatchSchedule(
   return apply(client, watchWanted(updates, target));
 }
 
+/** Creates or updates the stateCleanup Schedule: every `every`, never two clean-ups at once. */
+export function applyCleanupSchedule(client: Client, every: string, target: ScheduleTarget): Promise<ApplyResult> {
+  return apply(client, cleanupWanted(every, target));
+}
+
 /** A readable description: the spec, the next runs and the recent runs with their outcome. */
 export async function describeSchedule(client: Client, id: string): Promise<string> {
   const d = await describeOrUndefined(client, id);
@@ -265,14 +296,15 @@ export async function describeSchedule(client: Client, id: string): Promise<stri
   for (const a of recent) {
     const wf = a.action.workflow;
     // The Schedule only remembers what it started; the outcome is the run's own status.
-    const status = await client.workflow
+    const { status, note } = await client.workflow
       .getHandle(wf.workflowId, wf.firstExecutionRunId)
       .describe()
       .then(
-        (x) => x.status.name,
-        () => 'UNKNOWN',
+        // A clean-up's memo says what it removed and freed (workflows/state-cleanup.ts).
+        (x) => ({ status: x.status.name, note: typeof x.memo?.cleanup === 'string' ? `  ${x.memo.cleanup}` : '' }),
+        () => ({ status: 'UNKNOWN', note: '' }),
       );
-    lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}`);
+    lines.push(`    ${a.takenAt.toISOString()}  ${wf.workflowId}  ${status}${note}`);
   }
   return lines.join('\n');
 }

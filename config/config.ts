@@ -67,6 +67,13 @@ export const ENVIRONMENT = {
   KILN_COSIGN: ['use this cosign binary instead of the pinned build (tests only)', 'pinned build'],
   KILN_SCHEDULE_ID: ['id of the nightly Schedule', '`kiln-nightly`'],
   KILN_WATCH_SCHEDULE_ID: ['id of the upstream-watch Schedule', '`kiln-upstream-watch`'],
+  KILN_CLEANUP_SCHEDULE_ID: ['id of the state clean-up Schedule (`stateCleanup`)', '`kiln-cleanup`'],
+  KILN_CLEANUP_EVERY: ['how often the clean-up Schedule runs: a number and s, m, h or d', '`1d`'],
+  KILN_RETAIN_RUNS: [
+    'the clean-up keeps what the last this-many catalogRebuild runs used: builds, layouts, snapshots, worktrees, reports (0: none)',
+    '7',
+  ],
+  KILN_RETAIN_MIN_AGE_MINUTES: ['the clean-up keeps anything used more recently than this (0: no minimum)', '1440'],
   TEMPORAL_ADDRESS: ['Temporal frontend `host:port` (envconfig)', '`127.0.0.1:7233`'],
   TEMPORAL_NAMESPACE: ['Temporal namespace (envconfig)', '`default`'],
   TEMPORAL_API_KEY: ['API key, e.g. for Temporal Cloud; implies TLS (envconfig)', 'none'],
@@ -98,6 +105,8 @@ export interface KilnPaths {
   images: string;
   logs: string;
   services: string;
+  /** Git worktrees of update branches (activities/upstream.ts, package-epoch.ts). */
+  worktrees: string;
 }
 
 /** Registry credentials, read by activities on the worker only. */
@@ -167,7 +176,12 @@ export interface KilnConfig {
     /** The whole environment melange, apko and cosign run with (toolEnvironment): no credentials. */
     environment: Record<string, string>;
   };
-  schedules: { nightlyId: string; watchId: string };
+  schedules: { nightlyId: string; watchId: string; cleanupId: string; cleanupEvery: string };
+  /**
+   * What the state clean-up keeps (domain/retention.ts): what the last `keepRuns` runs used, what any
+   * running workflow can reach, and anything used in the last `minAgeMs`.
+   */
+  retention: { keepRuns: number; minAgeMs: number };
   /**
    * What catalog.yaml's `${VAR}` may expand against: the worker's environment without credentials,
    * KILN_STATE defaulted; the catalog sees only KILN_STATE, KILN_REGISTRY and names it declares.
@@ -190,6 +204,23 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
     const n = Number(raw);
     if (Number.isInteger(n) && n > 0) return n;
     problems.push(`${name}=${raw}: expected a whole number above 0 (fix: set it to e.g. ${fallback}, or unset it)`);
+    return fallback;
+  };
+  const wholeNumber = (name: keyof typeof ENVIRONMENT, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (Number.isInteger(n) && n >= 0) return n;
+    problems.push(`${name}=${raw}: expected a whole number, 0 or more (fix: set it to e.g. ${fallback}, or unset it)`);
+    return fallback;
+  };
+  const interval = (name: keyof typeof ENVIRONMENT, fallback: string): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (/^[1-9]\d*[smhd]$/.test(raw)) return raw;
+    problems.push(
+      `${name}=${raw}: expected a number and a unit, s, m, h or d (fix: set it to e.g. ${fallback}, or unset it)`,
+    );
     return fallback;
   };
   const oneOf = <T extends string>(name: keyof typeof ENVIRONMENT, allowed: readonly T[], fallback: T): T => {
@@ -217,6 +248,7 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
     images: join(state, 'images'),
     logs: join(state, 'logs'),
     services: join(state, 'services'),
+    worktrees: join(state, 'worktrees'),
   };
 
   const insecure = env.KILN_REGISTRY_INSECURE;
@@ -291,6 +323,12 @@ export function loadConfig(env: Environment = process.env): KilnConfig {
     schedules: {
       nightlyId: env.KILN_SCHEDULE_ID ?? 'kiln-nightly',
       watchId: env.KILN_WATCH_SCHEDULE_ID ?? 'kiln-upstream-watch',
+      cleanupId: env.KILN_CLEANUP_SCHEDULE_ID ?? 'kiln-cleanup',
+      cleanupEvery: interval('KILN_CLEANUP_EVERY', '1d'),
+    },
+    retention: {
+      keepRuns: wholeNumber('KILN_RETAIN_RUNS', 7),
+      minAgeMs: wholeNumber('KILN_RETAIN_MIN_AGE_MINUTES', 1440) * 60_000,
     },
     catalogEnv: {
       ...Object.fromEntries(Object.entries(env).filter(([name]) => !isCredentialName(name))),

@@ -7,6 +7,7 @@
 // worker polls those of the archs it builds, so aarch64 builds can move to native aarch64 workers.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Runtime, Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
@@ -64,6 +65,9 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
     connection: o.connection,
     namespace: o.namespace ?? o.config.temporal.namespace,
     activities,
+    // Temporal's default (`pid@host`) followed by this worker's own queue: the state clean-up finds
+    // every worker's queue among the shared queue's pollers (activities/state-cleanup.ts).
+    identity: `${process.pid}@${hostname()} ${hostQueue}`,
     // kiln_stage_duration_seconds for every activity attempt (workers/telemetry.ts).
     interceptors: { activity: [stageDurations] },
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? o.config.worker.maxConcurrentActivities,

@@ -5,3 +5,4 @@ export { imageBuild } from './image-build.js';
 export { publishTurn } from './turns.js';
 export { upstreamWatch } from './upstream-watch.js';
 export { packageUpdate } from './package-update.js';
+export { stateCleanup } from './state-cleanup.js';
