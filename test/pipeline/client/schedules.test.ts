@@ -30,7 +30,12 @@ afterAll(async () => {
     .getHandle(scheduleId)
     .delete()
     .catch(() => undefined);
-  for (const id of [`${scheduleId}-watch`, `${scheduleId}-cli`, `${scheduleId}-cli-watch`]) {
+  for (const id of [
+    `${scheduleId}-watch`,
+    `${scheduleId}-cli`,
+    `${scheduleId}-cli-watch`,
+    `${scheduleId}-cli-cleanup`,
+  ]) {
     await temporal.client.schedule
       .getHandle(id)
       .delete()
@@ -208,7 +213,13 @@ describe('npm run kiln -- schedule', () => {
       join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
       [join(REPO_ROOT, 'cli', 'kiln.ts'), 'schedule', ...args],
       {
-        env: { ...env, KILN_SCHEDULE_ID: cliId, KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`, KILN_TASK_QUEUE: taskQueue },
+        env: {
+          ...env,
+          KILN_SCHEDULE_ID: cliId,
+          KILN_WATCH_SCHEDULE_ID: `${cliId}-watch`,
+          KILN_CLEANUP_SCHEDULE_ID: `${cliId}-cleanup`,
+          KILN_TASK_QUEUE: taskQueue,
+        },
         reject: false,
       },
     );
@@ -228,13 +239,18 @@ describe('npm run kiln -- schedule', () => {
     await writeFile(lib, `${await readFile(lib, 'utf8')}update:\n  enabled: true\n  git:\n    strip-prefix: v\n`);
   });
 
-  it('applies both Schedules from catalog.yaml, then reports them unchanged', async () => {
+  it("applies both Schedules from catalog.yaml, and the state clean-up's, then reports them unchanged", async () => {
     const first = await kiln('apply', '--catalog', cliCatalog);
     expect(first).toContain(`schedule ${cliId}: created`);
     expect(first).toContain(`schedule ${cliId}-watch: created (upstreamWatch every 6h for tiny-lib)`);
+    expect(first).toContain(`schedule ${cliId}-cleanup: created (stateCleanup every 1d: keeps the last 7 runs' state)`);
     const second = await kiln('apply', '--catalog', cliCatalog);
     expect(second).toContain(`schedule ${cliId}: unchanged`);
     expect(second).toContain(`schedule ${cliId}-watch: unchanged`);
+    expect(second).toContain(`schedule ${cliId}-cleanup: unchanged`);
+    expect(second).toMatch(
+      new RegExp(`schedule ${cliId}-cleanup: active\\n  every 1d, overlap skip\\n  starts stateCleanup`),
+    );
     const d = await temporal.client.schedule.getHandle(cliId).describe();
     expect(d.action.args).toEqual([{ catalogDir: cliCatalog }]);
     expect(d.spec.timezone).toBe('Europe/Berlin');
