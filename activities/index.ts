@@ -20,6 +20,7 @@ import { findPublishedImage, imageInputs } from './image-inputs.js';
 import { previousRunFailures } from './runs.js';
 import { localSnapshot } from '../io/snapshot-store.js';
 import { writeRunReport, type RunReportInput } from './run-report.js';
+import { finishRunSummary, storeSummaryPart, type FinishSummaryInput, type SummaryPartInput } from './run-summary.js';
 import { listWatchedPackages, checkUpstream, proposeUpdate, startPackageUpdate } from './upstream.js';
 import { cleanState, stateWorkers } from './state-cleanup.js';
 
@@ -75,6 +76,8 @@ export function createActivities(config: KilnConfig) {
     verifyImage: local(verifyImage),
     previousRunFailures: (input: Parameters<typeof previousRunFailures>[1]) => previousRunFailures(config, input),
     writeRunReport: (input: RunReportInput) => writeRunReport(config, input),
+    storeSummaryPart: (input: SummaryPartInput) => storeSummaryPart(config, input),
+    finishRunSummary: (input: FinishSummaryInput) => finishRunSummary(config, input),
     listWatchedPackages: (input: Parameters<typeof listWatchedPackages>[1]) => listWatchedPackages(config, input),
     checkUpstream: (input: Parameters<typeof checkUpstream>[1]) => checkUpstream(config, input),
     proposeUpdate: (input: Parameters<typeof proposeUpdate>[1]) => proposeUpdate(config, input),
@@ -103,3 +106,4 @@ export type { VerifyImageInput } from './image-verify.js';
 export type { ImageInputsInput, ImageInputsResult, FindPublishedInput, PublishedImage } from './image-inputs.js';
 export type { RunReportInput, RunReport } from './run-report.js';
 export type { StateCleanupResult } from './state-cleanup.js';
+export type { SummaryPartInput, FinishSummaryInput, FinishedSummary } from './run-summary.js';

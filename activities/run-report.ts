@@ -11,6 +11,7 @@ import type { KilnConfig } from '../config/config.js';
 import { sha256hex } from '../domain/digest.js';
 import { renderRunReport } from '../domain/report-html.js';
 import {
+  eventsOfRuns,
   runTimeline,
   spansOf,
   type RunTimeline,
@@ -85,15 +86,18 @@ async function readTimeline(summary: RebuildSummary): Promise<{ timeline?: RunTi
   } catch {
     return { note: 'this report was written without a Temporal client, so the run’s history was not read' };
   }
-  let history: History;
-  try {
-    history = await client.workflow.getHandle(summary.workflowId, summary.runId).fetchHistory();
-  } catch (err) {
-    return { note: `the run’s history could not be read (${(err as Error).message})` };
+  // Every run of the rebuild (it continues-as-new on a long history), oldest first.
+  const histories: History[] = [];
+  for (const runId of [...(summary.continuedFrom ?? []), summary.runId]) {
+    try {
+      histories.push(await client.workflow.getHandle(summary.workflowId, runId).fetchHistory());
+    } catch (err) {
+      return { note: `the run’s history could not be read (${(err as Error).message})` };
+    }
   }
-  const events = timelineEvents(history);
+  const events = eventsOfRuns(histories.map(timelineEvents));
   const started =
-    ms(history.events?.find((e) => e.workflowExecutionStartedEventAttributes)?.eventTime) ??
+    ms(histories[0]!.events?.find((e) => e.workflowExecutionStartedEventAttributes)?.eventTime) ??
     Date.parse(summary.startedAt);
   const children = spansOf(events).children.filter((c) => c.runId);
   const read = new Map<string, TimelineEvent[]>();

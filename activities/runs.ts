@@ -2,7 +2,8 @@
 import { getClient } from '@temporalio/activity';
 import type { KilnConfig } from '../config/config.js';
 import { invalidInput } from '../domain/failures.js';
-import type { RebuildSummary } from '../domain/summary.js';
+import type { CatalogRebuildResult } from '../domain/run-summary.js';
+import { summaryOfResult } from '../io/run-summary-store.js';
 
 export interface PreviousFailures {
   /** False when the earlier run ended without a summary (failed, terminated): rebuild everything. */
@@ -12,7 +13,7 @@ export interface PreviousFailures {
 }
 
 export async function previousRunFailures(
-  _config: KilnConfig,
+  config: KilnConfig,
   input: { workflowId: string },
 ): Promise<PreviousFailures> {
   const handle = getClient().workflow.getHandle(input.workflowId);
@@ -28,7 +29,8 @@ export async function previousRunFailures(
     throw invalidInput(`rerunFailedOf: run "${input.workflowId}" is still running; wait for it to finish`);
   }
   if (status !== 'COMPLETED') return { hasSummary: false, packages: [], images: [] };
-  const summary = (await handle.result()) as RebuildSummary;
+  // Its summary is stored where its result names it (or is the result itself, for an older run).
+  const summary = await summaryOfResult(config, (await handle.result()) as CatalogRebuildResult);
   const bad = (s: string) => s === 'failed' || s === 'blocked';
   return {
     hasSummary: true,

@@ -44,7 +44,7 @@ export async function rebuild(o: RebuildOptions): Promise<number> {
   const { client, close } = await connectClient(config);
   const last = new Map<string, string>();
   const outcome = await worker.runUntil(
-    startAndFollowRebuild(client, temporal.taskQueue, rebuildInput(o), {
+    startAndFollowRebuild(client, config, rebuildInput(o), {
       onStart: (workflowId) => {
         console.log(`==> catalogRebuild ${workflowId} (state ${config.paths.state})`);
         console.log(

@@ -1,7 +1,9 @@
 // Starting one catalogRebuild and following it to the end: its progress from the `progress` query
 // every two seconds while it runs, then its summary, or why it failed before building anything.
 import { WorkflowFailedError, type Client } from '@temporalio/client';
+import type { KilnConfig } from '../config/config.js';
 import type { RebuildSummary } from '../domain/summary.js';
+import { summaryOfResult } from '../io/run-summary-store.js';
 import {
   catalogRebuild,
   progressQuery,
@@ -26,15 +28,23 @@ export function rebuildWorkflowId(now = new Date()): string {
   return `catalog-rebuild-${now.toISOString().replace(/[:.]/g, '-')}`;
 }
 
-/** Starts catalogRebuild with this input and waits for it; a run that fails gives its cause's message. */
+/**
+ * Starts catalogRebuild with this input on the configured task queue and waits for it, through
+ * every run when it continues-as-new; its summary is read from the store its result names. A run
+ * that fails gives its cause's message.
+ */
 export async function startAndFollowRebuild(
   client: Client,
-  taskQueue: string,
+  config: KilnConfig,
   input: RebuildInput,
   o: FollowOptions = {},
 ): Promise<RebuildOutcome> {
   const workflowId = o.workflowId ?? rebuildWorkflowId();
-  const handle = await client.workflow.start(catalogRebuild, { workflowId, taskQueue, args: [input] });
+  const handle = await client.workflow.start(catalogRebuild, {
+    workflowId,
+    taskQueue: config.temporal.taskQueue,
+    args: [input],
+  });
   o.onStart?.(workflowId);
   const onProgress = o.onProgress;
   const ticker = onProgress
@@ -42,13 +52,15 @@ export async function startAndFollowRebuild(
         handle.query(progressQuery).then(onProgress, () => undefined);
       }, o.pollMs ?? 2_000)
     : undefined;
+  let result;
   try {
-    return { summary: await handle.result() };
+    result = await handle.result();
   } catch (err) {
     return { error: err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err) };
   } finally {
     clearInterval(ticker);
   }
+  return { summary: await summaryOfResult(config, result) };
 }
 
 /** The items whose state changed since the last call (`last` is updated), for a line-per-change display. */

@@ -47,7 +47,7 @@ export const ENVIRONMENT = {
     "the host's arch and each one qemu-user runs here (binfmt_misc, registered by scripts/setup)",
   ],
   KILN_ARTIFACTS: [
-    "OCI repository for kiln's own artifacts (catalog snapshots), shared by every worker; `none`: workers share one KILN_STATE",
+    "OCI repository for kiln's own artifacts (catalog snapshots, run summaries), shared by every worker; `none`: workers share one KILN_STATE",
     '`<KILN_REGISTRY>/kiln-artifacts`',
   ],
   KILN_WEB_UI: ['Temporal Web UI base URL, for links in summaries', '`http://127.0.0.1:8233`'],

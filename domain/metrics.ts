@@ -114,6 +114,15 @@ const seconds = (ms: number) => Math.max(0, ms) / 1000;
  * the CVEs found. Call once per run, at its end (catalogRebuild, with the workflow's metricMeter).
  */
 export function recordRunMetrics(meter: MetricMeter, summary: RebuildSummary): void {
+  recordRunEnd(meter, summary);
+  recordOutcomeMetrics(meter, summary.target?.kind ?? 'unknown', summary);
+}
+
+/** The run itself: its outcome and duration (once, at the end of its last run). */
+export function recordRunEnd(
+  meter: MetricMeter,
+  summary: Pick<RebuildSummary, 'target' | 'ok' | 'startedAt' | 'finishedAt'>,
+): void {
   const target = summary.target?.kind ?? 'unknown';
   const outcome = summary.ok ? 'success' : 'failures';
   counter(meter, KILN_METRICS.runs).add(1, { outcome, target });
@@ -124,26 +133,36 @@ export function recordRunMetrics(meter: MetricMeter, summary: RebuildSummary): v
   const finished = Date.parse(summary.finishedAt);
   if (Number.isFinite(finished))
     gauge(meter, KILN_METRICS.runFinished).set(Math.floor(finished / 1000), { outcome, target });
+}
 
+/**
+ * Packages and images by status and duration, and their CVEs: for a rebuild that continued-as-new,
+ * each run records the outcomes it finished (the last one records the run with recordRunEnd).
+ */
+export function recordOutcomeMetrics(
+  meter: MetricMeter,
+  target: string,
+  outcomes: Pick<RebuildSummary, 'packages' | 'images'>,
+): void {
   const byStatus = <S extends string>(items: { status: S }[]) => {
     const counts = new Map<S, number>();
     for (const i of items) counts.set(i.status, (counts.get(i.status) ?? 0) + 1);
     return counts;
   };
   const packages = counter(meter, KILN_METRICS.packages);
-  for (const [status, n] of byStatus<PackageStatus>(summary.packages)) packages.add(n, { status, target });
+  for (const [status, n] of byStatus<PackageStatus>(outcomes.packages)) packages.add(n, { status, target });
   const images = counter(meter, KILN_METRICS.images);
-  for (const [status, n] of byStatus<ImageStatus>(summary.images)) images.add(n, { status, target });
+  for (const [status, n] of byStatus<ImageStatus>(outcomes.images)) images.add(n, { status, target });
 
   const packageDuration = histogram(meter, KILN_METRICS.packageDuration);
-  for (const p of summary.packages)
+  for (const p of outcomes.packages)
     if (p.status !== 'blocked') packageDuration.record(seconds(p.durationMs), { status: p.status, target });
   const imageDuration = histogram(meter, KILN_METRICS.imageDuration);
-  for (const i of summary.images)
+  for (const i of outcomes.images)
     if (i.status !== 'blocked') imageDuration.record(seconds(i.durationMs), { status: i.status, target });
 
   const imageCves = gauge(meter, KILN_METRICS.imageCves);
-  for (const i of summary.images) {
+  for (const i of outcomes.images) {
     // Only a scan says how many there are: an image that failed before its scan keeps its last value.
     if (!i.scanned) continue;
     for (const severity of SEVERITIES)
@@ -154,7 +173,7 @@ export function recordRunMetrics(meter: MetricMeter, summary: RebuildSummary): v
       });
   }
   const packageCves = gauge(meter, KILN_METRICS.packageCves);
-  for (const p of summary.packages)
+  for (const p of outcomes.packages)
     if (p.vulnerabilities) packageCves.set(p.vulnerabilities.length, { package: p.name, target });
 }
 

@@ -161,3 +161,24 @@ export function runTimeline(
     childrenWithoutStages: without,
   };
 }
+
+/**
+ * The events of a rebuild's runs (it continued-as-new), oldest first, as one history: each run's
+ * event ids are moved past the previous run's, so an activity or child is matched within its run.
+ */
+export function eventsOfRuns(runs: TimelineEvent[][]): TimelineEvent[] {
+  const out: TimelineEvent[] = [];
+  let offset = 0;
+  for (const events of runs) {
+    let last = 0;
+    for (const e of events) {
+      last = Math.max(last, e.id);
+      const moved = { ...e, id: e.id + offset };
+      if ('scheduledId' in moved) moved.scheduledId += offset;
+      if ('initiatedId' in moved) moved.initiatedId += offset;
+      out.push(moved);
+    }
+    offset += last;
+  }
+  return out;
+}

@@ -129,6 +129,8 @@ export interface RebuildSummary {
   ok: boolean;
   /** The run's HTML report on the worker that wrote it (activities/run-report.ts), when it could be written. */
   report?: { path: string; timeline: 'stages' | 'durations' };
+  /** Run ids of the earlier runs of this rebuild, oldest first, when it continued-as-new (`runId` is the last). */
+  continuedFrom?: string[];
 }
 
 /** A package outcome that leaves the repository as it should be (a not-reproducible rebuild does not). */
@@ -136,7 +138,7 @@ export const packageOk = (p: PackageOutcome): boolean =>
   p.status === 'built' || p.status === 'up-to-date' || p.status === 'reproduced';
 
 /** The package counts a run's memo shows; reproducibility counts only when a forced rebuild made any. */
-export function packageCounts(packages: PackageOutcome[]): string {
+export function packageCounts(packages: { status: PackageStatus }[]): string {
   const n = (...statuses: PackageStatus[]) => packages.filter((p) => statuses.includes(p.status)).length;
   const reproducibility = n('reproduced', 'not-reproducible')
     ? `, ${n('reproduced')} reproduced, ${n('not-reproducible')} not reproducible`
@@ -242,6 +244,8 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   if (webUi)
     lines.push(`  run     ${webUi}/namespaces/default/workflows/${encodeURIComponent(s.workflowId)}/${s.runId}`);
   if (s.report) lines.push(`  report  file://${s.report.path}`);
+  if (s.continuedFrom?.length)
+    lines.push(`  runs    ${s.continuedFrom.length + 1} (continued as new ${s.continuedFrom.length} times)`);
   lines.push('', `Packages: ${count(s.packages)}`);
   lines.push(
     ...table([

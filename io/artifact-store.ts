@@ -53,11 +53,14 @@ export async function putArtifact(
 /**
  * The layer stored under `tag`, or undefined when there is none. One whose signature does not
  * verify with kiln's package key (config.paths.packageSigningPub) is CorruptArtifact: never used.
+ * `at`: the manifest digest putArtifact returned, to read exactly that one (checked against it).
  */
-export async function getArtifact(config: KilnConfig, tag: string): Promise<Buffer | undefined> {
+export async function getArtifact(config: KilnConfig, tag: string, at?: string): Promise<Buffer | undefined> {
   const registry = client(config);
-  const found = await registry.getManifest(tag);
+  const found = await registry.getManifest(at ?? tag);
   if (!found) return undefined;
+  if (at && sha256digest(found.body) !== at)
+    throw corruptArtifact(`${config.artifacts!}@${at} answered a manifest of another digest`);
   const manifest = JSON.parse(found.body.toString('utf8')) as {
     layers?: { digest: string }[];
     annotations?: Record<string, string>;

@@ -1,9 +1,13 @@
 // Workflows: deterministic orchestration (no I/O, no Node built-ins; activities by type only).
 // catalogRebuild, the nightly run: snapshot and validate the catalog, build its packages in
 // dependency order (a packageBuild child each), then its images (an imageBuild child each).
+// At any catalog size: when Temporal suggests it (the history grows long), a run lets its running
+// children finish and continues-as-new, carrying only progress (workflows/rebuild-state.ts); the
+// outcomes are stored as summary parts, the last run stores the whole summary as an artifact, and
+// the result is its reference and counts (domain/run-summary.ts).
 import {
+  continueAsNew,
   defineQuery,
-  executeChild,
   metricMeter,
   patched,
   proxyActivities,
@@ -14,26 +18,24 @@ import {
 } from '@temporalio/workflow';
 import type { CatalogSnapshot, KilnActivities } from '../activities/index.js';
 import { invalidInput } from '../domain/failures.js';
+import { epochBumpsMemo, packageCounts, type RebuildSummary } from '../domain/summary.js';
 import {
-  epochBumpsMemo,
-  packageCounts,
-  packageOk,
-  type EpochBump,
-  type ImageOutcome,
-  type PackageOutcome,
-  type RebuildSummary,
-} from '../domain/summary.js';
+  assembleSummary,
+  countStatuses,
+  splitIntoParts,
+  statusWithEpochBump,
+  withEpochBump,
+  type CatalogRebuildResult,
+  type RebuildCounts,
+  type SummaryHeader,
+  type SummaryPart,
+} from '../domain/run-summary.js';
 import { selectWork, type Selection } from '../domain/selection.js';
-import { recordRunMetrics } from '../domain/metrics.js';
-import { runDag } from './dag.js';
-import { failureMessage, rethrown } from './failure.js';
-import { imageBuild, type ImageBuildWorkflowResult } from './image-build.js';
-import {
-  builtOutcome,
-  epochBumpsAfterAbiBreaks,
-  packageBuild,
-  type PackageBuildWorkflowResult,
-} from './package-build.js';
+import { recordOutcomeMetrics, recordRunEnd, recordRunMetrics } from '../domain/metrics.js';
+import { rethrown } from './failure.js';
+import { epochBumpsAfterAbiBreaks } from './package-build.js';
+import { imagesPhase, packagesPhase } from './rebuild-phases.js';
+import { continuation, freshState, progressOf, rebuildOk, type RebuildContinuation } from './rebuild-state.js';
 import { KILN_OUTCOME, KILN_STAGE } from './search-attributes.js';
 
 /**
@@ -97,27 +99,165 @@ export interface RebuildProgress {
 export const progressQuery = defineQuery<RebuildProgress>('progress');
 
 // The run report reads the run's histories (it heartbeats between batches); it never fails a run.
-const { writeRunReport } = proxyActivities<KilnActivities>({
+const { writeRunReport, finishRunSummary } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
-const { snapshotCatalog, previousRunFailures } = proxyActivities<KilnActivities>({
+const { snapshotCatalog, previousRunFailures, storeSummaryPart } = proxyActivities<KilnActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', maximumAttempts: 5 },
 });
 
+/** Outcomes per stored summary part: each part's payload stays far below Temporal's 2 MB limit. */
+const OUTCOMES_PER_PART = 200;
+
 /**
  * The nightly job: snapshot and validate the catalog, build its packages in dependency order,
- * then its images, and report every package and image.
+ * then its images, and report every package and image. `carried` is for the rebuild itself: what
+ * an earlier run of it finished, when it continued-as-new (never given by a person).
  */
-export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<RebuildSummary> {
+export async function catalogRebuild(
+  rawInput: RebuildInput = {},
+  carried?: RebuildContinuation,
+): Promise<CatalogRebuildResult> {
   const input = validateInput(rawInput);
   const info = workflowInfo();
-  const startedAt = new Date().toISOString();
-  const progress: RebuildProgress = { phase: 'snapshot', items: {} };
+  const progress: RebuildProgress = { phase: carried?.phase ?? 'snapshot', items: {} };
   setHandler(progressQuery, () => progress);
+  // Runs started before summaries were stored replay as they ran: one run, the whole summary as result.
+  const scalable = patched('continue-as-new');
+  const state = carried ?? (await firstRun(input, info));
+  const snapshot = state.snapshot;
+  const work = { packages: new Set(state.work.packages), images: new Set(state.work.images) };
+  const scoped: CatalogSnapshot = {
+    ...snapshot,
+    plan: {
+      ...snapshot.plan,
+      packages: snapshot.plan.packages.filter((p) => work.packages.has(p.name)),
+      images: snapshot.plan.images.filter((i) => work.images.has(i.name)),
+    },
+  };
+  const forced = new Set(state.forced);
+  // Temporal's suggestion (the history grew long), once this run has finished a child: a run always moves on.
+  let finishedHere = 0;
+  const stop = scalable ? () => finishedHere > 0 && workflowInfo().continueAsNewSuggested : () => false;
+  const ran: SummaryPart = { packages: [], images: [] };
+  const target = snapshot.target?.kind ?? 'unknown';
+
+  for (const p of scoped.plan.packages) {
+    const done = state.packages[p.name];
+    progress.items[`package ${p.name}`] = done ? progressOf(done.status) : 'waiting';
+  }
+  for (const i of scoped.plan.images) {
+    const done = state.images[i.name];
+    progress.items[`image ${i.name}`] = done ? progressOf(done) : 'waiting';
+  }
+  const track = (key: string) => ({
+    start: () => {
+      progress.items[key] = 'running';
+    },
+    end: (ok: boolean) => {
+      progress.items[key] = ok ? 'done' : 'failed';
+      finishedHere++;
+    },
+  });
+  /** Stores this run's outcomes and continues-as-new with what is finished. */
+  const continueRebuild = async (): Promise<never> => {
+    recordOutcomeMetrics(metricMeter, target, ran);
+    const parts = await storeParts(ran, info);
+    return continueAsNew<typeof catalogRebuild>(input, continuation(state, info.runId, parts));
+  };
+
+  if (state.phase === 'packages') {
+    progress.phase = 'packages';
+    upsertSearchAttributes([{ key: KILN_STAGE, value: 'packages' }]);
+    const phase = await packagesPhase(scoped, state, forced, info.workflowId, (n) => track(`package ${n}`), stop);
+    ran.packages.push(...phase.outcomes);
+    for (const p of phase.outcomes) if (p.status === 'blocked') progress.items[`package ${p.name}`] = 'blocked';
+    if (!phase.complete) return continueRebuild();
+    state.epochBumps = await epochBumpsAfterAbiBreaks(
+      { snapshotDir: snapshot.dir, catalogDir: input.catalogDir, gitCommit: snapshot.gitCommit },
+      snapshot.plan.packages,
+      state.abiBreaks,
+    );
+    // Failed after its child finished: an epoch bump kiln could not commit.
+    for (const [name, p] of Object.entries(state.packages)) {
+      const status = statusWithEpochBump(name, p.status, state.epochBumps);
+      if (status === p.status) continue;
+      state.packages[name] = { status };
+      progress.items[`package ${name}`] = 'failed';
+    }
+    ran.packages = ran.packages.map((p) => withEpochBump(p, state.epochBumps ?? []));
+    state.phase = 'images';
+    if (stop()) return continueRebuild();
+  }
+  progress.phase = 'images';
+  upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
+  const images = await imagesPhase(
+    scoped,
+    state,
+    { workflowId: info.workflowId, catalogTime: state.catalogTime },
+    Boolean(input.force),
+    (n) => track(`image ${n}`),
+    stop,
+  );
+  ran.images.push(...images.outcomes);
+  for (const i of images.outcomes) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
+  if (!images.complete) return continueRebuild();
+  progress.phase = 'done';
+
+  const ok = rebuildOk(state);
+  upsertSearchAttributes([
+    { key: KILN_STAGE, value: 'done' },
+    { key: KILN_OUTCOME, value: ok ? 'success' : 'failures' },
+  ]);
+  const epochBumps = state.epochBumps ?? [];
+  const header: SummaryHeader = {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    catalogDigest: snapshot.digest,
+    gitCommit: snapshot.gitCommit,
+    ...(snapshot.target ? { target: snapshot.target } : {}),
+    ...(snapshot.source ? { source: snapshot.source } : {}),
+    startedAt: state.startedAt,
+    finishedAt: new Date().toISOString(),
+    ...(epochBumps.length ? { epochBumps } : {}),
+    ok,
+    ...(state.runs.length ? { continuedFrom: state.runs } : {}),
+  };
+  const counts: RebuildCounts = {
+    packages: countStatuses(Object.values(state.packages).map((p) => p.status)),
+    images: countStatuses(Object.values(state.images)),
+  };
+  const memo = {
+    packages: packageCounts(Object.values(state.packages)),
+    ...(epochBumps.length ? { epochBumps: epochBumpsMemo(epochBumps) } : {}),
+    images: `${(counts.images.published ?? 0) + (counts.images.unchanged ?? 0)} published, ${(counts.images.failed ?? 0) + (counts.images.blocked ?? 0)} failed or blocked`,
+  };
+  if (!scalable) return legacySummary(assembleSummary(header, [ran]), memo);
+
+  // kiln's run metrics (domain/metrics.ts), through the worker's Prometheus endpoint; not on replay.
+  recordRunEnd(metricMeter, header);
+  recordOutcomeMetrics(metricMeter, target, ran);
+  const parts = [...state.parts, ...(await storeParts(ran, info))];
+  const finished = await finishRunSummary({ header, parts });
+  upsertMemo({ summary: finished.reference, ...(finished.report ? { report: finished.report.path } : {}), ...memo });
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    ok,
+    summary: finished.reference,
+    counts,
+    runs: state.runs.length + 1,
+    ...(finished.report ? { report: finished.report } : {}),
+  };
+}
+
+/** The first run: snapshot (an invalid catalog fails the run), the selection, nothing finished. */
+async function firstRun(input: RebuildInput, info: { runStartTime: Date }): Promise<RebuildContinuation> {
+  const startedAt = new Date().toISOString();
   upsertSearchAttributes([{ key: KILN_STAGE, value: 'snapshot' }]);
   // An invalid catalog fails the run itself, with the loader's list of problems as its message;
   // anything else (an unreachable artifact store, say) fails it under its own type.
@@ -134,101 +274,25 @@ export async function catalogRebuild(rawInput: RebuildInput = {}): Promise<Rebui
       : null,
   });
   const work = await selectedWork(snapshot, input);
-  const plan: CatalogSnapshot['plan'] = {
-    ...snapshot.plan,
-    packages: snapshot.plan.packages.filter((p) => work.packages.includes(p.name)),
-    images: snapshot.plan.images.filter((i) => work.images.includes(i.name)),
-  };
-  const scoped = { ...snapshot, plan };
-  const forced = input.force
-    ? new Set(input.packages?.length ? input.packages : plan.packages.map((p) => p.name))
-    : new Set<string>();
+  const forced = input.force ? (input.packages?.length ? input.packages : work.packages) : [];
+  return freshState(snapshot, work, forced, { startedAt, catalogTime: info.runStartTime.toISOString() });
+}
 
-  for (const p of plan.packages) progress.items[`package ${p.name}`] = 'waiting';
-  for (const i of plan.images) progress.items[`image ${i.name}`] = 'waiting';
-  const track = (key: string) => ({
-    start: () => {
-      progress.items[key] = 'running';
-    },
-    end: (ok: boolean) => {
-      progress.items[key] = ok ? 'done' : 'failed';
-    },
-  });
+/** This run's outcomes stored as summary parts (one activity per part); their references. */
+async function storeParts(ran: SummaryPart, run: { workflowId: string; runId: string }): Promise<string[]> {
+  const refs: string[] = [];
+  for (const [index, part] of splitIntoParts(ran, OUTCOMES_PER_PART).entries())
+    refs.push(await storeSummaryPart({ workflowId: run.workflowId, runId: run.runId, index, part }));
+  return refs;
+}
 
-  progress.phase = 'packages';
-  upsertSearchAttributes([{ key: KILN_STAGE, value: 'packages' }]);
-  const { packages, epochBumps } = await packagesPhase(
-    scoped,
-    { catalogDir: input.catalogDir, catalogPackages: snapshot.plan.packages },
-    forced,
-    info.workflowId,
-    (n) => track(`package ${n}`),
-  );
-  // Blocked, or failed after its child finished (an epoch bump kiln could not commit).
-  for (const p of packages)
-    if (p.status === 'blocked' || p.status === 'failed') progress.items[`package ${p.name}`] = p.status;
-  progress.phase = 'images';
-  upsertSearchAttributes([{ key: KILN_STAGE, value: 'images' }]);
-  const images = await imagesPhase(scoped, packages, info, Boolean(input.force), (n) => track(`image ${n}`));
-  for (const i of images) if (i.status === 'blocked') progress.items[`image ${i.name}`] = 'blocked';
-  progress.phase = 'done';
-
-  const ok =
-    packages.every(packageOk) &&
-    epochBumps.every((b) => !b.error) &&
-    images.every((i) => i.status === 'published' || i.status === 'unchanged');
-  upsertSearchAttributes([
-    { key: KILN_STAGE, value: 'done' },
-    { key: KILN_OUTCOME, value: ok ? 'success' : 'failures' },
-  ]);
-  const summary: RebuildSummary = {
-    workflowId: info.workflowId,
-    runId: info.runId,
-    catalogDigest: snapshot.digest,
-    gitCommit: snapshot.gitCommit,
-    ...(snapshot.target ? { target: snapshot.target } : {}),
-    ...(snapshot.source ? { source: snapshot.source } : {}),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    packages,
-    images,
-    ...(epochBumps.length ? { epochBumps } : {}),
-    ok,
-  };
-  // kiln's run metrics (domain/metrics.ts), through the worker's Prometheus endpoint; not on replay.
+/** How a run that started before summaries were stored ends, as it did then: the whole summary as its result. */
+async function legacySummary(summary: RebuildSummary, memo: Record<string, string>): Promise<RebuildSummary> {
   recordRunMetrics(metricMeter, summary);
   const report = patched('run-report') ? await writeRunReport({ summary }).catch(() => undefined) : undefined;
   if (report) summary.report = report;
-  upsertMemo({
-    ...(report ? { report: report.path } : {}),
-    packages: packageCounts(packages),
-    ...(epochBumps.length ? { epochBumps: epochBumpsMemo(epochBumps) } : {}),
-    images: `${images.filter((i) => i.status === 'published' || i.status === 'unchanged').length} published, ${images.filter((i) => i.status === 'failed' || i.status === 'blocked').length} failed or blocked`,
-  });
+  upsertMemo({ ...(report ? { report: report.path } : {}), ...memo });
   return summary;
-}
-
-type Tracker = (name: string) => { start(): void; end(ok: boolean): void };
-
-/** Runs children while timing each and keeping the live progress current. */
-function timedChildren(track: Tracker) {
-  const durations = new Map<string, number>();
-  return {
-    durationOf: (name: string) => durations.get(name) ?? 0,
-    async run<T>(name: string, child: () => Promise<T>): Promise<T> {
-      const started = Date.now();
-      let ok = false;
-      track(name).start();
-      try {
-        const result = await child();
-        ok = true;
-        return result;
-      } finally {
-        durations.set(name, Date.now() - started);
-        track(name).end(ok);
-      }
-    },
-  };
 }
 
 /** The packages and images this run covers, from the input's selection or an earlier run's failures. */
@@ -251,149 +315,4 @@ async function selectedWork(
     );
   }
   return work;
-}
-
-async function packagesPhase(
-  snapshot: CatalogSnapshot,
-  run: { catalogDir?: string; catalogPackages: { name: string; epoch: number }[] },
-  forced: Set<string>,
-  parentId: string,
-  track: Tracker,
-): Promise<{ packages: PackageOutcome[]; epochBumps: EpochBump[] }> {
-  const children = timedChildren(track);
-  // A package's own archs (its target-architecture), else the catalog's; a plan recorded before
-  // packages had archs has none, and builds for the catalog's as it did.
-  const archsOf = new Map(snapshot.plan.packages.map((p) => [p.name, p.archs ?? snapshot.archs]));
-  const outcomes = await runDag<PackageBuildWorkflowResult>(
-    snapshot.plan.packages.map((p) => ({ name: p.name, dependsOn: p.dependsOn })),
-    snapshot.concurrency.packages,
-    (name, deps) =>
-      children.run(name, () =>
-        executeChild(packageBuild, {
-          workflowId: `${parentId}/package/${name}`,
-          args: [
-            {
-              snapshotDir: snapshot.dir,
-              name,
-              archs: archsOf.get(name)!,
-              dependencyDigests: Object.fromEntries([...deps].map(([dep, r]) => [dep, r.inputDigests])),
-              force: forced.has(name),
-              ...(snapshot.target ? { packageRepository: snapshot.target.packageRepository } : {}),
-            },
-          ],
-        }),
-      ),
-  );
-  const built = [...outcomes.values()].flatMap((o) => (o.kind === 'ok' ? [o.value] : []));
-  const epochBumps = await epochBumpsAfterAbiBreaks(
-    { snapshotDir: snapshot.dir, catalogDir: run.catalogDir, gitCommit: snapshot.gitCommit },
-    run.catalogPackages,
-    built,
-  );
-  const bumpOf = (name: string) => epochBumps.find((b) => b.packages.some((p) => p.name === name));
-  const packages = snapshot.plan.packages.map((p): PackageOutcome => {
-    const o = outcomes.get(p.name)!;
-    const durationMs = children.durationOf(p.name);
-    const base = { name: p.name, version: p.version, epoch: p.epoch, durationMs };
-    const bump = bumpOf(p.name);
-    // Its published build links a soname that is gone, and kiln could not record the new epoch.
-    if (bump?.error && o.kind === 'ok') return { ...base, status: 'failed', error: bump.error };
-    switch (o.kind) {
-      case 'ok':
-        return builtOutcome(base, o.value, bump);
-      case 'failed':
-        return { ...base, status: 'failed', error: failureMessage(o.error) };
-      case 'blocked':
-        return { ...base, status: 'blocked', blockedBy: o.by, durationMs: 0 };
-    }
-  });
-  return { packages, epochBumps };
-}
-
-async function imagesPhase(
-  snapshot: CatalogSnapshot,
-  packages: PackageOutcome[],
-  run: { workflowId: string; runStartTime: Date },
-  force: boolean,
-  track: Tracker,
-): Promise<ImageOutcome[]> {
-  const failed = new Map(
-    packages.filter((p) => p.status === 'failed' || p.status === 'blocked').map((p) => [p.name, p.blockedBy ?? p.name]),
-  );
-  const children = timedChildren(track);
-  const byName = new Map(snapshot.plan.images.map((i) => [i.name, i]));
-  const outcomes = await runDag<ImageBuildWorkflowResult>(
-    snapshot.plan.images.map((i) => ({ name: i.name, dependsOn: [] })),
-    snapshot.concurrency.images,
-    async (name) => {
-      const image = byName.get(name)!;
-      const brokenPackage = image.packages.find((p) => failed.has(p));
-      if (brokenPackage) throw new BlockedImage(failed.get(brokenPackage)!);
-      return children.run(name, () =>
-        executeChild(imageBuild, {
-          workflowId: `${run.workflowId}/image/${name}`,
-          args: [
-            {
-              snapshotDir: snapshot.dir,
-              name,
-              repository: `${snapshot.registry}/${name}`,
-              tags: image.tags,
-              gitCommit: snapshot.gitCommit,
-              // This run's place in the order of runs: a tag never moves back to an older run's image.
-              catalogTime: run.runStartTime.toISOString(),
-              // force: the whole pipeline, even for an image whose inputs are unchanged.
-              ...(force ? { force } : {}),
-            },
-          ],
-        }),
-      );
-    },
-  );
-  return snapshot.plan.images.map((i): ImageOutcome => {
-    const o = outcomes.get(i.name)!;
-    const durationMs = children.durationOf(i.name);
-    if (o.kind === 'ok') {
-      return {
-        name: i.name,
-        status: o.value.changed ? 'published' : 'unchanged',
-        reference: o.value.reference,
-        digest: o.value.digest,
-        tags: o.value.tags,
-        packages: o.value.packages,
-        durationMs,
-        scanned: o.value.scanned,
-        vulnerabilities: o.value.vulnerabilities,
-        ...(o.value.tagsKept.length ? { tagsKept: o.value.tagsKept } : {}),
-        ...(o.value.sizeBytes !== undefined ? { sizeBytes: o.value.sizeBytes } : {}),
-        ...(o.value.inputsUnchanged ? { inputsUnchanged: true } : {}),
-        ...(o.value.diff.previous && o.value.diff.previous !== o.value.digest
-          ? {
-              diff: {
-                previous: o.value.diff.previous,
-                sizeDelta: o.value.diff.sizeChange.uncompressed.delta,
-                added: o.value.diff.added.map((p) => p.name),
-                removed: o.value.diff.removed.map((p) => p.name),
-                changed: o.value.diff.changed.map((p) => p.name),
-              },
-            }
-          : {}),
-      };
-    }
-    if (o.kind === 'failed' && o.error instanceof BlockedImage)
-      return { name: i.name, status: 'blocked', blockedBy: o.error.by, tags: i.tags, durationMs: 0 };
-    return {
-      name: i.name,
-      status: 'failed',
-      error: failureMessage(o.kind === 'failed' ? o.error : o.by),
-      tags: i.tags,
-      durationMs,
-    };
-  });
-}
-
-/** An image that needs a package that failed: not attempted. */
-class BlockedImage extends Error {
-  constructor(readonly by: string) {
-    super(`blocked by ${by}`);
-  }
 }

@@ -1,6 +1,8 @@
 // Runs the nodes of a dependency graph as soon as their dependencies are done, at most `limit` at
 // a time (a sliding window, no level-by-level barrier). A failure blocks only what depends on it,
-// directly or not; independent branches go on. Workflow code: deterministic, no I/O.
+// directly or not; independent branches go on. A continued run passes what earlier runs finished
+// (`finished`), and `stop` ends a run early: nothing new starts, the running nodes finish, and the
+// nodes never started are left out of the outcomes. Workflow code: deterministic, no I/O.
 import { condition } from '@temporalio/workflow';
 
 export type Outcome<T> =
@@ -11,17 +13,34 @@ export interface DagNode {
   dependsOn: string[];
 }
 
+export interface DagOptions<T> {
+  /** Outcomes of nodes an earlier run finished: not run again; their dependents see them. */
+  finished?: Map<string, Outcome<T>>;
+  /** Asked before each start: true starts nothing more (the run continues-as-new). */
+  stop?: () => boolean;
+}
+
 export async function runDag<T>(
   nodes: DagNode[],
   limit: number,
   run: (name: string, dependencies: Map<string, T>) => Promise<T>,
+  options: DagOptions<T> = {},
 ): Promise<Map<string, Outcome<T>>> {
-  const outcomes = new Map<string, Outcome<T>>();
-  const waiting = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const outcomes = new Map<string, Outcome<T>>(options.finished);
+  const waiting = nodes
+    .filter((n) => !outcomes.has(n.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let running = 0;
   let settled = 0;
 
   while (waiting.length > 0 || running > 0) {
+    if (options.stop?.()) {
+      // Let what runs finish; what never started is for the next run.
+      if (running === 0) break;
+      const seen = settled;
+      await condition(() => settled > seen);
+      continue;
+    }
     for (let i = 0; i < waiting.length;) {
       const node = waiting[i]!;
       const deps = node.dependsOn.map((d) => [d, outcomes.get(d)] as const);

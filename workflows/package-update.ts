@@ -2,7 +2,7 @@
 // packageUpdate: rebuild an upstream update from its branch (a catalogRebuild child).
 import { executeChild, workflowInfo } from '@temporalio/workflow';
 import { invalidInput } from '../domain/failures.js';
-import type { RebuildSummary } from '../domain/summary.js';
+import type { CatalogRebuildResult } from '../domain/run-summary.js';
 import { catalogRebuild } from './catalog-rebuild.js';
 
 /** Started by upstreamWatch with id `package-update/<package>/<version>`. */
@@ -41,7 +41,7 @@ function validateInput(input: unknown): PackageUpdateInput {
  * publishes into a staging package repository and registry namespace named after the branch, and
  * production changes only when the branch is merged and the main catalog is rebuilt.
  */
-export async function packageUpdate(rawInput: PackageUpdateInput): Promise<RebuildSummary> {
+export async function packageUpdate(rawInput: PackageUpdateInput): Promise<CatalogRebuildResult> {
   const input = validateInput(rawInput);
   return executeChild(catalogRebuild, {
     workflowId: `${workflowInfo().workflowId}/rebuild`,

@@ -13,6 +13,9 @@ import { sha256digest } from '../../domain/digest.js';
 import { installRuntime } from '../../workers/telemetry.js';
 import { createKilnWorker, WORKFLOWS_PATH, type KilnWorker } from '../../workers/worker.js';
 import type { KilnTestEnv } from './global-setup.js';
+import type { CatalogRebuildResult } from '../../domain/run-summary.js';
+import type { RebuildSummary } from '../../domain/summary.js';
+import { summaryOfResult } from '../../io/run-summary-store.js';
 
 /** The shared test services' variables (test/global-setup.ts), leaving process.env alone. */
 export function kilnTestEnv(): KilnTestEnv {
@@ -22,6 +25,17 @@ export function kilnTestEnv(): KilnTestEnv {
 /** A config pointed at the shared test services, with these variables set (or removed: undefined). */
 export function kilnTestConfig(env: KilnTestEnv, overrides: Environment = {}): KilnConfig {
   return configWith({ ...env, ...overrides });
+}
+
+/**
+ * A catalogRebuild's summary, read from the artifact store its result names, as `kiln rebuild`
+ * reads it (the result itself is a reference and counts).
+ */
+export function rebuildSummary(
+  result: CatalogRebuildResult,
+  config: KilnConfig = kilnTestConfig(kilnTestEnv()),
+): Promise<RebuildSummary> {
+  return summaryOfResult(config, result);
 }
 
 export interface TemporalHarness {

@@ -8,10 +8,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../config/config.js';
 import type { ScheduleSettings } from '../../../domain/catalog.js';
-import type { RebuildSummary } from '../../../domain/summary.js';
 import { ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleUpdateOptions } from '@temporalio/client';
 import { applySchedule, applyWatchSchedule, describeSchedule } from '../../../client/schedules.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, rebuildSummary, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -194,9 +193,9 @@ describe('schedule apply', () => {
         started = (await handle.describe()).info.recentActions.at(-1)?.action.workflow;
         if (!started) await new Promise((r) => setTimeout(r, 200));
       }
-      return (await temporal.client.workflow
-        .getHandle(started.workflowId, started.firstExecutionRunId)
-        .result()) as RebuildSummary;
+      return await rebuildSummary(
+        await temporal.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result(),
+      );
     });
     expect(summary.ok).toBe(true);
     expect(summary.workflowId).toMatch(/^nightly-rebuild-/);

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import type { RebuildSummary } from '../../../domain/summary.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, rebuildSummary, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -70,7 +69,7 @@ describe('the embedded Web UI', () => {
           if (Date.now() > deadline) throw new Error('the form was submitted but no workflow started');
           await new Promise((r) => setTimeout(r, 250));
         }
-        return (await handle.result()) as RebuildSummary;
+        return await rebuildSummary(await handle.result());
       });
       expect(summary.ok).toBe(true);
       expect(summary.packages.map((p) => p.name)).toEqual(['tiny-app', 'tiny-lib']);

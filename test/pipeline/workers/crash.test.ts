@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../config/config.js';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
-import { connectTemporal, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestEnv, rebuildSummary, type TemporalHarness } from '../harness.js';
 
 const env = kilnTestEnv();
 const taskQueue = `crash-${Date.now()}`;
@@ -74,7 +74,7 @@ describe('a worker killed during a melange build', () => {
     expect(first.signalCode).toBe('SIGKILL');
 
     void startWorker(); // settles when the worker exits (reject: false); afterAll stops it
-    const summary = await handle.result();
+    const summary = await rebuildSummary(await handle.result());
     expect(summary.ok, JSON.stringify(summary, null, 2)).toBe(true);
     expect(Object.fromEntries(summary.packages.map((p) => [p.name, p.status]))).toEqual({
       'crash-base': 'built',

@@ -11,7 +11,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import type { RunReport } from '../../../activities/index.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { freePort } from '../global-setup.js';
-import { connectTemporal, isolatedFixture, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, isolatedFixture, kilnTestEnv, rebuildSummary, type TemporalHarness } from '../harness.js';
 
 const CVE = 'CVE-2099-7001';
 
@@ -101,7 +101,7 @@ beforeAll(async () => {
       if (!running) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    return { summary: (await handle.result()) as RebuildSummary, duringRun: during };
+    return { summary: await rebuildSummary(await handle.result()), duringRun: during };
   }));
 
   // catalogRebuild wrote it at its end and names it in the summary.

@@ -15,7 +15,7 @@ import { parseApkIndex } from '../../../domain/apkindex.js';
 import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { clusterDown, clusterUp } from '../../../setup/cluster.js';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
-import { kilnTestEnv } from '../harness.js';
+import { kilnTestConfig, kilnTestEnv, rebuildSummary } from '../harness.js';
 import { freeClusterAddresses } from '../setup/cluster-ports.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 import { activityRuns } from '../workflows/image-registry.js';
@@ -124,7 +124,11 @@ describe('two workers that share no state directory, one killed mid-build', () =
       killed = [...workers].find(([, w]) => w.process.pid === pid)?.[0] ?? '';
       expect(killed, `a worker of ours builds sn-slow (identity ${identity})`).not.toBe('');
       workers.get(killed)!.process.kill('SIGKILL');
-      summary = await run.result();
+      // Stored in the artifact store the workers share (read with their KILN_ARTIFACTS).
+      summary = await rebuildSummary(
+        await run.result(),
+        kilnTestConfig(env, { KILN_ARTIFACTS: `${env.KILN_REGISTRY}/share-nothing-artifacts` }),
+      );
     } finally {
       await close();
     }

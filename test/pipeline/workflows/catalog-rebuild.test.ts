@@ -13,7 +13,15 @@ import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
-import { installedPackages, kilnTestConfig, registryGet, sha256, kilnTestEnv, useTemporal } from '../harness.js';
+import {
+  installedPackages,
+  kilnTestConfig,
+  registryGet,
+  sha256,
+  kilnTestEnv,
+  useTemporal,
+  rebuildSummary,
+} from '../harness.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 
 const env = kilnTestEnv();
@@ -24,7 +32,9 @@ const temporal = useTemporal(env);
 async function rebuild(taskQueue: string, workflowId: string, input: object): Promise<RebuildSummary> {
   const { catalogDir } = input as { catalogDir?: string };
   const worker = await temporal().worker(taskQueue, kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(temporal().client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] }));
+  return rebuildSummary(
+    await worker.runUntil(temporal().client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] })),
+  );
 }
 
 describe('catalogRebuild of the tiny fixture catalog', () => {

@@ -10,7 +10,7 @@ import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { parseApkIndex } from '../../../domain/apkindex.js';
 import { sha256hex } from '../../../domain/digest.js';
-import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal } from '../harness.js';
+import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal, rebuildSummary } from '../harness.js';
 
 const env = kilnTestEnv();
 const temporal = useTemporal(env);
@@ -34,7 +34,9 @@ describe('two identical runs at once', () => {
       });
     // Both are waiting before the worker polls: their first builds start together.
     const handles = await Promise.all([start('a'), start('b')]);
-    runs = await worker.runUntil(Promise.all(handles.map((h) => h.result())));
+    runs = await Promise.all(
+      (await worker.runUntil(Promise.all(handles.map((h) => h.result())))).map((r) => rebuildSummary(r)),
+    );
   });
 
   it('both succeed', () => {

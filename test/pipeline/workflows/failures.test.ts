@@ -8,7 +8,7 @@ import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { parseApkIndex } from '../../../domain/apkindex.js';
 import { REPO_ROOT } from '../../../config/config.js';
-import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness, rebuildSummary } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -24,12 +24,14 @@ afterAll(async () => temporal?.close());
 
 async function rebuild(workflowId: string, input: object = {}): Promise<RebuildSummary> {
   const worker = await temporal.worker('failures', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(
-    temporal.client.workflow.execute(catalogRebuild, {
-      taskQueue: 'failures',
-      workflowId,
-      args: [{ catalogDir, ...input }],
-    }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal.client.workflow.execute(catalogRebuild, {
+        taskQueue: 'failures',
+        workflowId,
+        args: [{ catalogDir, ...input }],
+      }),
+    ),
   );
 }
 

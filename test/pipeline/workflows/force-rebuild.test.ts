@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { sha256hex } from '../../../domain/digest.js';
-import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal } from '../harness.js';
+import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal, rebuildSummary } from '../harness.js';
 
 const env = kilnTestEnv();
 const temporal = useTemporal(env);
@@ -18,12 +18,14 @@ let catalogDir: string;
 
 async function rebuild(workflowId: string, input: object): Promise<RebuildSummary> {
   const worker = await temporal().worker('force', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(
-    temporal().client.workflow.execute(catalogRebuild, {
-      taskQueue: 'force',
-      workflowId,
-      args: [{ catalogDir, ...input }],
-    }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal().client.workflow.execute(catalogRebuild, {
+        taskQueue: 'force',
+        workflowId,
+        args: [{ catalogDir, ...input }],
+      }),
+    ),
   );
 }
 

@@ -12,7 +12,14 @@ import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { splitGzipMembers } from '../../../apk/writer.js';
 import { SIGNATURE_PREDICATE, PREDICATE_TYPES } from '../../../signing/statements.js';
 import { cosignVerify } from '../../../adapters/cosign.js';
-import { installedPackages, kilnTestConfig, kilnTestEnv, registryGet, useTemporal } from '../harness.js';
+import {
+  installedPackages,
+  kilnTestConfig,
+  kilnTestEnv,
+  registryGet,
+  useTemporal,
+  rebuildSummary,
+} from '../harness.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 import {
   activityRuns as activityRunsOf,
@@ -35,8 +42,10 @@ async function copyFixture(name: string): Promise<string> {
 /** A production run: the worker's configured catalog (KILN_CATALOG) is this one. */
 async function rebuild(catalogDir: string, workflowId: string): Promise<RebuildSummary> {
   const worker = await temporal().worker('imgpipe', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(
-    temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal().client.workflow.execute(catalogRebuild, { taskQueue: 'imgpipe', workflowId, args: [{ catalogDir }] }),
+    ),
   );
 }
 

@@ -20,7 +20,7 @@ import {
   type ImageBuildWorkflowInput,
   type ImageBuildWorkflowResult,
 } from '../../../workflows/image-build.js';
-import { kilnTestConfig, kilnTestEnv, registryGet, useTemporal } from '../harness.js';
+import { kilnTestConfig, kilnTestEnv, registryGet, useTemporal, rebuildSummary } from '../harness.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 import { activityRuns, image, referrersOf, tagged, workflowInput } from './image-registry.js';
 
@@ -60,7 +60,9 @@ async function rebuildTogether(catalogDir: string, workflowIds: string[]): Promi
       await temporal().client.workflow.start(catalogRebuild, { taskQueue: TASK_QUEUE, workflowId, args: [{}] }),
     );
   const worker = await temporal().worker(TASK_QUEUE, productionOf(catalogDir));
-  return worker.runUntil(Promise.all(handles.map((h) => h.result())));
+  return Promise.all(
+    (await worker.runUntil(Promise.all(handles.map((h) => h.result())))).map((r) => rebuildSummary(r)),
+  );
 }
 
 /** The predicate types attached to a digest, sorted (one entry per referrer). */

@@ -11,7 +11,7 @@ import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { parseApkIndex } from '../../../domain/apkindex.js';
 import { sha256hex } from '../../../domain/digest.js';
-import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal } from '../harness.js';
+import { isolatedFixture, kilnTestConfig, kilnTestEnv, useTemporal, rebuildSummary } from '../harness.js';
 import { ZLIB, withSoname } from '../../fixtures/elf.js';
 
 const env = kilnTestEnv();
@@ -27,12 +27,14 @@ const sh = (...args: string[]) => execa('git', ['-c', 'user.name=t', '-c', 'user
 
 async function rebuild(name: string, dir = catalogDir): Promise<RebuildSummary> {
   const worker = await temporal().worker('immutable', kilnTestConfig(env, { KILN_CATALOG: dir }));
-  return worker.runUntil(
-    temporal().client.workflow.execute(catalogRebuild, {
-      taskQueue: 'immutable',
-      workflowId: `immutable-${name}-${Date.now()}`,
-      args: [{ catalogDir: dir }],
-    }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal().client.workflow.execute(catalogRebuild, {
+        taskQueue: 'immutable',
+        workflowId: `immutable-${name}-${Date.now()}`,
+        args: [{ catalogDir: dir }],
+      }),
+    ),
   );
 }
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
 import { FIXTURES } from '../../fixtures/paths.js';
-import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness, rebuildSummary } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -46,12 +46,14 @@ describe('a source server that fails', () => {
   let summary: RebuildSummary;
   beforeAll(async () => {
     const worker = await temporal.worker('netretry', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-    summary = await worker.runUntil(
-      temporal.client.workflow.execute(catalogRebuild, {
-        taskQueue: 'netretry',
-        workflowId: `netretry-${Date.now()}`,
-        args: [{ catalogDir }],
-      }),
+    summary = await rebuildSummary(
+      await worker.runUntil(
+        temporal.client.workflow.execute(catalogRebuild, {
+          taskQueue: 'netretry',
+          workflowId: `netretry-${Date.now()}`,
+          args: [{ catalogDir }],
+        }),
+      ),
     );
   });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import { generateCatalog, type GeneratedCatalog } from '../../../bench/generate-catalog.js';
 import type { RebuildSummary } from '../../../domain/summary.js';
-import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import { connectTemporal, kilnTestConfig, kilnTestEnv, type TemporalHarness, rebuildSummary } from '../harness.js';
 
 const env = kilnTestEnv();
 let temporal: TemporalHarness;
@@ -26,12 +26,14 @@ beforeAll(async () => {
     repository: 'repo-scale',
   });
   const worker = await temporal.worker('scale', kilnTestConfig(env, { KILN_CATALOG: catalog.dir }));
-  summary = await worker.runUntil(
-    temporal.client.workflow.execute(catalogRebuild, {
-      taskQueue: 'scale',
-      workflowId,
-      args: [{ catalogDir: catalog.dir }],
-    }),
+  summary = await rebuildSummary(
+    await worker.runUntil(
+      temporal.client.workflow.execute(catalogRebuild, {
+        taskQueue: 'scale',
+        workflowId,
+        args: [{ catalogDir: catalog.dir }],
+      }),
+    ),
   );
 });
 afterAll(async () => temporal?.close());

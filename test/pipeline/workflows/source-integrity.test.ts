@@ -19,6 +19,7 @@ import {
   kilnTestEnv,
   registryGet,
   type TemporalHarness,
+  rebuildSummary,
 } from '../harness.js';
 
 const env = kilnTestEnv();
@@ -54,8 +55,10 @@ afterAll(async () => temporal?.close());
 
 async function rebuild(workflowId: string): Promise<RebuildSummary> {
   const worker = await temporal.worker(taskQueue, kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(
-    temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [{ catalogDir }] }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [{ catalogDir }] }),
+    ),
   );
 }
 

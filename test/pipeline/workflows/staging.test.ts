@@ -15,7 +15,14 @@ import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { readSnapshot } from '../../../io/catalog-snapshot.js';
 import { catalogRebuild, type RebuildInput } from '../../../workflows/catalog-rebuild.js';
 import { commitAll, gitIn, initRepo, makeKey, withSource, type SigningKey } from '../../fixtures/signed-repo.js';
-import { connectTemporal, isolatedFixture, kilnTestConfig, kilnTestEnv, type TemporalHarness } from '../harness.js';
+import {
+  connectTemporal,
+  isolatedFixture,
+  kilnTestConfig,
+  kilnTestEnv,
+  rebuildSummary,
+  type TemporalHarness,
+} from '../harness.js';
 import { installedVersions, productionRegistry, repositoryFiles } from './published-state.js';
 
 const env = kilnTestEnv();
@@ -34,8 +41,8 @@ const published = async () => ({
   registry: await productionRegistry(env, 'staging'),
 });
 
-const rebuild = (workflowId: string, input: RebuildInput) =>
-  temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] });
+const rebuild = async (workflowId: string, input: RebuildInput) =>
+  rebuildSummary(await temporal.client.workflow.execute(catalogRebuild, { taskQueue, workflowId, args: [input] }));
 
 beforeAll(async () => {
   temporal = await connectTemporal(env);

@@ -11,7 +11,7 @@ import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 import { snapshotCatalog } from '../../../activities/snapshot.js';
 import { imageInputs } from '../../../activities/image-inputs.js';
 import { attestImage } from '../../../activities/image-sign.js';
-import { kilnTestConfig, kilnTestEnv, useTemporal } from '../harness.js';
+import { kilnTestConfig, kilnTestEnv, useTemporal, rebuildSummary } from '../harness.js';
 import { FIXTURES } from '../../fixtures/paths.js';
 import { activityRuns as activityRunsOf, image, tagged as taggedIn } from './image-registry.js';
 
@@ -21,12 +21,14 @@ const stamp = Date.now();
 
 async function rebuild(catalogDir: string, workflowId: string, force = false): Promise<RebuildSummary> {
   const worker = await temporal().worker('noop', kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
-  return worker.runUntil(
-    temporal().client.workflow.execute(catalogRebuild, {
-      taskQueue: 'noop',
-      workflowId,
-      args: [{ catalogDir, ...(force ? { force } : {}) }],
-    }),
+  return rebuildSummary(
+    await worker.runUntil(
+      temporal().client.workflow.execute(catalogRebuild, {
+        taskQueue: 'noop',
+        workflowId,
+        args: [{ catalogDir, ...(force ? { force } : {}) }],
+      }),
+    ),
   );
 }
 

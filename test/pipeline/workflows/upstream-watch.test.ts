@@ -23,6 +23,7 @@ import {
   kilnTestEnv,
   registryGet,
   type TemporalHarness,
+  rebuildSummary,
 } from '../harness.js';
 import { installedVersions, productionRegistry, repositoryFiles } from './published-state.js';
 
@@ -30,6 +31,8 @@ const env = kilnTestEnv();
 // The worker's configuration, for the activity this file calls directly.
 const config: KilnConfig = configWith({ ...env });
 let temporal: TemporalHarness;
+/** A finished run's summary, read from the store its result names. */
+const summaryOf = async (id: string) => rebuildSummary(await temporal.client.workflow.getHandle(id).result());
 let worker: KilnWorker;
 let workerDone: Promise<void>;
 let root: string;
@@ -137,11 +140,13 @@ beforeAll(async () => {
   worker = await temporal.worker(taskQueue, kilnTestConfig(env, { KILN_CATALOG: catalogDir }));
   workerDone = worker.run();
   // Production first, from the configured catalog (an empty input: nothing chosen but the default).
-  const build = await temporal.client.workflow.execute(catalogRebuild, {
-    taskQueue,
-    workflowId: `upstream-production-${Date.now()}`,
-    args: [{}],
-  });
+  const build = await rebuildSummary(
+    await temporal.client.workflow.execute(catalogRebuild, {
+      taskQueue,
+      workflowId: `upstream-production-${Date.now()}`,
+      args: [{}],
+    }),
+  );
   production = {
     build,
     repo: await repositoryFiles(productionRepo()),
@@ -222,26 +227,20 @@ describe('upstreamWatch', () => {
   });
 
   it('rebuilds the package, its reverse dependencies and the images that include them', async () => {
-    const update = (await temporal.client.workflow
-      .getHandle('package-update/tiny-lib/1.1.0')
-      .result()) as RebuildSummary;
+    const update = await summaryOf('package-update/tiny-lib/1.1.0');
     expect(update.ok).toBe(true);
     expect(Object.fromEntries(update.packages.map((p) => [p.name, `${p.version} ${p.status}`]))).toEqual({
       'tiny-lib': '1.1.0 built',
       'tiny-app': '0.1.0 built',
     });
     expect(update.images.map((i) => [i.name, i.status])).toEqual([['tiny-app', 'published']]);
-    const widget = (await temporal.client.workflow
-      .getHandle('package-update/up-widget/0.2.0')
-      .result()) as RebuildSummary;
+    const widget = await summaryOf('package-update/up-widget/0.2.0');
     expect(widget.packages.map((p) => `${p.name} ${p.version} ${p.status}`)).toEqual(['up-widget 0.2.0 built']);
   });
 
   it('builds the unmerged branch into staging named after it, and leaves production byte for byte unchanged', async () => {
     const branch = 'kiln/update/tiny-lib-1.1.0';
-    const update = (await temporal.client.workflow
-      .getHandle('package-update/tiny-lib/1.1.0')
-      .result()) as RebuildSummary;
+    const update = await summaryOf('package-update/tiny-lib/1.1.0');
     expect(update.target).toMatchObject({
       kind: 'staging',
       name: branch,

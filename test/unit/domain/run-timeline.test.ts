@@ -1,7 +1,7 @@
 // A run's timeline from history events: stages with their waits and attempts, children whose
 // start was refused while another run held the turn, and what is still running.
 import { describe, expect, it } from 'vitest';
-import { runTimeline, spansOf, stagesOf, type TimelineEvent } from '../../../domain/run-timeline.js';
+import { eventsOfRuns, runTimeline, spansOf, stagesOf, type TimelineEvent } from '../../../domain/run-timeline.js';
 
 const T = 1_000_000;
 
@@ -82,5 +82,27 @@ describe('runTimeline', () => {
       ['wf/package/a', 'running', [['buildPackage', 'running']]],
       ['wf/package/b', 'failed', []],
     ]);
+  });
+});
+
+describe('eventsOfRuns', () => {
+  it('reads the runs of a rebuild that continued-as-new as one history: each run’s ids matched within it', () => {
+    // Both runs number their events from 1: the second run's child must not close the first's.
+    const first: TimelineEvent[] = [
+      { kind: 'child-initiated', id: 5, time: T, workflowId: 'r/package/a', workflowType: 'packageBuild' },
+      { kind: 'child-started', id: 6, time: T + 10, initiatedId: 5, runId: 'a1' },
+      { kind: 'child-closed', id: 9, time: T + 1000, initiatedId: 5, outcome: 'ok' },
+    ];
+    const second: TimelineEvent[] = [
+      { kind: 'activity-scheduled', id: 5, time: T + 2000, activityType: 'finishRunSummary' },
+      { kind: 'child-initiated', id: 6, time: T + 2000, workflowId: 'r/image/x', workflowType: 'imageBuild' },
+      { kind: 'child-started', id: 9, time: T + 2010, initiatedId: 6, runId: 'x1' },
+    ];
+    const { activities, children } = spansOf(eventsOfRuns([first, second]));
+    expect(children.map((c) => [c.workflowId, c.outcome, c.endedAt])).toEqual([
+      ['r/package/a', 'ok', T + 1000],
+      ['r/image/x', 'running', undefined],
+    ]);
+    expect(activities.map((a) => [a.stage, a.outcome])).toEqual([['finishRunSummary', 'running']]);
   });
 });

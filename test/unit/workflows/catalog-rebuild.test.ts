@@ -69,7 +69,8 @@ async function rebuild(
   });
   ran.push(workflowId);
   try {
-    const [summary] = await Promise.all([handle.result(), during?.(fakes).finally(() => fakes.releaseAll())]);
+    const [result] = await Promise.all([handle.result(), during?.(fakes).finally(() => fakes.releaseAll())]);
+    const summary = fakes.summaryOf(result);
     for (const p of summary.packages) if (p.status !== 'blocked') ran.push(`${workflowId}/package/${p.name}`);
     for (const i of summary.images) if (i.status !== 'blocked') ran.push(`${workflowId}/image/${i.name}`);
     return { fakes, summary, progress: await handle.query(progressQuery) };

@@ -6,6 +6,13 @@ import { Context } from '@temporalio/activity';
 import type { CatalogSnapshot, KilnActivities } from '../../../activities/index.js';
 import type { BuildPlan } from '../../../domain/catalog.js';
 import { failure } from '../../../domain/failures.js';
+import {
+  assembleSummary,
+  isSummaryReference,
+  type CatalogRebuildResult,
+  type SummaryPart,
+} from '../../../domain/run-summary.js';
+import type { RebuildSummary } from '../../../domain/summary.js';
 
 type Input<K extends keyof KilnActivities> = Parameters<KilnActivities[K]>[0];
 type Result<K extends keyof KilnActivities> = Awaited<ReturnType<KilnActivities[K]>>;
@@ -99,6 +106,8 @@ export class FakePipeline {
   readonly events: string[] = [];
   /** The most packages running at once. */
   maxRunning = 0;
+  /** Summary parts and summaries the run stored, by reference (in memory, for io/run-summary-store.ts). */
+  readonly stored = new Map<string, SummaryPart | RebuildSummary>();
   readonly running = new Set<string>();
   private readonly holds = new Map<string, Deferred>();
   private readonly starts = new Map<string, Deferred>();
@@ -131,6 +140,14 @@ export class FakePipeline {
   /** Resolves once the package's build has started. */
   started(name: string): Promise<void> {
     return this.startSignal(name).promise;
+  }
+
+  /** The summary a run's result names, from what the fake store holds (as the CLI reads the real one). */
+  summaryOf(result: CatalogRebuildResult): RebuildSummary {
+    if (!isSummaryReference(result)) return result;
+    const summary = this.stored.get(result.summary);
+    if (!summary) throw new Error(`fake: no summary stored as ${result.summary}`);
+    return summary as RebuildSummary;
   }
 
   /** Names of the packages buildPackage was called for, in call order. */
@@ -221,6 +238,23 @@ export class FakePipeline {
         path: '/fake/reports/run.html',
         timeline: 'durations',
       }),
+      storeSummaryPart: async (input: Input<'storeSummaryPart'>): Promise<Result<'storeSummaryPart'>> => {
+        const reference = `fake:part/${input.runId}/${input.index}@${fakeDigest('part')}`;
+        this.stored.set(reference, input.part);
+        return reference;
+      },
+      // The real assembly (pure), over the parts this fake store holds.
+      finishRunSummary: async (input: Input<'finishRunSummary'>): Promise<Result<'finishRunSummary'>> => {
+        const parts = input.parts.map((ref) => {
+          const part = this.stored.get(ref);
+          if (!part) throw new Error(`fake: no summary part stored as ${ref}`);
+          return part as SummaryPart;
+        });
+        const report = { path: '/fake/reports/run.html', timeline: 'durations' as const };
+        const reference = `fake:summary/${input.header.runId}@${fakeDigest('summary')}`;
+        this.stored.set(reference, { ...assembleSummary(input.header, parts), report });
+        return { reference, report };
+      },
 
       assembleImage: async (input: Input<'assembleImage'>): Promise<Result<'assembleImage'>> => {
         this.assembled.push(input.name);

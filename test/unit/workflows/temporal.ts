@@ -24,9 +24,12 @@ export interface WorkflowTestEnv {
 
 /**
  * The server, the bundle and one running worker with these activities (workers are not cheap to
- * start: one per file, not per test).
+ * start: one per file, not per test). `serverArgs` go to the dev server's command line.
  */
-export async function startWorkflowTestEnv(activities: WorkerOptions['activities']): Promise<WorkflowTestEnv> {
+export async function startWorkflowTestEnv(
+  activities: WorkerOptions['activities'],
+  options: { serverArgs?: string[] } = {},
+): Promise<WorkflowTestEnv> {
   try {
     // Failed runs are expected here (they are asserted); the worker's warnings about them are noise.
     Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -40,6 +43,8 @@ export async function startWorkflowTestEnv(activities: WorkerOptions['activities
         executable: { type: 'existing-path', path: resolveTool('temporal', loadConfig().tools) },
         // Registered from their one definition, as setup/services.ts does for the dev services.
         searchAttributes: [...KILN_SEARCH_ATTRIBUTES],
+        // e.g. dynamic config for this file's server only (`--dynamic-config-value KEY=VALUE`).
+        ...(options.serverArgs ? { extraArgs: options.serverArgs } : {}),
       },
     }),
     bundleWorkflowCode({ workflowsPath: WORKFLOWS, logger: new DefaultLogger('WARN') }),

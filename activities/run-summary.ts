@@ -1,0 +1,40 @@
+// A catalog rebuild's summary, stored outside its history (io/run-summary-store.ts): each run
+// stores the outcomes it finished as parts; the last one assembles them, writes the run report
+// (activities/run-report.ts) and stores the whole summary, whose reference the workflow returns.
+import type { KilnConfig } from '../config/config.js';
+import type { SummaryHeader, SummaryPart } from '../domain/run-summary.js';
+import * as store from '../io/run-summary-store.js';
+import { writeRunReport, type RunReport } from './run-report.js';
+
+export interface SummaryPartInput {
+  workflowId: string;
+  runId: string;
+  /** The part's place among this run's parts. */
+  index: number;
+  part: SummaryPart;
+}
+
+/** Stores outcomes one run finished; returns the part's reference. */
+export function storeSummaryPart(config: KilnConfig, input: SummaryPartInput): Promise<string> {
+  return store.storeSummaryPart(config, input, input.part);
+}
+
+export interface FinishSummaryInput {
+  header: SummaryHeader;
+  /** Every part every run of the rebuild stored. */
+  parts: string[];
+}
+
+export interface FinishedSummary {
+  /** The stored summary (RebuildResult.summary). */
+  reference: string;
+  report?: RunReport;
+}
+
+/** The whole summary, with its run report when one could be written (a report never fails a run). */
+export async function finishRunSummary(config: KilnConfig, input: FinishSummaryInput): Promise<FinishedSummary> {
+  const summary = await store.assembleStoredSummary(config, input.header, input.parts);
+  const report = await writeRunReport(config, { summary }).catch(() => undefined);
+  if (report) summary.report = report;
+  return { reference: await store.storeRunSummary(config, summary), ...(report ? { report } : {}) };
+}
