@@ -1,6 +1,6 @@
 // testImage: the image's functional tests in a bubblewrap sandbox and its expectations on config
 // and filesystem, checked on the assembled layout before anything is pushed.
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { KilnConfig } from '../config/config.js';
@@ -15,7 +15,9 @@ import {
   parseInstalledDb,
   readImageConfig,
   type ImageConfig,
+  type PlatformImage,
 } from '../oci/image-reader.js';
+import { buildableArchs } from '../setup/emulation.js';
 import {
   ensureDir,
   existsInRoot,
@@ -86,8 +88,9 @@ async function removeStaleWorkDirs(dir: string): Promise<void> {
  */
 export async function testImage(config: KilnConfig, input: TestImageInput): Promise<ImageTestReport> {
   const catalog = await readSnapshot(input.snapshotDir);
-  const spec = catalog.images.find((i) => i.name === input.name);
-  if (!spec) throw failure('CatalogInvalid', `image ${input.name} is not in catalog snapshot ${input.snapshotDir}`);
+  const found = catalog.images.find((i) => i.name === input.name);
+  if (!found) throw failure('CatalogInvalid', `image ${input.name} is not in catalog snapshot ${input.snapshotDir}`);
+  const spec: ImageSpec = found;
   const sandbox = sandboxConfig(config);
   checkSandbox(sandbox);
   const timeoutMs = 1000 * (input.timeoutSeconds ?? config.imageTest.timeoutSeconds);
@@ -100,15 +103,49 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
   // mkdtemp is 0700: nothing else on the host reaches the unpacked (and remapped) files.
   const work = await mkdtemp(join(paths.images, `${WORK_PREFIX}${spec.name}-`));
   try {
-    const image = (await layoutImages(input.layoutDir)).find(isAmd64);
-    if (!image)
+    const images = await layoutImages(input.layoutDir);
+    const primary = images.find(isAmd64);
+    if (!primary)
       throw failure(
         'UnsupportedImage',
-        `image ${spec.name} has no linux/amd64 image in ${input.layoutDir}; kiln tests x86_64 only`,
+        `image ${spec.name} has no linux/amd64 image in ${input.layoutDir}; kiln tests x86_64 and the archs this worker runs`,
       );
+    // Every other platform this worker runs (aarch64 under qemu-user, setup/emulation.ts) is tested
+    // the same way; its results are named `<check> [<arch>]`. The report's size and packages are amd64's.
+    const runs = config.worker.archs ?? buildableArchs();
+    const report = await testPlatform(primary, '');
+    for (const image of images) {
+      const arch = apkArch(image);
+      if (image === primary) continue;
+      if (!runs.includes(arch)) {
+        await appendFile(logFile, `# ${arch}: not tested, this worker runs ${runs.join(', ')}\n`);
+        continue;
+      }
+      const other = await testPlatform(image, ` [${arch}]`);
+      report.tests.push(...other.tests);
+      report.expectations.push(...other.expectations);
+    }
+    const failures = [
+      ...report.tests.filter((t) => !t.passed).map((t) => `test "${t.name}": ${t.failure}`),
+      ...report.expectations.filter((x) => !x.passed).map((x) => `expectation ${x.check}: ${x.detail}`),
+    ];
+    if (failures.length) {
+      throw failure(
+        'ImageTestFailed',
+        `image ${spec.name} failed ${failures.length} check${failures.length === 1 ? '' : 's'}, so it is not published:\n- ${failures.join('\n- ')}\n(test log: ${logFile})`,
+        { details: [report] },
+      );
+    }
+    return report;
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Unpacks one platform's image, checks its expectations and runs its tests; names end in `suffix`. */
+  async function testPlatform(image: PlatformImage, suffix: string): Promise<ImageTestReport> {
     const source = layoutSource(input.layoutDir);
     const imageConfig = await readImageConfig(source, image);
-    const root = join(work, 'rootfs');
+    const root = join(work, `rootfs${suffix ? `-${apkArch(image)}` : ''}`);
     await mkdir(root, { mode: 0o755 });
     asyncLocalStorage.getStore()?.heartbeat({ step: 'unpack', image: spec.name });
     await unpackLayers(
@@ -171,22 +208,19 @@ export async function testImage(config: KilnConfig, input: TestImageInput): Prom
         tests.push(await run(ENTRYPOINT_TEST, entry, { exitCode: 0 }));
       for (const t of spec.tests) tests.push(await run(t.name, t.command, t));
     }
-    const report: ImageTestReport = { tests, expectations, sizeBytes, packages };
-    const failures = [
-      ...tests.filter((t) => !t.passed).map((t) => `test "${t.name}": ${t.failure}`),
-      ...expectations.filter((x) => !x.passed).map((x) => `expectation ${x.check}: ${x.detail}`),
-    ];
-    if (failures.length) {
-      throw failure(
-        'ImageTestFailed',
-        `image ${spec.name} failed ${failures.length} check${failures.length === 1 ? '' : 's'}, so it is not published:\n- ${failures.join('\n- ')}\n(test log: ${logFile})`,
-        { details: [report] },
-      );
-    }
-    return report;
-  } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    return {
+      tests: tests.map((t) => ({ ...t, name: `${t.name}${suffix}` })),
+      expectations: expectations.map((x) => ({ ...x, check: `${x.check}${suffix}` })),
+      sizeBytes,
+      packages,
+    };
   }
+}
+
+/** The APK arch of a platform image (`arm64` -> `aarch64`). */
+function apkArch(image: PlatformImage): string {
+  const arch = image.descriptor.platform?.architecture ?? 'unknown';
+  return ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[arch] ?? arch;
 }
 
 /** A sandbox run against what the test expected: exit code, then output. */

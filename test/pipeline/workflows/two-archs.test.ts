@@ -4,7 +4,9 @@
 // (setup/emulation.ts registers it, as scripts/setup does, when this runs as root); its melange test
 // runs each arch's binary and checks what the kernel reports. What a person checks: both archs'
 // APKs in the signed repository, each holding an ELF for its CPU; the aarch64 build ran on the
-// aarch64 task queue (its history says so), where a native aarch64 worker could take it instead.
+// aarch64 task queue (its history says so), where a native aarch64 worker could take it instead;
+// the image is published as an index of linux/amd64 and linux/arm64, and its functional test ran
+// the arm64 image's binary under emulation too.
 //
 // aarch64's bootstrap and toolchain repositories are made here (the global setup makes x86_64's);
 // their .debs and conversions are cached outside the state directory (setup/toolchain*.ts).
@@ -24,7 +26,9 @@ import { bootstrapForArch } from '../../../setup/bootstrap-arch.js';
 import { ensureEmulation } from '../../../setup/emulation.js';
 import { toolchainRepository } from '../../../setup/toolchain.js';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
-import { isolatedFixture, kilnTestConfig, kilnTestEnv, rebuildSummary, useTemporal } from '../harness.js';
+import { isolatedFixture, kilnTestConfig, kilnTestEnv, rebuildSummary, registryGet, useTemporal } from '../harness.js';
+import { activityRuns, image } from './image-registry.js';
+import type { ImageTestReport } from '../../../activities/index.js';
 
 const env = kilnTestEnv();
 const temporal = useTemporal(env);
@@ -117,6 +121,37 @@ describe('a catalog of two archs on an x86_64 worker', () => {
     expect(builds.sort((a, b) => a.arch.localeCompare(b.arch))).toEqual([
       { arch: 'aarch64', queue: archQueue(TASK_QUEUE, 'aarch64') },
       { arch: 'x86_64', queue: archQueue(TASK_QUEUE, 'x86_64') },
+    ]);
+  });
+
+  it('publishes the image as an index of linux/amd64 and linux/arm64', async () => {
+    const published = image(summary, 'archinfo');
+    expect(published.status, published.error).toBe('published');
+    const index = JSON.parse(
+      (await registryGet(env, `two-archs/archinfo/manifests/${published.digest}`)).body.toString(),
+    ) as {
+      manifests: { platform?: { os: string; architecture: string } }[];
+    };
+    expect(index.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}`).sort()).toEqual([
+      'linux/amd64',
+      'linux/arm64',
+    ]);
+  });
+
+  it("runs the image's functional test on each arch, the arm64 binary under emulation", async () => {
+    const runs = await activityRuns(temporal().client, `${workflowId}/image/archinfo`);
+    const report = runs.find((r) => r.type === 'testImage')?.result as ImageTestReport;
+    const outputs = Object.fromEntries(
+      report.tests.map((t) => [t.name, { passed: t.passed, output: t.output.trim() }]),
+    );
+    expect(outputs['runs on its own arch']).toEqual({ passed: true, output: 'compiled for x86_64, running on x86_64' });
+    expect(outputs['runs on its own arch [aarch64]']).toEqual({
+      passed: true,
+      output: 'compiled for aarch64, running on aarch64',
+    });
+    expect(report.expectations.filter((x) => x.check.endsWith('[aarch64]')).map((x) => [x.check, x.passed])).toEqual([
+      ['nonRoot [aarch64]', true],
+      ['filesPresent /usr/bin/archinfo [aarch64]', true],
     ]);
   });
 });
