@@ -15,6 +15,7 @@ import { compareApks } from '../apk/compare.js';
 import { publishedRecord, type BuildToPublish, type BuiltApk, type PublishRecord } from '../apk/repository.js';
 import type { Reproducibility } from '../domain/summary.js';
 import { readSnapshot, snapshotPackage } from '../io/catalog-snapshot.js';
+import { withDirLock } from '../io/lock.js';
 import { markUsed } from '../io/state-use.js';
 
 export interface PackageBuildInput {
@@ -233,6 +234,25 @@ export async function buildPackage(config: KilnConfig, input: PackageBuildInput)
     };
   }
 
+  // One build of an input digest at a time on this machine: a run that finds another run building
+  // the same inputs waits for it (heartbeating) and then shares its build instead of building again.
+  const lock = join(paths.state, 'locks', 'builds', input.arch, basename(buildDir));
+  return withDirLock(lock, () => buildOnce(config, input, { snapshot, spec, base, buildDir, started }));
+}
+
+/** The unforced build of `buildDir`'s inputs, under its lock: the finished one if there is one, else melange. */
+async function buildOnce(
+  config: KilnConfig,
+  input: PackageBuildInput,
+  o: {
+    snapshot: Parameters<typeof melangeInto>[1];
+    spec: Parameters<typeof melangeInto>[2];
+    base: Omit<PackageBuildResult, 'status' | 'buildDir' | 'apks' | 'durationMs'>;
+    buildDir: string;
+    started: number;
+  },
+): Promise<PackageBuildResult> {
+  const { snapshot, spec, base, buildDir, started } = o;
   const resultFile = join(buildDir, 'result.json');
   // An earlier attempt (or a crashed worker, or another run) may have finished the build but not
   // reported it. `force` builds again regardless.

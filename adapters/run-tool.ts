@@ -10,7 +10,7 @@ import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
 import { toolEnvironment } from '../config/config.js';
 import { failure } from '../domain/failures.js';
-import { classifyToolFailure } from '../domain/tool-failures.js';
+import { classifyToolFailure, runtimeCrash } from '../domain/tool-failures.js';
 
 export interface ToolRun {
   /** Short name for messages, e.g. "melange build". */
@@ -151,7 +151,14 @@ export async function runTool(run: ToolRun): Promise<ToolResult> {
   }
   const failed = `${run.label} failed with exit code ${r.exitCode}`;
   // Only this run's words count: an earlier run's failure in the same log is not this one's cause.
-  const cause = classifyToolFailure((await ownOutput(run)).split('\n').slice(-CLASSIFY_LINES).join('\n'));
+  const own = await ownOutput(run);
+  const crash = runtimeCrash(own);
+  if (crash)
+    throw failure(
+      'ToolCrashed',
+      `${failed}: a signal took it down (${crash.evidence}); retried; log: ${run.logFile}\n${tail}`,
+    );
+  const cause = classifyToolFailure(own.split('\n').slice(-CLASSIFY_LINES).join('\n'));
   if (cause.kind === 'untrusted-index')
     throw failure(
       'SignatureInvalid',

@@ -3,6 +3,9 @@
 // input's: the network (a refused or reset connection, a timeout, DNS, a 5xx or 429 from a source or
 // index URL: retried with backoff, ToolNetworkFailure), and a repository whose index does not verify
 // with the catalog's keyring (SignatureInvalid: said plainly, naming the repository and the keys).
+// A Go tool (melange, apko) that a signal took down from outside its Go code (kill -SEGV, a crash in
+// C it calls) does not die by the signal: its runtime prints the signal and every goroutine, then
+// exits 2. That is a crash, not a verdict (runtimeCrash: ToolCrashed, retried).
 
 export type ToolFailureCause =
   | { kind: 'verdict' }
@@ -72,6 +75,19 @@ function untrustedIndex(log: string): ToolFailureCause | undefined {
     reason,
     evidence: m[0],
   };
+}
+
+// Go's runtime, for a signal it did not expect: `SIGSEGV: segmentation violation` then
+// `PC=0x… m=0 sigcode=0` (sigcode 0: sent by another process), before the goroutine dump.
+const GO_RUNTIME_SIGNAL = /^(SIG[A-Z]+): ([^\n]+)\nPC=0x[0-9a-f]+ m=\d+ sigcode=-?\d+/m;
+
+/**
+ * The signal a Go tool's runtime reports it was taken down by, from the tool's whole output (the
+ * goroutine dump that follows is longer than any tail), or undefined.
+ */
+export function runtimeCrash(output: string): { signal: string; evidence: string } | undefined {
+  const m = GO_RUNTIME_SIGNAL.exec(output);
+  return m ? { signal: m[1]!, evidence: `${m[1]}: ${m[2]}` } : undefined;
 }
 
 /**

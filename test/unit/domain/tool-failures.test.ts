@@ -2,7 +2,7 @@
 // 0.58.0, apko 1.2.31, busybox and GNU wget, curl, git): the network is retried, a request the
 // server refused (4xx) or a bad config is not, and an index outside the keyring is said plainly.
 import { describe, expect, it } from 'vitest';
-import { classifyToolFailure } from '../../../domain/tool-failures.js';
+import { classifyToolFailure, runtimeCrash } from '../../../domain/tool-failures.js';
 
 const melange = (line: string) =>
   [
@@ -119,5 +119,29 @@ describe('an index outside the keyring', () => {
     expect(cause.kind === 'untrusted-index' && cause.reason).toMatch(
       /^is signed under the name kiln\.rsa\.pub, but the signature does not verify/,
     );
+  });
+});
+
+describe('a Go tool taken down by a signal', () => {
+  // melange 0.58.0 after `kill -SEGV` from outside (the fault suite): its runtime prints the signal,
+  // then every goroutine (hundreds of lines), then exits 2.
+  const crashed = [
+    '2026/11/27 20:35:51 INFO installing busybox (1.35.0-r0)',
+    'SIGSEGV: segmentation violation',
+    'PC=0x493441 m=0 sigcode=0 addr=0x693e',
+    '',
+    'goroutine 0 gp=0x25c66c0 m=0 mp=0x25c7e80 [idle]:',
+    'runtime.futex(0x25c7fd8, 0x80, 0x0, 0x0, 0x0, 0x0)',
+    ...Array.from({ length: 300 }, (_, i) => `\truntime/proc.go:${i} +0x21 fp=0x7fff9a1c9ad0`),
+    'rip    0x493441',
+  ].join('\n');
+
+  it('is a crash, named by its signal, however long the dump', () => {
+    expect(runtimeCrash(crashed)).toEqual({ signal: 'SIGSEGV', evidence: 'SIGSEGV: segmentation violation' });
+  });
+
+  it('is not read into a failure that merely mentions a signal', () => {
+    expect(runtimeCrash(melange('ERROR: test step received SIGSEGV: segmentation violation'))).toBeUndefined();
+    expect(runtimeCrash(melange('wget: download timed out'))).toBeUndefined();
   });
 });
