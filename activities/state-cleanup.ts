@@ -88,7 +88,11 @@ async function references(config: KilnConfig, now: number): Promise<StateReferen
     if (info.type === CLEANUP_WORKFLOW) continue;
     runningIds.add(info.workflowId);
     refs.runningStarts.push(await runStart(client, info));
-    refs.runningPaths.push(...pathsIn(await workflowInput(client, namespace, info)));
+    const paths = pathsIn(await workflowInput(client, namespace, info));
+    refs.runningPaths.push(...paths);
+    // A snapshot named by another worker's path is this worker's copy of the same digest (io/snapshot-store.ts).
+    for (const p of paths)
+      refs.snapshotDigests.push(...(/\/snapshots\/(?:.+\/)?([0-9a-f]{64})$/.exec(p)?.slice(1) ?? []));
     const digest = memoDigest(info);
     if (digest) refs.snapshotDigests.push(digest);
   }

@@ -15,8 +15,9 @@ const { stateWorkers } = proxyActivities<KilnActivities>({
 const cleaner = (taskQueue?: string) =>
   proxyActivities<KilnActivities>({
     ...(taskQueue ? { taskQueue } : {}),
-    // A worker listed among the pollers but gone since never takes it: reported, not waited for.
-    scheduleToStartTimeout: '5 minutes',
+    // A live worker always has a poller waiting on its own queue, so it starts at once; a worker
+    // still listed among the pollers but gone since never takes it: reported, not waited for long.
+    scheduleToStartTimeout: '1 minute',
     // Removing a large state directory takes a while; it heartbeats per entry.
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '2 minutes',

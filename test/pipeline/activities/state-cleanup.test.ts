@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, type KilnConfig } from '../../../config/config.js';
 import type { StateCleanupResult } from '../../../activities/state-cleanup.js';
 import { applyCleanupSchedule, describeSchedule } from '../../../client/schedules.js';
+import { cleanupReport } from '../../../client/cleanup.js';
 import { diskUsage } from '../../../io/state-entries.js';
 import { catalogRebuild } from '../../../workflows/catalog-rebuild.js';
 import { stateCleanup, type StateCleanupSummary } from '../../../workflows/state-cleanup.js';
@@ -231,6 +232,27 @@ describe('stateCleanup', () => {
     expect(existsSync(oldWorktree)).toBe(false);
     expect(existsSync(oldSnapshot)).toBe(false);
     expect(await readdir(config.paths.snapshots)).toHaveLength(KEEP);
+  });
+
+  it('`kiln schedule clean` runs one now and prints what it removed, largest first', async () => {
+    const past = new Date(Date.now() - 24 * 3_600_000);
+    const [build, attempt, image, predicate, worktree] = await leaveRunLeftovers(97);
+    for (const p of [build!, attempt!, image!, predicate!, worktree!]) await utimes(p, past, past);
+    const lines = (await cleanupReport(temporal().client, TASK_QUEUE)).split('\n');
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^state clean-up of ${config.paths.state}: removed 5 \\(2 builds, 2 images, 1 worktree\\), freed \\d+\\.\\d KiB; kept `,
+      ),
+    );
+    // The layout (a 512 KiB blob), then the build (a 256 KiB APK), the crashed attempt (64 KiB), ...
+    expect(lines.slice(1).map((l) => l.trim().split(/\s+/).at(-1))).toEqual([
+      image,
+      build,
+      attempt,
+      worktree,
+      predicate,
+    ]);
+    expect(lines[1]).toMatch(/^ +\d+\.\d KiB {2}image {4}\//);
   });
 
   it('runs from its Schedule on every worker, each on its own state directory, and says what it removed', async () => {
