@@ -1,13 +1,14 @@
 // assembleImage: apko builds the image from the signed repository into an OCI layout on the
 // worker's disk. Assembly is keyed by its inputs, so an unchanged image is not built again.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { asyncLocalStorage } from '@temporalio/activity';
 import type { KilnConfig } from '../config/config.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { apkoBuild } from '../adapters/apko.js';
+import { listImagePackageFiles } from '../apk/kept-sbom.js';
 import { TOOLS } from '../adapters/toolchain.js';
 import { readLayoutIndex } from '../oci/layout.js';
 import { readSnapshot } from '../io/catalog-snapshot.js';
@@ -84,6 +85,10 @@ export async function assembleImage(config: KilnConfig, input: AssembleInput): P
         includePath: input.snapshotDir,
         logFile: join(paths.logs, 'images', `${spec.name}.log`),
       });
+      // apko lists packages without their files: each arch's SBOM gets them from the SBOMs kiln keeps.
+      for (const file of await readdir(join(attempt, 'sbom')))
+        if (/^sbom-(?!index\.).*\.spdx\.json$/.test(file))
+          await listImagePackageFiles(join(attempt, 'sbom', file), repositories);
       await rename(attempt, dir).catch(async (err: unknown) => {
         // Another run finished the same inputs first (and may be reading them): keep that one.
         if (existsSync(join(dir, 'layout', 'index.json'))) return;

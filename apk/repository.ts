@@ -1,6 +1,7 @@
-// The signed APK repository kiln publishes into: `<repo>/<arch>/` holds the APKs and the signed
-// APKINDEX.tar.gz, and `<repo>/<arch>/.kiln/` what kiln remembers about each published package
-// (the inputs it was built from) and the lock publishers take.
+// The signed APK repository kiln publishes into: `<repo>/<arch>/` holds the APKs, the SBOM kiln
+// keeps for each (`<name>-<version>-r<epoch>.spdx.json`) and the signed APKINDEX.tar.gz, and
+// `<repo>/<arch>/.kiln/` what kiln remembers about each published package (the inputs it was
+// built from) and the lock publishers take.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { parseApkIndex, type ApkIndexEntry } from '../domain/apkindex.js';
 import { sha256hex } from '../domain/digest.js';
 import { corruptArtifact, failure } from '../domain/failures.js';
 import { withDirLock } from '../io/lock.js';
+import { keepPackageSbom } from './kept-sbom.js';
 
 export interface BuiltApk {
   file: string;
@@ -124,6 +126,8 @@ export async function publishBuild(
       await copyFile(join(build.buildDir, apk.file), tmp);
       await rename(tmp, join(repoArch, apk.file));
     }
+    // Each APK's SBOM with its real files, kept beside it before the index names it (apk/kept-sbom.ts).
+    for (const apk of build.apks) await keepPackageSbom(repoArch, apk.file);
     const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${randomUUID()}.tar.gz`);
     await melangeIndex(tools, {
       output: tmpIndex,

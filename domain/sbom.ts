@@ -1,5 +1,6 @@
 // The SBOM every kiln-built APK must carry. Pure: judges bytes already read from the APK.
 import { failure } from './failures.js';
+import { describedIds } from './sbom-files.js';
 
 export const SBOM_DIR = 'var/lib/db/sbom/';
 
@@ -37,17 +38,7 @@ export function checkSbom(apkPath: string, sboms: Map<string, Buffer>, name: str
     : [];
   const entry = packages.find((p) => p?.name === name && p.versionInfo === version);
   if (!entry) return fail(`has no package entry with name ${name} and versionInfo ${version}`);
-  // SPDX 2.3 says what a document is about either way: documentDescribes, or DESCRIBES relationships.
-  const describes = [
-    ...(Array.isArray(doc.documentDescribes) ? doc.documentDescribes : []),
-    ...(Array.isArray(doc.relationships)
-      ? (doc.relationships as { spdxElementId?: unknown; relationshipType?: unknown; relatedSpdxElement?: unknown }[])
-      : []
-    )
-      .filter((r) => r?.spdxElementId === 'SPDXRef-DOCUMENT' && r.relationshipType === 'DESCRIBES')
-      .map((r) => r.relatedSpdxElement),
-  ];
-  if (!describes.includes(entry.SPDXID))
+  if (!describedIds(doc).includes(entry.SPDXID))
     fail(
       `does not describe its ${name} ${version} package entry (${String(entry.SPDXID)} is not in documentDescribes)`,
     );

@@ -22,6 +22,7 @@ import { failure, invalidInput } from '../domain/failures.js';
 import { ensureKeys } from './keys.js';
 import { installSchemas } from './schemas.js';
 import { installMelangePipelines } from './melange-pipelines.js';
+import { installSpdxValidator } from './spdx-validator.js';
 import { bootstrapForArch } from './bootstrap-arch.js';
 import { catalogNeeds, prepareCatalogNeeds, repositoryCatalogs } from './toolchain-needs.js';
 import { ensureEmulation, hostArch } from './emulation.js';
@@ -144,6 +145,11 @@ async function main(): Promise<void> {
   step(`melange and apko JSON schemas (from the pinned modules) in ${config.tools.dir}/schemas`);
   await installSchemas(config.tools.dir);
   await installMelangePipelines(config.tools.dir);
+  // The tests' SPDX validator, like cosign not for workers.
+  if (tools.includes('cosign')) {
+    step(`SPDX validator (spdx-tools from PyPI) in ${config.tools.dir}`);
+    await installSpdxValidator(config.tools.dir);
+  }
   // Image builds stop here: keys are made where the worker runs, never baked into a layer.
   if (values['tools-only']) return;
   step(`Keys in ${paths.keys}`);
