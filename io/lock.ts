@@ -61,8 +61,14 @@ async function acquire(lockDir: string, token: string): Promise<void> {
   await mkdir(dirname(lockDir), { recursive: true });
   for (;;) {
     const candidate = `${lockDir}.new-${token}`;
-    await mkdir(candidate, { recursive: true });
-    await writeFile(join(candidate, 'owner'), `${process.pid} ${token}`);
+    try {
+      await mkdir(candidate, { recursive: true });
+      await writeFile(join(candidate, 'owner'), `${process.pid} ${token}`);
+    } catch (err) {
+      // A full disk fails the owner file: leave no half-made candidate behind (the caller retries).
+      await rm(candidate, { recursive: true, force: true });
+      throw err;
+    }
     try {
       // Fails while another holder's lock directory (never empty) is in place.
       await rename(candidate, lockDir);
