@@ -6,8 +6,8 @@
 // outcomes are stored as summary parts, the last run stores the whole summary as an artifact, and
 // the result is its reference and counts (domain/run-summary.ts).
 import {
-  continueAsNew,
   defineQuery,
+  makeContinueAsNewFunc,
   metricMeter,
   patched,
   proxyActivities,
@@ -167,7 +167,9 @@ export async function catalogRebuild(
   const continueRebuild = async (): Promise<never> => {
     recordOutcomeMetrics(metricMeter, target, ran);
     const parts = await storeParts(ran, info);
-    return continueAsNew<typeof catalogRebuild>(input, continuation(state, info.runId, parts));
+    // The memo the first run set (catalog digest, commit, target) goes on with the rebuild.
+    const next = makeContinueAsNewFunc<typeof catalogRebuild>({ memo: workflowInfo().memo ?? {} });
+    return next(input, continuation(state, info.runId, parts));
   };
 
   if (state.phase === 'packages') {

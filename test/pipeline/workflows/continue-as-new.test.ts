@@ -131,10 +131,12 @@ describe('a rebuild on a server that suggests continue-as-new early', () => {
     expect(result.runs).toBe(summary.continuedFrom!.length + 1);
   });
 
-  it('keeps the reference and the counts in the memo', async () => {
+  it('keeps the reference and the counts in the memo, and what the first run recorded there', async () => {
     const memo = (await client.workflow.getHandle(workflowId).describe()).memo;
     expect(memo).toMatchObject({
       summary: isSummaryReference(result) ? result.summary : '',
+      catalogDigest: summary.catalogDigest,
+      target: 'production',
       packages: expect.stringMatching(/^2 built/),
     });
   });
