@@ -17,6 +17,7 @@ import { pushImage, tagImage, type PushInput } from './image-publish.js';
 import { signImage, attestImage } from './image-sign.js';
 import { verifyImage } from './image-verify.js';
 import { findPublishedImage, imageInputs } from './image-inputs.js';
+import { unchangedImages } from './image-unchanged.js';
 import { previousRunFailures } from './runs.js';
 import { localSnapshot } from '../io/snapshot-store.js';
 import { writeRunReport, type RunReportInput } from './run-report.js';
@@ -64,6 +65,7 @@ export function createActivities(config: KilnConfig) {
     bumpEpochs: local(bumpEpochs),
     imageInputs: local(imageInputs),
     findPublishedImage: local(findPublishedImage),
+    unchangedImages: local(unchangedImages),
     assembleImage: local(leavesFiles(assembleImage)),
     testImage: local(testImage),
     compareWithPublished: (input: CompareInput) => compareWithPublished(config, input),
@@ -104,6 +106,7 @@ export type { PushInput, TagInput } from './image-publish.js';
 export type { SignImageInput, AttestImageInput } from './image-sign.js';
 export type { VerifyImageInput } from './image-verify.js';
 export type { ImageInputsInput, ImageInputsResult, FindPublishedInput, PublishedImage } from './image-inputs.js';
+export type { UnchangedImagesInput, UnchangedImage } from './image-unchanged.js';
 export type { RunReportInput, RunReport } from './run-report.js';
 export type { StateCleanupResult } from './state-cleanup.js';
 export type { SummaryPartInput, FinishSummaryInput, FinishedSummary } from './run-summary.js';

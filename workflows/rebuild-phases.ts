@@ -3,8 +3,8 @@
 // imageBuild child per image. Each starts only what earlier runs of the rebuild did not finish
 // (the carried state), records what it finishes there, and stops starting children when `stop`
 // says so (the run continues-as-new once the running ones are done).
-import { executeChild } from '@temporalio/workflow';
-import type { CatalogSnapshot } from '../activities/index.js';
+import { executeChild, patched, proxyActivities } from '@temporalio/workflow';
+import type { CatalogSnapshot, KilnActivities, UnchangedImage } from '../activities/index.js';
 import type { ImageOutcome, PackageOutcome } from '../domain/summary.js';
 import { runDag, type Outcome } from './dag.js';
 import { failureMessage } from './failure.js';
@@ -114,7 +114,58 @@ export async function packagesPhase(
   return { outcomes: ran, complete: snapshot.plan.packages.every((p) => state.packages[p.name]) };
 }
 
-/** An imageBuild child for each image no earlier run finished; one whose package failed is blocked. */
+const { unchangedImages } = proxyActivities<KilnActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  // Only a registry outage fails the check (a verdict on one image is its imageBuild's to report).
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+
+/** Images checked by one unchangedImages activity: its answer stays far below Temporal's payload limit. */
+const UNCHANGED_CHECK_BATCH = 50;
+
+/**
+ * The images among `images` whose published image was built from the same inputs and verifies:
+ * checked in batches, before any child starts, so a night where nothing changed starts none.
+ */
+async function unchangedOf(
+  snapshot: CatalogSnapshot,
+  images: { name: string; tags: string[] }[],
+): Promise<Map<string, UnchangedImage>> {
+  const known = new Map<string, UnchangedImage>();
+  for (let i = 0; i < images.length; i += UNCHANGED_CHECK_BATCH) {
+    const { unchanged } = await unchangedImages({
+      snapshotDir: snapshot.dir,
+      images: images
+        .slice(i, i + UNCHANGED_CHECK_BATCH)
+        .map((image) => ({ name: image.name, repository: `${snapshot.registry}/${image.name}`, tags: image.tags })),
+    });
+    for (const u of unchanged) known.set(u.name, u);
+  }
+  return known;
+}
+
+/** What imageBuild answers for an image whose inputs are unchanged, from the batch check. */
+function unchangedResult(u: UnchangedImage, tags: string[]): ImageBuildWorkflowResult {
+  return {
+    name: u.name,
+    digest: u.digest,
+    reference: u.reference,
+    tags,
+    changed: false,
+    packages: u.packages,
+    diff: { previous: null },
+    scanned: u.scanned,
+    vulnerabilities: u.vulnerabilities,
+    tagsKept: [],
+    inputsUnchanged: true,
+  };
+}
+
+/**
+ * An imageBuild child for each image no earlier run finished and whose inputs changed (or every
+ * one, with `force`); one whose package failed is blocked.
+ */
 export async function imagesPhase(
   snapshot: CatalogSnapshot,
   state: RebuildContinuation,
@@ -130,13 +181,24 @@ export async function imagesPhase(
   );
   const children = timedChildren(track);
   const byName = new Map(snapshot.plan.images.map((i) => [i.name, i]));
+  const todo = snapshot.plan.images.filter((i) => !state.images[i.name]);
+  // Histories started before the batch check existed replay without it (each child checked alone).
+  const unchanged =
+    !force && patched('unchanged-images-batch')
+      ? await unchangedOf(
+          snapshot,
+          todo.filter((i) => !i.packages.some((p) => failed.has(p))),
+        )
+      : new Map<string, UnchangedImage>();
   const outcomes = await runDag<ImageBuildWorkflowResult>(
-    snapshot.plan.images.filter((i) => !state.images[i.name]).map((i) => ({ name: i.name, dependsOn: [] })),
+    todo.map((i) => ({ name: i.name, dependsOn: [] })),
     snapshot.concurrency.images,
     async (name) => {
       const image = byName.get(name)!;
       const brokenPackage = image.packages.find((p) => failed.has(p));
       if (brokenPackage) throw new BlockedImage(failed.get(brokenPackage)!);
+      const known = unchanged.get(name);
+      if (known) return children.run(name, () => Promise.resolve(unchangedResult(known, image.tags)));
       return children.run(name, () =>
         executeChild(imageBuild, {
           workflowId: `${run.workflowId}/image/${name}`,

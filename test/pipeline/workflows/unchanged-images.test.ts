@@ -76,8 +76,17 @@ describe('images whose inputs did not change', () => {
         digest: image(first, name).digest,
         packages: image(first, name).packages,
       });
-      expect(await stagesOf(second.workflowId, name)).toEqual(['imageInputs', 'findPublishedImage']);
+      // Checked in one batch by the run itself: no image workflow was started at all.
+      await expect(
+        temporal().client.workflow.getHandle(`${second.workflowId}/image/${name}`).describe(),
+      ).rejects.toThrow(/not found/i);
     }
+    const checks = (await activityRunsOf(temporal().client, second.workflowId)).filter(
+      (r) => r.type === 'unchangedImages',
+    );
+    expect(checks.map((r) => (r.result as { unchanged: { name: string }[] }).unchanged.map((u) => u.name))).toEqual([
+      ['imgpipe-gate', 'imgpipe-stable'],
+    ]);
     expect(formatSummary(second)).toMatch(/imgpipe-stable .*inputs unchanged \(not rebuilt\)/);
   });
 

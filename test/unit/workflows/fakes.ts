@@ -234,6 +234,7 @@ export class FakePipeline {
         scanned: false,
       }),
       findPublishedImage: async (): Promise<Result<'findPublishedImage'>> => undefined,
+      unchangedImages: async (): Promise<Result<'unchangedImages'>> => ({ unchanged: [] }),
       writeRunReport: async (): Promise<Result<'writeRunReport'>> => ({
         path: '/fake/reports/run.html',
         timeline: 'durations',
