@@ -5,7 +5,7 @@
 // finished with nothing redone (each child workflow ran once, each package was built once), its
 // result is a small reference with counts, and the CLI's path (startAndFollowRebuild, then
 // formatSummary) prints the full summary read from the artifact store.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,6 +139,14 @@ describe('a rebuild on a server that suggests continue-as-new early', () => {
       target: 'production',
       packages: expect.stringMatching(/^2 built/),
     });
+  });
+
+  it('writes one run report whose timeline has the stages of every run', async () => {
+    // The snapshot and the packages ran in earlier runs than the last: their stages come from those runs' histories.
+    expect(summary.report?.timeline).toBe('stages');
+    const page = await readFile(summary.report!.path, 'utf8');
+    for (const stage of ['snapshotCatalog', 'buildPackage', 'publishPackage', 'assembleImage', 'tagImage'])
+      expect(page, stage).toContain(stage);
   });
 
   it('prints the full summary from the stored artifact, as kiln rebuild does', () => {
