@@ -97,6 +97,10 @@ export async function generateCatalog(
     sleep?: number;
     image?: boolean;
     repository?: string;
+    /** Names `<prefix>-0000`… and the image `<prefix>-top` (default `gen`): unique names keep logs apart. */
+    prefix?: string;
+    /** The registry path under `${KILN_REGISTRY}` (default `kiln`). */
+    registryPath?: string;
     features?: boolean;
     images?: number;
   },
@@ -110,7 +114,7 @@ export async function generateCatalog(
     const below = layer ? packages.slice((layer - 1) * perLayer, layer * perLayer) : [];
     // Deterministic fan-in: the same index and its neighbour in the layer below.
     const deps = below.length ? [...new Set([below[i % below.length]!.name, below[(i + 1) % below.length]!.name])] : [];
-    const name = `gen-${String(i).padStart(4, '0')}`;
+    const name = `${o.prefix ?? 'gen'}-${String(i).padStart(4, '0')}`;
     packages.push({ name, dependsOn: deps });
     const config = o.features
       ? featureConfig(name, i, layer, deps)
@@ -142,7 +146,7 @@ export async function generateCatalog(
       'repositories: ["${KILN_STATE}/bootstrap"]',
       'keyring: ["${KILN_STATE}/keys/kiln.rsa.pub"]',
       `packageRepository: "\${KILN_STATE}/${o.repository ?? 'repo'}"`,
-      'registry: "${KILN_REGISTRY:-127.0.0.1:5000}/kiln"',
+      `registry: "\${KILN_REGISTRY:-127.0.0.1:5000}/${o.registryPath ?? 'kiln'}"`,
       'namespace: kiln',
       `concurrency: { packages: ${o.concurrency ?? 2}, images: 1 }`,
       '',
@@ -154,9 +158,10 @@ export async function generateCatalog(
   }
   if (o.image === false) return { dir, packages };
   const top = packages[packages.length - 1]!.name;
-  await mkdir(join(dir, 'images', 'gen-top'), { recursive: true });
+  const image = `${o.prefix ?? 'gen'}-top`;
+  await mkdir(join(dir, 'images', image), { recursive: true });
   await writeFile(
-    join(dir, 'images', 'gen-top', 'apko.yaml'),
+    join(dir, 'images', image, 'apko.yaml'),
     `contents:\n  packages: [busybox, ${top}]\nentrypoint:\n  command: /bin/sh\narchs: [x86_64]\n`,
   );
   return { dir, packages };
