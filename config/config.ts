@@ -15,76 +15,9 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 export type Environment = Record<string, string | undefined>;
 
-/** Every variable kiln reads, with what it means and its default (the README's table). */
-export const ENVIRONMENT = {
-  KILN_STATE: ['keys, repositories, builds, logs, service data', '`<repo>/.kiln`'],
-  KILN_CATALOG: ['default catalog directory', '`<repo>/catalog`'],
-  KILN_REGISTRY: [
-    'registry host the example catalog publishes to (`${KILN_REGISTRY}` in catalog.yaml)',
-    '`127.0.0.1:5000`',
-  ],
-  KILN_REGISTRY_USERNAME: ['registry user (Basic or token auth)', 'none'],
-  KILN_REGISTRY_PASSWORD: ['registry password or token', 'none'],
-  KILN_REGISTRY_CA: ['PEM CA bundle for a registry with a private CA (implies TLS)', 'system CAs'],
-  KILN_REGISTRY_INSECURE: ['`true` forces plain HTTP, `false` forces TLS', 'plain HTTP for loopback hosts only'],
-  KILN_REPOSITORY_URL: ['where the embedded HTTP server serves the package repository', '`http://127.0.0.1:8090`'],
-  KILN_PACKAGE_SIGNING_KEY: ['RSA PKCS#1 key that signs APKs and the index', '`$KILN_STATE/keys/kiln.rsa`'],
-  KILN_IMAGE_SIGNING_KEY: ['ECDSA P-256 key that signs images (key mode)', '`$KILN_STATE/keys/image-signing.key`'],
-  KILN_SIGNING: ['`key` (a key file) or `keyless` (Fulcio certificate, Rekor entry)', '`key`'],
-  KILN_FULCIO_URL: ['Fulcio base URL (keyless)', 'none'],
-  KILN_REKOR_URL: ['Rekor base URL (keyless)', 'none'],
-  KILN_FULCIO_CA: ['PEM file with the Fulcio root and intermediates keyless signatures chain to (keyless)', 'none'],
-  KILN_OIDC_TOKEN: ['OIDC token for Fulcio (keyless)', 'none'],
-  KILN_OIDC_TOKEN_FILE: ['file holding the OIDC token, re-read for every signature (keyless)', 'none'],
-  KILN_BUILDER_ID: ['SLSA `builder.id` written into provenance', '`https://kiln.dev/builder/embedded`'],
-  KILN_TASK_QUEUE: ['task queue workers poll and runs start on', '`kiln`'],
-  KILN_WORKER_ID: [
-    "this worker's name: its own task queue `<KILN_TASK_QUEUE>@<id>/<instance>` runs the steps that need its files",
-    '`<hostname>-<pid>`',
-  ],
-  KILN_WORKER_ARCHS: [
-    'APK archs this worker builds packages for, comma-separated (`x86_64,aarch64`): it polls `<KILN_TASK_QUEUE>-<arch>` for each',
-    "the host's arch and each one qemu-user runs here (binfmt_misc, registered by scripts/setup)",
-  ],
-  KILN_ARTIFACTS: [
-    "OCI repository for kiln's own artifacts (catalog snapshots, run summaries), shared by every worker; `none`: workers share one KILN_STATE",
-    '`<KILN_REGISTRY>/kiln-artifacts`',
-  ],
-  KILN_WEB_UI: ['Temporal Web UI base URL, for links in summaries', '`http://127.0.0.1:8233`'],
-  KILN_WORKFLOW_BUNDLE: ['prebuilt workflow bundle (`npm run build:bundle`)', 'bundle at worker start'],
-  KILN_MAX_ACTIVITIES: ['activities at once per worker (melange and apko are CPU-heavy)', '2'],
-  KILN_LOG_LEVEL: ['worker log level: TRACE, DEBUG, INFO, WARN or ERROR', '`INFO`'],
-  KILN_METRICS_ADDRESS: [
-    "`ip:port` where the worker serves Prometheus metrics at `/metrics`, Temporal's and kiln's (docs/observability.md); unauthenticated: keep it on loopback, e.g. `127.0.0.1:9464`",
-    'off',
-  ],
-  KILN_IMAGE_TEST_TIMEOUT_SECONDS: ['default time limit of one image test', '60'],
-  KILN_BWRAP: ['bubblewrap binary for image tests', '`/usr/bin/bwrap`'],
-  KILN_TOOLS_DIR: ['where setup builds the pinned Go tools', '`~/.cache/kiln/tools`'],
-  KILN_TEMPORAL: ['use this Temporal CLI binary instead of the pinned build', 'pinned build'],
-  KILN_MELANGE: ['use this melange binary instead of the pinned build', 'pinned build'],
-  KILN_APKO: ['use this apko binary instead of the pinned build', 'pinned build'],
-  KILN_COSIGN: ['use this cosign binary instead of the pinned build (tests only)', 'pinned build'],
-  KILN_SCHEDULE_ID: ['id of the nightly Schedule', '`kiln-nightly`'],
-  KILN_WATCH_SCHEDULE_ID: ['id of the upstream-watch Schedule', '`kiln-upstream-watch`'],
-  KILN_CLEANUP_SCHEDULE_ID: ['id of the state clean-up Schedule (`stateCleanup`)', '`kiln-cleanup`'],
-  KILN_CLEANUP_EVERY: ['how often the clean-up Schedule runs: a number and s, m, h or d', '`1d`'],
-  KILN_RETAIN_RUNS: [
-    'the clean-up keeps what the last this-many catalogRebuild runs used: builds, layouts, snapshots, worktrees, reports (0: none)',
-    '7',
-  ],
-  KILN_RETAIN_MIN_AGE_MINUTES: ['the clean-up keeps anything used more recently than this (0: no minimum)', '1440'],
-  TEMPORAL_ADDRESS: ['Temporal frontend `host:port` (envconfig)', '`127.0.0.1:7233`'],
-  TEMPORAL_NAMESPACE: ['Temporal namespace (envconfig)', '`default`'],
-  TEMPORAL_API_KEY: ['API key, e.g. for Temporal Cloud; implies TLS (envconfig)', 'none'],
-  TEMPORAL_TLS: ['`true` connects with TLS (envconfig)', 'off'],
-  TEMPORAL_TLS_CLIENT_CERT_PATH: ['client certificate for mTLS (envconfig)', 'none'],
-  TEMPORAL_TLS_CLIENT_KEY_PATH: ['client key for mTLS (envconfig)', 'none'],
-  TEMPORAL_TLS_SERVER_CA_CERT_PATH: ['CA of a private Temporal cluster (envconfig)', 'system CAs'],
-  TEMPORAL_TLS_SERVER_NAME: ['TLS server name override (envconfig)', 'the address host'],
-  TEMPORAL_PROFILE: ['profile in the Temporal config file (envconfig)', '`default`'],
-  TEMPORAL_CONFIG_FILE: ['Temporal client config file (envconfig)', '`~/.config/temporalio/temporal.toml`'],
-} as const satisfies Record<string, readonly [meaning: string, defaultValue: string]>;
+import { ENVIRONMENT } from './environment.js';
+
+export { ENVIRONMENT };
 
 export type ToolOverride = 'temporal' | 'melange' | 'apko' | 'cosign';
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
