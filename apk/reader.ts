@@ -60,7 +60,14 @@ export async function readApk(path: string): Promise<ApkContents> {
   for (const member of members) {
     // Everything after the control member is data.
     if (out.control) data.update(member);
-    for (const entry of await readTar(gunzipSync(member), path)) {
+    let tar: Buffer;
+    try {
+      tar = gunzipSync(member);
+    } catch (err) {
+      // A changed byte inside a member fails only its CRC ("incorrect data check"): name the file.
+      throw corruptArtifact(`${path}: not a readable APK (${(err as Error).message})`, err);
+    }
+    for (const entry of await readTar(tar, path)) {
       const sig = /^\.SIGN\.RSA256\.(.+)$/.exec(entry.path);
       if (sig) out.signature = { keyName: sig[1]!, bytes: entry.data };
       else if (entry.path === '.PKGINFO') {
