@@ -41,10 +41,17 @@ export async function apkDataFiles(apkPath: string): Promise<PackageFile[]> {
   const files = new Map<string, PackageFile>();
   const hardLinks: { path: string; target: string }[] = [];
   const regular = (type: string) => type === '0' || type === '7';
-  for await (const { header, body } of tarEntries(data, { what: apkPath, wantBody: (h) => regular(h.type) })) {
-    const path = header.path.replace(/^\.\//, '');
-    if (regular(header.type)) files.set(path, packageFile(path, body ?? Buffer.alloc(0)));
-    else if (header.type === '1') hardLinks.push({ path, target: header.linkname.replace(/^\.\//, '') });
+  try {
+    for await (const { header, body } of tarEntries(data, { what: apkPath, wantBody: (h) => regular(h.type) })) {
+      const path = header.path.replace(/^\.\//, '');
+      if (regular(header.type)) files.set(path, packageFile(path, body ?? Buffer.alloc(0)));
+      else if (header.type === '1') hardLinks.push({ path, target: header.linkname.replace(/^\.\//, '') });
+    }
+  } catch (err) {
+    // zlib's words for a changed byte ("incorrect data check") name no file: this one does.
+    if ((err as { code?: string }).code?.startsWith('Z_'))
+      throw corruptArtifact(`${apkPath}: not a readable APK (${(err as Error).message})`, err);
+    throw err;
   }
   for (const { path, target } of hardLinks) {
     const linked = files.get(target);

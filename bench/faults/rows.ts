@@ -196,7 +196,9 @@ export const signingKeyMissing = guarded('image signing key unreadable, then bac
  */
 export const apkTampered = guarded('tampered APK in the published repository', false, async (lab, fault) => {
   const t = await trial(lab, 'tamper');
-  lab.startWorker(t.queue);
+  // The worker's own catalog: production, one repository for every run (a changed catalog elsewhere
+  // is staging under a new name, which would never read the tampered file).
+  lab.startWorker(t.queue, { KILN_CATALOG: t.catalog.dir });
   const first = await lab.summary(await result(await t.start()));
   const top = t.catalog.packages.at(-1)!.name;
   const file = `${top}-1.0.0-r0.apk`;

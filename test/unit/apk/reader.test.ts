@@ -1,10 +1,11 @@
-// readApk on an APK whose bytes changed after it was written (the fault suite's tampered APK): the
+// readApk and apkDataFiles on an APK whose bytes changed after it was written (the fault suite's tampered APK): the
 // failure is CorruptArtifact and names the file, not zlib's bare "incorrect data check".
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apkDataFiles } from '../../../apk/kept-sbom.js';
 import { readApk } from '../../../apk/reader.js';
 import { writeApk } from '../../../apk/writer.js';
 
@@ -48,6 +49,11 @@ describe('readApk', () => {
     const path = join(dir, 'hello-1.0.0-r0.apk');
     await writeFile(path, tampered);
     await expect(readApk(path)).rejects.toMatchObject({
+      type: 'CorruptArtifact',
+      message: expect.stringContaining(`${path}: not a readable APK`),
+    });
+    // The data member's files (the image SBOM's package files) are read by a stream: the same.
+    await expect(apkDataFiles(path)).rejects.toMatchObject({
       type: 'CorruptArtifact',
       message: expect.stringContaining(`${path}: not a readable APK`),
     });
