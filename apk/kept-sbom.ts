@@ -35,7 +35,7 @@ export async function apkDataFiles(apkPath: string): Promise<PackageFile[]> {
   try {
     members = splitGzipMembers(await readFile(apkPath));
   } catch (err) {
-    throw corruptArtifact(`${apkPath}: not a readable APK (${(err as Error).message})`, err);
+    throw corruptArtifact(`${apkPath}: not a readable APK (${(err as Error).message})`);
   }
   const data = Readable.from([members[members.length - 1]!]).pipe(createGunzip());
   const files = new Map<string, PackageFile>();
@@ -50,7 +50,7 @@ export async function apkDataFiles(apkPath: string): Promise<PackageFile[]> {
   } catch (err) {
     // zlib's words for a changed byte ("incorrect data check") name no file: this one does.
     if ((err as { code?: string }).code?.startsWith('Z_'))
-      throw corruptArtifact(`${apkPath}: not a readable APK (${(err as Error).message})`, err);
+      throw corruptArtifact(`${apkPath}: not a readable APK (${(err as Error).message})`);
     throw err;
   }
   for (const { path, target } of hardLinks) {

@@ -54,7 +54,7 @@ export async function readApk(path: string): Promise<ApkContents> {
   try {
     members = splitGzipMembers(await readFile(path));
   } catch (err) {
-    throw corruptArtifact(`${path}: not a readable APK (${(err as Error).message})`, err);
+    throw corruptArtifact(`${path}: not a readable APK (${(err as Error).message})`);
   }
   const data = sha256stream();
   for (const member of members) {
@@ -64,8 +64,9 @@ export async function readApk(path: string): Promise<ApkContents> {
     try {
       tar = gunzipSync(member);
     } catch (err) {
-      // A changed byte inside a member fails only its CRC ("incorrect data check"): name the file.
-      throw corruptArtifact(`${path}: not a readable APK (${(err as Error).message})`, err);
+      // A changed byte fails only its CRC ("incorrect data check"); not chained as the cause, since
+      // the run summary shows the innermost cause and zlib names no file.
+      throw corruptArtifact(`${path}: not a readable APK (${(err as Error).message})`);
     }
     for (const entry of await readTar(tar, path)) {
       const sig = /^\.SIGN\.RSA256\.(.+)$/.exec(entry.path);
