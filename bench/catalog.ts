@@ -16,7 +16,7 @@ import { configWith } from '../config/config.js';
 import { parseYaml, yamlLocator } from '../domain/catalog-rules.js';
 import { planBuild } from '../domain/plan.js';
 import { loadCatalog } from '../io/catalog-loader.js';
-import { loadYamlData } from '../io/fast-yaml.mjs';
+import { loadYamlData } from '../io/fast-yaml.js';
 import { generateCatalog } from './generate-catalog.js';
 
 const { values } = parseArgs({

@@ -25,22 +25,18 @@ import { checkToolSchema } from './schemas.js';
 import { pipelineLibrary } from './melange-pipelines.js';
 import { checkPackageArchs } from '../domain/package-archs.js';
 import { APKO_KEYS, checkImageName, mergeApkoInclude, validateImage } from '../domain/image-rules.js';
-import { loadYamlData, loadYamlText, parseOnWorker } from './fast-yaml.mjs';
+import { loadYamlData, loadYamlText } from './fast-yaml.js';
 
 export { CatalogInvalid, formatProblems } from '../domain/catalog-rules.js';
 
-/** From how many package files a worker thread parses a share of them (its start costs about 0.1 s). */
-const WORKER_MIN_FILES = 400;
-/** The worker's share: less than half, as it starts later and its answer is copied back. */
-const WORKER_SHARE = 0.45;
-
 /**
- * A YAML text's data as the fast parser read it (io/fast-yaml.mjs), or undefined when it cannot tell the same
+ * A YAML text's data by the fast parser (io/fast-yaml.ts), or undefined when it cannot tell the same
  * as `yaml`: a syntax error or a document that is not a mapping. A number at a `literal` path keeps
  * its text, read from a second, all-text parse (as `yaml` keeps it in parseYaml). `yaml` then parses
  * what the fast parser cannot read and reports any problem, with its line, as it always did.
  */
-function fastParse(text: string, literal: string[][], value: unknown): Obj | undefined {
+function fastParse(text: string, literal: string[][]): Obj | undefined {
+  const value = loadYamlData(text);
   if (!isObj(value)) return undefined;
   let asText: unknown;
   for (const path of literal) {
@@ -65,14 +61,12 @@ async function readYaml(
   file: string,
   problems: CatalogProblem[],
   literal: string[][] = [],
-  /** The file's text and fast parse, when a worker thread did both (parseOnWorker). */
-  read?: { text: string; data: unknown },
 ): Promise<{ doc: Obj | undefined; locate: Locate; text: string }> {
   // Synchronously: for thousands of small files an awaited read costs ten times more (and more than the parse).
-  const text = read?.text ?? readFileSync(join(dir, file), 'utf8');
+  const text = readFileSync(join(dir, file), 'utf8');
   let locator: Locate | undefined;
   return {
-    doc: fastParse(text, literal, read ? read.data : loadYamlData(text)) ?? parseYaml(file, text, problems, literal),
+    doc: fastParse(text, literal) ?? parseYaml(file, text, problems, literal),
     locate: (path) => (locator ??= yamlLocator(text))(path),
     text,
   };
@@ -196,18 +190,7 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
   const unreadablePackages = new Set<string>();
   // What `uses:` names: the catalog's pipelines/, then melange's built-ins (each file read once).
   const pipelines = pipelineLibrary(root, problems);
-  const packageFiles = await listYaml(join(root, 'packages'));
-  // At distribution size the second core reads and parses the last part of the files meanwhile.
-  const onWorker = packageFiles.length >= WORKER_MIN_FILES ? Math.floor(packageFiles.length * WORKER_SHARE) : 0;
-  const firstOnWorker = packageFiles.length - onWorker;
-  const parsed = onWorker
-    ? // Should the thread fail, this thread reads those files itself: only slower.
-      parseOnWorker(
-        root,
-        packageFiles.slice(firstOnWorker).map((f) => `packages/${f}`),
-      ).catch(() => undefined)
-    : undefined;
-  for (const [i, f] of packageFiles.entries()) {
+  for (const f of await listYaml(join(root, 'packages'))) {
     const file = `packages/${f}`;
     if (!f.endsWith('.yaml')) {
       new FileCheck(file, problems).add(
@@ -217,9 +200,8 @@ export async function loadCatalog(dir: string, options: { env: Environment }): P
       );
       continue;
     }
-    const read = parsed && i >= firstOnWorker ? (await parsed)?.[i - firstOnWorker] : undefined;
-    const { doc: data, locate, text } = await readYaml(root, file, problems, [['package', 'version']], read);
-    const doc = data && withMelangeStrings(data, text);
+    const { doc: parsed, locate, text } = await readYaml(root, file, problems, [['package', 'version']]);
+    const doc = parsed && withMelangeStrings(parsed, text);
     const spec =
       doc && validatePackage(doc, file, new FileCheck(file, problems), { archs: settings?.archs, pipelines, locate });
     // Only catalog.yaml chooses repositories and keys (domain/catalog-trust.ts).

@@ -10,7 +10,7 @@ import { loadConfig } from '../config/config.js';
 import type { CatalogProblem } from '../domain/catalog.js';
 import { isObj, parseYaml, yamlLocator, type Obj } from '../domain/catalog-rules.js';
 import type { PipelineDefinition, PipelineLibrary } from '../domain/melange-pipelines.js';
-import { loadYamlData } from './fast-yaml.mjs';
+import { loadYamlData } from './fast-yaml.js';
 
 /** "melange 0.58.0": how problems name the built-in pipelines. */
 export const BUILTIN_LABEL = `melange ${TOOLS.melange.version}`;

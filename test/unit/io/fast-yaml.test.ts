@@ -1,7 +1,7 @@
-// io/fast-yaml.mjs: js-yaml under kiln's schema reads plain scalars exactly as `yaml`'s core schema does.
+// io/fast-yaml.ts: js-yaml under kiln's schema reads plain scalars exactly as `yaml`'s core schema does.
 import { describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
-import { loadYamlData } from '../../../io/fast-yaml.mjs';
+import { loadYamlData } from '../../../io/fast-yaml.js';
 
 const SCALARS = [
   ...['', '~', 'null', 'Null', 'NULL', 'nULL', 'true', 'True', 'TRUE', 'tRue', 'yes', 'no', 'on', 'off'],

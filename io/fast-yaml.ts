@@ -2,16 +2,13 @@
 // faster than the `yaml` package at catalog size, under a schema that resolves plain scalars exactly
 // as `yaml`'s default (YAML 1.2 core) schema does. Where kiln must keep comments (the upstream
 // updater) or name a line (a problem), `yaml` still parses the file.
-// Plain JavaScript (types in fast-yaml.d.mts) because a worker thread parses with it too
-// (io/yaml-worker.mjs), and a worker thread cannot load TypeScript without paying for tsx again.
 import jsYaml from 'js-yaml';
 
-/** @param {string} tag @param {RegExp} test @param {(s: string) => unknown} construct */
-const scalar = (tag, test, construct) =>
+const scalar = (tag: string, test: RegExp, construct: (s: string) => unknown) =>
   new jsYaml.Type(`tag:yaml.org,2002:${tag}`, {
     kind: 'scalar',
-    resolve: (/** @type {unknown} */ s) => typeof s === 'string' && test.test(s),
-    construct: (/** @type {string} */ s) => construct(s),
+    resolve: (s: unknown) => typeof s === 'string' && test.test(s),
+    construct: (s: string) => construct(s),
   });
 
 /** `yaml`'s core schema tags (yaml/dist/schema/core), in its resolution order. */
@@ -41,8 +38,7 @@ const CORE = jsYaml.FAILSAFE_SCHEMA.extend({
  * The data of one YAML document, or undefined when js-yaml cannot read it (a syntax error, several
  * documents, a tag outside the core schema): the caller then parses it with `yaml`, which reports why.
  */
-/** @param {string} text @returns {unknown} */
-export function loadYamlData(text) {
+export function loadYamlData(text: string): unknown {
   try {
     return jsYaml.load(text, { schema: CORE });
   } catch {
@@ -54,33 +50,10 @@ export function loadYamlData(text) {
  * The same document with every scalar as its text (js-yaml's failsafe schema), as Go reads a
  * scalar into a string field: `version: 1.10` is "1.10". Undefined where js-yaml cannot read it.
  */
-/** @param {string} text @returns {unknown} */
-export function loadYamlText(text) {
+export function loadYamlText(text: string): unknown {
   try {
     return jsYaml.load(text, { schema: jsYaml.FAILSAFE_SCHEMA });
   } catch {
     return undefined;
-  }
-}
-
-/**
- * Reads and parses files on a worker thread while the caller works through others: at distribution
- * size parsing is a quarter of `kiln validate`, and the machine has a second core. The worker loads
- * only this module and js-yaml (about 0.1 s to start), so it pays off for hundreds of files, not a few.
- * @param {string} dir
- * @param {string[]} files
- * @returns {Promise<{ text: string, data: unknown }[]>}
- */
-export async function parseOnWorker(dir, files) {
-  const [{ Worker }, { URL }] = await Promise.all([import('node:worker_threads'), import('node:url')]);
-  const worker = new Worker(new URL('./yaml-worker.mjs', import.meta.url), { workerData: { dir, files } });
-  try {
-    return await new Promise((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the YAML worker thread exited (${code}) before answering`)));
-    });
-  } finally {
-    await worker.terminate();
   }
 }
