@@ -5,43 +5,17 @@
 //   npm run faults -- [--only <words in a fault's name>]... [--keep]
 // Prints one row per fault and, last, `faults: N/N survived, L lost, R redone, U unverified tags`;
 // exits non-zero when any row did not survive.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { configWith } from '../config/config.js';
-import { bootstrapRepository } from '../setup/bootstrap-repo.js';
-import { ensureKeys } from '../setup/keys.js';
-import { servicesDown, servicesUp } from '../setup/services.js';
-import { openLab, type LabEnv } from './faults/lab.js';
+import { startScratchServices } from '../setup/scratch-services.js';
+import { openLab } from './faults/lab.js';
 import { FAULTS, faultTable, type FaultRow } from './faults/rows.js';
 
 const { values } = parseArgs({ options: { only: { type: 'string', multiple: true }, keep: { type: 'boolean' } } });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const state = await mkdtemp(join(tmpdir(), 'kiln-faults-'));
-const env: LabEnv = {
-  KILN_STATE: state,
-  TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-  KILN_WEB_UI: `http://127.0.0.1:${await freePort()}`,
-  KILN_REGISTRY: `127.0.0.1:${await freePort()}`,
-  KILN_REPOSITORY_URL: `http://127.0.0.1:${await freePort()}`,
-};
-const config = configWith({ ...env });
-ensureKeys(state, () => undefined);
-await bootstrapRepository({ config, stateDir: state, arch: 'x86_64', log: () => undefined });
-await servicesUp(config, () => undefined);
+const services = await startScratchServices('kiln-faults-');
+const { env } = services;
+const state = env.KILN_STATE;
 const cases = FAULTS.filter((f) => !values.only || values.only.some((w) => f.fault.includes(w)));
 console.log(
   `faults: ${cases.length} faults, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${new Date().toISOString()} (state ${state})`,
@@ -61,8 +35,7 @@ try {
   }
 } finally {
   await lab.close();
-  await servicesDown(config, () => undefined);
+  await services.stop(values.keep);
 }
 console.log(`\n${faultTable(rows)}`);
-if (!values.keep) await rm(state, { recursive: true, force: true });
 if (rows.some((r) => !r.survived)) process.exitCode = 1;

@@ -88,34 +88,8 @@ function nightlyWanted(settings: ScheduleSettings, target: ScheduleTarget): Want
   };
 }
 
-function watchWanted(updates: UpdateSettings, target: ScheduleTarget): Wanted {
-  const applied = { every: updates.every, taskQueue: target.taskQueue, input: target.input };
-  return {
-    applied,
-    specName: 'every',
-    options: {
-      scheduleId: target.scheduleId,
-      spec: { intervals: [{ every: updates.every }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'upstreamWatch',
-        taskQueue: target.taskQueue,
-        args: [target.input],
-        workflowId: 'upstream-watch',
-        memo: { kilnSchedule: JSON.stringify(applied) },
-      },
-      // A slow poll must not pile up behind itself.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP },
-    },
-  };
-}
-
-/**
- * The state clean-up (stateCleanup, activities/state-cleanup.ts): every `every` (config
- * KILN_CLEANUP_EVERY), never two at once. Its policy is the worker's (config.retention), not the
- * Schedule's, since it judges the worker's own state directory.
- */
-function cleanupWanted(every: string, target: ScheduleTarget): Wanted {
+/** A Schedule that starts `workflowType` every `every`, never two at once (a slow one must not pile up). */
+function everyWanted(workflowType: string, workflowId: string, every: string, target: ScheduleTarget): Wanted {
   const applied = { every, taskQueue: target.taskQueue, input: target.input };
   return {
     applied,
@@ -125,16 +99,27 @@ function cleanupWanted(every: string, target: ScheduleTarget): Wanted {
       spec: { intervals: [{ every }] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'stateCleanup',
+        workflowType,
         taskQueue: target.taskQueue,
         args: [target.input],
-        workflowId: 'state-cleanup',
+        workflowId,
         memo: { kilnSchedule: JSON.stringify(applied) },
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     },
   };
 }
+
+const watchWanted = (updates: UpdateSettings, target: ScheduleTarget): Wanted =>
+  everyWanted('upstreamWatch', 'upstream-watch', updates.every, target);
+
+/**
+ * The state clean-up (stateCleanup, activities/state-cleanup.ts): every `every` (config
+ * KILN_CLEANUP_EVERY), never two at once. Its policy is the worker's (config.retention), not the
+ * Schedule's, since it judges the worker's own state directory.
+ */
+const cleanupWanted = (every: string, target: ScheduleTarget): Wanted =>
+  everyWanted('stateCleanup', 'state-cleanup', every, target);
 
 async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
   try {

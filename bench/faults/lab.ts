@@ -13,15 +13,11 @@ import type { RebuildSummary } from '../../domain/summary.js';
 import { summaryOfResult } from '../../io/run-summary-store.js';
 import { generateCatalog, type GeneratedCatalog } from '../generate-catalog.js';
 import { startFaultProxy, type FaultProxy } from './proxy.js';
+import type { ScratchEnv } from '../../setup/scratch-services.js';
 
 /** The services' variables, as test/pipeline/global-setup.ts provides them. */
-export interface LabEnv {
-  KILN_STATE: string;
-  TEMPORAL_ADDRESS: string;
-  KILN_WEB_UI: string;
-  KILN_REGISTRY: string;
-  KILN_REPOSITORY_URL: string;
-}
+/** The scratch services the lab runs against (setup/scratch-services.ts). */
+export type LabEnv = ScratchEnv;
 
 export interface WorkerProcess {
   child: ResultPromise;
