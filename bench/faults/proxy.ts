@@ -15,6 +15,8 @@ export interface FaultProxy {
   throttle(ms: number, retryAfter: () => string): Promise<void>;
   /** When each 429 was answered (ms since the epoch), oldest first. */
   throttled: number[];
+  /** Every request that reached the proxy, oldest first: when it arrived, its method and path. */
+  requests: { at: number; method: string; path: string }[];
   close(): Promise<void>;
 }
 
@@ -22,9 +24,11 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
   const [targetHost, targetPort] = target.split(':') as [string, string];
   let retryAfter: (() => string) | undefined;
   const throttled: number[] = [];
+  const requests: FaultProxy['requests'] = [];
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
+    requests.push({ at: Date.now(), method: req.method ?? 'GET', path: req.url ?? '/' });
     if (retryAfter) {
       throttled.push(Date.now());
       res.writeHead(429, { 'retry-after': retryAfter(), 'content-type': 'application/json' });
@@ -66,6 +70,7 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
   return {
     address: `127.0.0.1:${bound}`,
     throttled,
+    requests,
     async down(ms) {
       await stop();
       await sleep(ms);
