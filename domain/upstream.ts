@@ -165,3 +165,40 @@ export function melangeSubstitutions(doc: unknown, version: string): Record<stri
 export function substitute(text: string, subs: Record<string, string>): string {
   return text.replace(/\$\{\{\s*([\w.-]+)\s*\}\}/g, (whole, key: string) => subs[key] ?? whole);
 }
+
+/**
+ * A GitHub-shaped API's answer (its releases, or with `useTag` its tags): the tags, drafts left
+ * out, or what is wrong with it in words for the watcher's report (an error page answered 200,
+ * cut-off JSON, a list of something else), with the start of what came.
+ */
+export function githubListing(
+  text: string,
+  contentType: string,
+  useTag: boolean,
+): { tags: UpstreamTag[] } | { problem: string } {
+  const field = useTag ? 'name' : 'tag_name';
+  const start = (s: string) => JSON.stringify(s.replace(/\s+/g, ' ').trim().slice(0, 80));
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    if (!text.trim()) return { problem: 'the body is empty' };
+    return {
+      problem: `the body is not JSON (${contentType || 'no content type'}; ${(err as Error).message}): ${start(text)}`,
+    };
+  }
+  if (!Array.isArray(body))
+    return { problem: `a JSON ${body === null ? 'null' : typeof body}, not a list: ${start(JSON.stringify(body))}` };
+  const bad = body.findIndex((r) => typeof obj(r)[field] !== 'string');
+  if (bad >= 0) return { problem: `item ${bad} has no ${field} string: ${start(JSON.stringify(body[bad]) ?? '')}` };
+  return {
+    tags: body
+      .map(obj)
+      .filter((r) => r.draft !== true)
+      .map((r) =>
+        useTag
+          ? { tag: r.name as string, commit: str(obj(r.commit).sha) || undefined }
+          : { tag: r.tag_name as string, prerelease: r.prerelease === true },
+      ),
+  };
+}

@@ -1,10 +1,9 @@
 // Upstream sources over HTTP, for the release watcher: a GitHub-shaped API's releases or tags, and
-// the checksum of a release tarball. Git upstreams are asked through adapters/git.ts.
+// the checksum of a release tarball. Git upstreams are asked through adapters/git.ts. Requests wait
+// for their slot when catalog.yaml limits the host (io/host-pacer.ts).
 import { checksumStream } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
-import type { UpstreamTag } from '../domain/upstream.js';
-
-type Obj = Record<string, unknown>;
+import { githubListing, type UpstreamTag } from '../domain/upstream.js';
 
 const API_TIMEOUT_MS = 60_000;
 const TARBALL_TIMEOUT_MS = 10 * 60_000;
@@ -12,30 +11,25 @@ const TARBALL_TIMEOUT_MS = 10 * 60_000;
 /** The releases (or, with `useTag`, the tags) a GitHub-shaped API lists at `url`. */
 export async function githubTags(url: string, useTag: boolean): Promise<UpstreamTag[]> {
   const page = `${url}?per_page=100`;
+  const host = hostOf(page);
+  await pace(host);
   const res = await fetch(page, {
     headers: { accept: 'application/vnd.github+json' },
     signal: AbortSignal.timeout(API_TIMEOUT_MS),
   }).catch((err: Error) => {
     throw failure('UpstreamUnavailable', `${page} unreachable: ${err.message}`, { cause: err });
   });
+  if (res.status === 429) await throttled(host, retryAfterMs(res.headers.get('retry-after')));
   if (!res.ok) throw failure('UpstreamUnavailable', `${page} answered ${res.status}`);
-  const body = (await res.json().catch(() => undefined)) as unknown;
-  const shapeOk =
-    Array.isArray(body) && body.every((r) => typeof (r as Obj)[useTag ? 'name' : 'tag_name'] === 'string');
+  const answer = githubListing(await res.text().catch(() => ''), res.headers.get('content-type') ?? '', useTag);
   // Retried: an API that answers an error page (rate limit) now may answer a list later.
-  if (!shapeOk)
+  if ('problem' in answer)
     throw failure(
       'UpstreamGarbage',
-      `${page} did not answer a list of ${useTag ? 'tags' : 'releases'} (GitHub API shape)`,
+      `${page} did not answer a list of ${useTag ? 'tags' : 'releases'} (GitHub API shape): ${answer.problem}`,
       { retryable: true },
     );
-  return (body as Obj[])
-    .filter((r) => r.draft !== true)
-    .map((r) =>
-      useTag
-        ? { tag: r.name as string, commit: (r.commit as { sha?: string } | undefined)?.sha }
-        : { tag: r.tag_name as string, prerelease: r.prerelease === true },
-    );
+  return answer.tags;
 }
 
 /**
@@ -51,6 +45,7 @@ export async function downloadDigest(uri: string, algorithm: 'sha256' | 'sha512'
       `${where}: cannot refresh expected-${algorithm}: ${uri} uses ${unresolved[0]}, which kiln cannot resolve (fix: update the checksum by hand)`,
       { retryable: false },
     );
+  await pace(hostOf(uri));
   const res = await fetch(uri, { signal: AbortSignal.timeout(TARBALL_TIMEOUT_MS) }).catch((err: Error) => {
     throw failure(
       'TarballUnavailable',

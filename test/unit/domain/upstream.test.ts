@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   bumpMelangeConfig,
+  githubListing,
   newestRelease,
   parseLsRemote,
   tagVersion,
@@ -93,5 +94,39 @@ describe('bumpMelangeConfig', () => {
     expect(out).toContain('epoch: 0');
     expect(out).toContain(`expected-commit: ${'c'.repeat(40)}`);
     expect(out).toContain('tag: v${{package.version}}');
+  });
+});
+
+describe('githubListing', () => {
+  it('reads releases (drafts left out) and tags with their commits', () => {
+    const releases = JSON.stringify([
+      { tag_name: 'v1.1.0', prerelease: false },
+      { tag_name: 'v1.2.0-rc1', prerelease: true },
+      { tag_name: 'v2.0.0', draft: true },
+    ]);
+    expect(githubListing(releases, 'application/json', false)).toEqual({
+      tags: [
+        { tag: 'v1.1.0', prerelease: false },
+        { tag: 'v1.2.0-rc1', prerelease: true },
+      ],
+    });
+    expect(githubListing('[{"name":"v1","commit":{"sha":"abc"}}]', 'application/json', true)).toEqual({
+      tags: [{ tag: 'v1', commit: 'abc' }],
+    });
+  });
+
+  it('says what is wrong with an answer that is not a list of releases', () => {
+    const problem = (text: string, type = 'application/json') =>
+      (githubListing(text, type, false) as { problem: string }).problem;
+    expect(problem('<html><body>502 Bad Gateway</body></html>', 'text/html')).toMatch(
+      /^the body is not JSON \(text\/html; .*\): "<html><body>502 Bad Gateway/,
+    );
+    expect(problem('[{"tag_name": "v1.1.0", "prere')).toMatch(/^the body is not JSON \(application\/json; /);
+    expect(problem('{"message":"API rate limit exceeded"}')).toBe(
+      'a JSON object, not a list: "{\\"message\\":\\"API rate limit exceeded\\"}"',
+    );
+    expect(problem('[{"tag_name":"v1"},{"name":"v2"}]')).toBe('item 1 has no tag_name string: "{\\"name\\":\\"v2\\"}"');
+    expect(problem('')).toBe('the body is empty');
+    expect(githubListing('[]', 'application/json', false)).toEqual({ tags: [] });
   });
 });
