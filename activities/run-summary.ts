@@ -3,6 +3,7 @@
 // (activities/run-report.ts) and stores the whole summary, whose reference the workflow returns.
 import type { KilnConfig } from '../config/config.js';
 import type { SummaryHeader, SummaryPart } from '../domain/run-summary.js';
+import { waitsOf } from '../io/host-pacer.js';
 import * as store from '../io/run-summary-store.js';
 import { writeRunReport, type RunReport } from './run-report.js';
 
@@ -31,9 +32,14 @@ export interface FinishedSummary {
   report?: RunReport;
 }
 
-/** The whole summary, with its run report when one could be written (a report never fails a run). */
+/**
+ * The whole summary, with what the run waited on shared rate limits (asked of the hosts' gates) and
+ * its run report when one could be written (a report never fails a run).
+ */
 export async function finishRunSummary(config: KilnConfig, input: FinishSummaryInput): Promise<FinishedSummary> {
   const summary = await store.assembleStoredSummary(config, input.header, input.parts);
+  const limits = await waitsOf(input.header.workflowId);
+  if (limits.length) summary.limits = limits;
   const report = await writeRunReport(config, { summary }).catch(() => undefined);
   if (report) summary.report = report;
   return { reference: await store.storeRunSummary(config, summary), ...(report ? { report } : {}) };

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type {
   AllowedAbiBreak,
   CatalogSettings,
+  RateLimit,
   ScheduleSettings,
   SigningPolicy,
   Severity,
@@ -38,6 +39,7 @@ const SETTINGS_KEYS = [
   'policy',
   'signing',
   'source',
+  'rateLimits',
 ];
 
 /**
@@ -277,9 +279,45 @@ export function validateSettings(doc: Obj, dir: string, worker: Environment, che
     abi: { allowedBreaks },
     schedule,
     updates,
+    rateLimits: rateLimits(doc.rateLimits, env, check),
     ...signingPolicy(doc.signing, check),
     ...(doc.source !== undefined ? { source: validateSource(doc.source, check) } : {}),
   };
+}
+
+/** `rateLimits:`: a list of `{ host, perSecond }`, each host once; hosts expand `${VAR}` like other values. */
+function rateLimits(value: unknown, env: Environment, check: FileCheck): RateLimit[] {
+  if (value === undefined) return [];
+  const example = 'write rateLimits: [{ host: "registry.example:5000", perSecond: 20 }]';
+  if (!Array.isArray(value)) {
+    check.add('rateLimits', 'must be a list', example);
+    return [];
+  }
+  const limits: RateLimit[] = [];
+  value.forEach((entry: unknown, i: number) => {
+    const field = `rateLimits[${i}]`;
+    if (!isObj(entry)) return check.add(field, 'must be a mapping', example);
+    check.unknownKeys(entry, ['host', 'perSecond'], `${field}.`);
+    const host = typeof entry.host === 'string' ? expand(entry.host, env, check, `${field}.host`) : undefined;
+    if (host === undefined || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(host))
+      check.add(
+        `${field}.host`,
+        `${JSON.stringify(entry.host ?? null)} is not a host`,
+        'write the host as requests name it, host or host:port, without a scheme or path',
+      );
+    else if (limits.some((l) => l.host === host))
+      check.add(`${field}.host`, `${host} is limited twice`, 'keep one entry per host');
+    const perSecond = entry.perSecond;
+    if (typeof perSecond !== 'number' || !(perSecond > 0) || !Number.isFinite(perSecond))
+      check.add(
+        `${field}.perSecond`,
+        `must be a number of requests per second above 0, got ${JSON.stringify(perSecond ?? null)}`,
+        'write perSecond: 20 (or 0.5 for one request every 2 s)',
+      );
+    else if (host && /^[A-Za-z0-9.-]+(:\d+)?$/.test(host) && !limits.some((l) => l.host === host))
+      limits.push({ host, perSecond });
+  });
+  return limits;
 }
 
 /** `signing:` (domain/signing-policy.ts), present in the settings only when given and valid. */

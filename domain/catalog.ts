@@ -38,6 +38,17 @@ export interface CatalogSettings {
   source?: SourceSettings;
   /** Whose keyless signatures count as kiln's (KILN_SIGNING=keyless); see SigningPolicy. */
   signing?: SigningPolicy;
+  /** Requests per second all workers together may send to a host (domain/host-limits.ts). */
+  rateLimits: RateLimit[];
+}
+
+/**
+ * catalog.yaml `rateLimits:` entry: every worker of the deployment together sends `host` (a
+ * registry's or an upstream's `host[:port]`) at most `perSecond` requests a second.
+ */
+export interface RateLimit {
+  host: string;
+  perSecond: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The result of a catalog rebuild: what a person reads at the end of a run, and what the Web UI
 // shows as the workflow's result. Plain data, shared by workflows and the CLI.
+import type { LimitWait } from './host-limits.js';
 import { describeSource, type SourceCheck } from './source.js';
 import { describeTarget, type RunTarget } from './target.js';
 
@@ -131,6 +132,8 @@ export interface RebuildSummary {
   report?: { path: string; timeline: 'stages' | 'durations' };
   /** Run ids of the earlier runs of this rebuild, oldest first, when it continued-as-new (`runId` is the last). */
   continuedFrom?: string[];
+  /** What the run waited on each host catalog.yaml `rateLimits:` limits (when it had to wait). */
+  limits?: LimitWait[];
 }
 
 /** A package outcome that leaves the repository as it should be (a not-reproducible rebuild does not). */
@@ -246,6 +249,10 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   if (s.report) lines.push(`  report  file://${s.report.path}`);
   if (s.continuedFrom?.length)
     lines.push(`  runs    ${s.continuedFrom.length + 1} (continued as new ${s.continuedFrom.length} times)`);
+  for (const l of s.limits ?? [])
+    lines.push(
+      `  limits  waited ${l.seconds.toFixed(1)} s for ${l.host} (${l.perSecond}/s, shared by all workers): ${l.waits} requests held`,
+    );
   lines.push('', `Packages: ${count(s.packages)}`);
   lines.push(
     ...table([

@@ -6,7 +6,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { providedNames } from '../domain/apkindex.js';
 import { readRepositoryIndex } from './apk-index.js';
-import type { Catalog, CatalogProblem, ImageSpec, PackageSpec } from '../domain/catalog.js';
+import type { Catalog, CatalogProblem, ImageSpec, PackageSpec, RateLimit } from '../domain/catalog.js';
 import {
   CatalogInvalid,
   FileCheck,
@@ -158,6 +158,23 @@ async function repositoryProvides(repo: string, arch: string): Promise<{ names: 
 
 async function listYaml(dir: string): Promise<string[]> {
   return existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort() : [];
+}
+
+/**
+ * The rate limits of catalog.yaml in `dir` alone (a worker reads its own catalog's at start:
+ * io/host-pacer.ts); none without a catalog.yaml. A problem in `rateLimits:` is CatalogInvalid:
+ * a limit that cannot be read is never silently dropped. Other settings are judged by each run.
+ */
+export async function loadRateLimits(dir: string, options: { env: Environment }): Promise<RateLimit[]> {
+  const root = resolve(dir);
+  if (!existsSync(join(root, 'catalog.yaml'))) return [];
+  const problems: CatalogProblem[] = [];
+  const { doc } = await readYaml(root, 'catalog.yaml', problems);
+  if (!doc) throw new CatalogInvalid(problems);
+  const settings = validateSettings(doc, root, options.env, new FileCheck('catalog.yaml', problems));
+  const own = problems.filter((p) => p.field.startsWith('rateLimits'));
+  if (own.length) throw new CatalogInvalid(own);
+  return settings.rateLimits;
 }
 
 /**

@@ -3,7 +3,9 @@
 // for their slot when catalog.yaml limits the host (io/host-pacer.ts).
 import { checksumStream } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
+import { hostOf, retryAfterMs } from '../domain/host-limits.js';
 import { githubListing, type UpstreamTag } from '../domain/upstream.js';
+import { pace, throttled } from './host-pacer.js';
 
 const API_TIMEOUT_MS = 60_000;
 const TARBALL_TIMEOUT_MS = 10 * 60_000;

@@ -1,7 +1,8 @@
 // OCI: registry client, image layout reader, referrers, image and layer readers, root filesystems.
 // This module: a small OCI distribution client on fetch: push an OCI image layout by digest, then
 // point tags at it. Registry 5xx/429 and network errors are retryable (honouring Retry-After, in
-// seconds or as an HTTP-date); other 4xx are not.
+// seconds or as an HTTP-date); other 4xx are not. Every request first waits for its slot when
+// catalog.yaml limits the host (io/host-pacer.ts), and a 429 holds that limit for every worker.
 import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { asyncLocalStorage } from '@temporalio/activity';
@@ -9,6 +10,8 @@ import { Agent, fetch, type RequestInit, type Response } from 'undici';
 import type { RegistryAuth } from '../config/config.js';
 import { sha256digest } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
+import { hostOf, retryAfterMs } from '../domain/host-limits.js';
+import { pace, throttled } from '../io/host-pacer.js';
 import { blobPath, readBlob, readLayoutIndex, streamBlob } from './layout.js';
 
 /** Progress for the activity running this (pushImage), if any: long uploads keep heartbeating. */
@@ -62,18 +65,6 @@ const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
-
-/**
- * A `Retry-After` header as a delay in milliseconds: either delay-seconds (`120`) or an HTTP-date
- * (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 section 10.2.3), counted from `now`. Undefined when
- * the header is absent, unreadable, or names no time in the future (the retry policy decides then).
- */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  const v = value?.trim();
-  if (!v) return undefined;
-  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
-}
 
 /** One repository on one registry, with the worker's credentials and CA (config.registryAuth). */
 export class RegistryClient {
@@ -154,6 +145,8 @@ export class RegistryClient {
     init: RequestInit & { headers?: Record<string, string> },
     retryAuth = true,
   ): Promise<Response> {
+    const host = hostOf(url);
+    await pace(host);
     let res: Response;
     try {
       res = await fetch(url, {
@@ -191,6 +184,7 @@ export class RegistryClient {
     }
     if (res.status === 429 || res.status >= 500) {
       const after = retryAfterMs(res.headers.get('retry-after'));
+      if (res.status === 429) await throttled(host, after);
       throw failure(
         'RegistryUnavailable',
         `registry ${this.ref.registry} answered ${res.status} for ${init.method ?? 'GET'} ${url}`,

@@ -13,6 +13,8 @@ import { Runtime, Worker, bundleWorkflowCode, type NativeConnection, type Worker
 import { createActivities } from '../activities/index.js';
 import type { KilnConfig } from '../config/config.js';
 import { archQueue } from '../domain/package-archs.js';
+import { loadRateLimits } from '../io/catalog-loader.js';
+import { useHostLimits } from '../io/host-pacer.js';
 import { buildableArchs } from '../setup/emulation.js';
 import { stageDurations } from './telemetry.js';
 
@@ -58,6 +60,8 @@ export async function createKilnWorker(o: KilnWorkerOptions): Promise<KilnWorker
         : await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger })),
   };
   const taskQueue = o.taskQueue ?? o.config.temporal.taskQueue;
+  // The worker's own catalog's limits, for every run it serves (io/host-pacer.ts).
+  useHostLimits(await loadRateLimits(o.config.catalogDir, { env: o.config.catalogEnv }), taskQueue);
   // A new queue per worker instance: a restarted worker never inherits tasks for files it lost.
   const hostQueue = `${taskQueue}@${o.config.worker.id}/${randomUUID().slice(0, 8)}`;
   const activities = createActivities({ ...o.config, worker: { ...o.config.worker, hostQueue } });

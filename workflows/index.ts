@@ -6,3 +6,4 @@ export { publishTurn } from './turns.js';
 export { upstreamWatch } from './upstream-watch.js';
 export { packageUpdate } from './package-update.js';
 export { stateCleanup } from './state-cleanup.js';
+export { hostLimit } from './host-limit.js';

@@ -47,6 +47,7 @@ function catalog(packages: PackageSpec[], images: ImageSpec[] = []): Catalog {
       archs: ['x86_64'],
       repositories: [],
       keyring: [],
+      rateLimits: [],
       packageRepository: '/r',
       registry: 'r/k',
       namespace: 'k',

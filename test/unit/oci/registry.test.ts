@@ -3,7 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient, parseImageRef, retryAfterMs } from '../../../oci/registry.js';
+import { retryAfterMs } from '../../../domain/host-limits.js';
+import { RegistryClient, parseImageRef } from '../../../oci/registry.js';
 import { failureOf } from '../../failure-of.js';
 
 /** An in-process registry that answers every request with `status` and these headers. */

@@ -1,0 +1,97 @@
+// I/O: the worker's side of shared rate limits (domain/host-limits.ts). Before each request to a
+// host catalog.yaml limits, `pace` asks that host's hostLimit workflow for a slot (starting it if
+// none runs: update-with-start) and returns when the slot begins; `throttled` reports a 429 so the
+// gate holds every worker. Hosts without a limit cost nothing: no Temporal call is made for them.
+// The limits are the worker's own catalog's (config.catalogDir), read at worker start, so a run of
+// an unreviewed branch cannot lift them. Outside an activity (a unit test calling a client) nothing
+// is paced.
+import { Context, getClient } from '@temporalio/activity';
+import { WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import type { RateLimit } from '../domain/catalog.js';
+import { DEFAULT_HOLD_MS, gateId, limitFor, newGate, rebuildOf, type LimitWait } from '../domain/host-limits.js';
+import { recordRateLimitWait } from '../domain/metrics.js';
+import { activityMeter } from './activity-metrics.js';
+import { acquireSlot, holdHost, hostLimit, runWaits } from '../workflows/host-limit.js';
+
+let limits: readonly RateLimit[] = [];
+let taskQueue = '';
+
+/** The limits this worker process enforces, and the task queue its gates run on (workers/worker.ts). */
+export function useHostLimits(list: readonly RateLimit[], queue: string): void {
+  limits = list;
+  taskQueue = queue;
+}
+
+function activity(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asks `host`'s gate, starting it when none runs; asks again while it moves to a new run. */
+async function askGate<R, A extends unknown[]>(
+  host: string,
+  update: Parameters<ReturnType<typeof getClient>['workflow']['executeUpdateWithStart']>[0],
+  args: A,
+): Promise<R> {
+  const ctx = activity()!;
+  // Heartbeats while the gate makes this request wait (a long Retry-After outlasts the timeout).
+  const beat = setInterval(() => ctx.heartbeat({ waitingFor: host }), 5000);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await getClient().workflow.executeUpdateWithStart(update, {
+          args,
+          startWorkflowOperation: new WithStartWorkflowOperation(hostLimit, {
+            workflowId: gateId(taskQueue, host),
+            taskQueue,
+            args: [newGate(host)],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+          }),
+        })) as R;
+      } catch (err) {
+        if (attempt >= 20 || ctx.cancellationSignal.aborted) throw err;
+        await ctx.sleep(Math.min(100 * attempt, 1000));
+      }
+    }
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** Waits for a slot on `host` (`host[:port]`) when catalog.yaml limits it; records the wait as a metric. */
+export async function pace(host: string): Promise<void> {
+  const limit = limitFor(limits, host);
+  const ctx = activity();
+  if (!limit || !ctx) return;
+  const run = rebuildOf(ctx.info.workflowExecution?.workflowId ?? '');
+  const { waitedMs } = await askGate<{ waitedMs: number }, [{ perSecond: number; run: string }]>(host, acquireSlot, [
+    { perSecond: limit.perSecond, run },
+  ]);
+  if (waitedMs > 0) recordRateLimitWait(activityMeter(), { host, seconds: waitedMs / 1000 });
+}
+
+/** `host` answered 429: its gate holds every worker for `retryAfterMs` (or DEFAULT_HOLD_MS). */
+export async function throttled(host: string, retryAfterMs: number | undefined): Promise<void> {
+  if (!limitFor(limits, host) || !activity()) return;
+  await askGate<void, [{ ms: number }]>(host, holdHost, [{ ms: retryAfterMs ?? DEFAULT_HOLD_MS }]);
+}
+
+/** What the rebuild `run` waited on each limited host (a gate that never ran: nothing). */
+export async function waitsOf(run: string): Promise<LimitWait[]> {
+  if (!activity()) return [];
+  const out: LimitWait[] = [];
+  for (const l of limits) {
+    const r = await getClient()
+      .workflow.getHandle(gateId(taskQueue, l.host))
+      .query(runWaits, run)
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+    if (r) out.push({ host: l.host, perSecond: l.perSecond, waits: r.waits, seconds: r.waitedMs / 1000 });
+  }
+  return out;
+}
