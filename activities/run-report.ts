@@ -2,9 +2,8 @@
 // the state directory at reports/<workflowId>/<runId>.html. The summary has each package's and
 // image's duration only; the stages' timings come from the run's history and its children's, read
 // through the worker's client. Without them (history unreadable) the page draws what the summary has.
-import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Context, getClient } from '@temporalio/activity';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { KilnConfig } from '../config/config.js';
@@ -19,6 +18,7 @@ import {
   type TimelineEvent,
 } from '../domain/run-timeline.js';
 import type { RebuildSummary } from '../domain/summary.js';
+import { writeFileAtomically } from '../io/atomic-file.js';
 
 export interface RunReportInput {
   /** The run's summary, as catalogRebuild returns it (it names the run: workflowId, runId). */
@@ -48,7 +48,9 @@ export async function writeRunReport(config: KilnConfig, input: RunReportInput):
     generatedAt: new Date().toISOString(),
   });
   const path = reportPath(config, summary);
-  await writeAtomically(path, page);
+  // Written aside and renamed: a reader never sees half a page, and a rewrite replaces it whole.
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomically(path, page, { mode: 0o644 });
   return { path, timeline: timeline ? 'stages' : 'durations' };
 }
 
@@ -64,19 +66,6 @@ export function reportPath(config: KilnConfig, run: { workflowId: string; runId:
 export function fileName(id: string): string {
   const encoded = encodeURIComponent(id).replace(/^\./, '%2E');
   return encoded.length <= 180 ? encoded : `${encoded.slice(0, 150)}-${sha256hex(id).slice(0, 16)}`;
-}
-
-/** Written aside and renamed: a reader never sees half a page, and a rewrite replaces it whole. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 async function readTimeline(summary: RebuildSummary): Promise<{ timeline?: RunTimeline; note?: string }> {

@@ -2,9 +2,8 @@
 // (`<repo>/<arch>/zlib-1.2.13-r0.spdx.json`): the SPDX document melange packed into the APK, with
 // the APK's real files listed (domain/sbom-files.ts). The APK's own bytes are never touched: its
 // signature and every published copy stay valid. Also lists those files in an image's SBOM.
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -20,6 +19,7 @@ import {
   type SpdxPackage,
 } from '../domain/sbom-files.js';
 import { tarEntries } from '../domain/tar.js';
+import { writeFileAtomically } from '../io/atomic-file.js';
 import { readApk, splitGzipMembers } from './reader.js';
 
 /** Where the kept SBOM of `<repoArch>/<name>-<version>.apk` is. */
@@ -98,9 +98,7 @@ export async function keepPackageSbom(repoArch: string, apkFile: string): Promis
   if (!packed) return undefined;
   const { doc, packageId } = packed;
   const listed = withPackageFiles(doc, packageId, await apkDataFiles(apkPath));
-  const tmp = `${target}.${randomUUID()}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(listed, null, 2)}\n`);
-  await rename(tmp, target);
+  await writeFileAtomically(target, `${JSON.stringify(listed, null, 2)}\n`);
   return target;
 }
 
@@ -140,9 +138,7 @@ export async function listImagePackageFiles(sbomFile: string, repositories: stri
     listed.push(pkg.name);
   }
   if (listed.length) {
-    const tmp = `${sbomFile}.${randomUUID()}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-    await rename(tmp, sbomFile);
+    await writeFileAtomically(sbomFile, `${JSON.stringify(doc, null, 2)}\n`);
   }
   return listed;
 }

@@ -2,15 +2,15 @@
 // keeps for each (`<name>-<version>-r<epoch>.spdx.json`) and the signed APKINDEX.tar.gz, and
 // `<repo>/<arch>/.kiln/` what kiln remembers about each published package (the inputs it was
 // built from) and the lock publishers take.
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { archDir, melangeIndex } from '../adapters/melange.js';
 import type { ToolsConfig } from '../adapters/toolchain.js';
 import { parseApkIndex, type ApkIndexEntry } from '../domain/apkindex.js';
 import { sha256hex } from '../domain/digest.js';
 import { corruptArtifact, failure } from '../domain/failures.js';
+import { replaceFile, writeFileAtomically } from '../io/atomic-file.js';
 import { withDirLock } from '../io/lock.js';
 import { keepPackageSbom } from './kept-sbom.js';
 
@@ -122,22 +122,20 @@ export async function publishBuild(
     // Every file is already there, byte for byte, and recorded: nothing to publish.
     if (existing && !added.length) return { index, apks: build.apks.length };
     for (const apk of added) {
-      const tmp = join(repoArch, `.${apk.file}.${randomUUID()}.tmp`);
-      await copyFile(join(build.buildDir, apk.file), tmp);
-      await rename(tmp, join(repoArch, apk.file));
+      await replaceFile(join(repoArch, apk.file), (aside) => copyFile(join(build.buildDir, apk.file), aside));
     }
     // Each APK's SBOM with its real files, kept beside it before the index names it (apk/kept-sbom.ts).
     for (const apk of build.apks) await keepPackageSbom(repoArch, apk.file);
-    const tmpIndex = join(repoArch, '.kiln', `APKINDEX.${randomUUID()}.tar.gz`);
-    await melangeIndex(tools, {
-      output: tmpIndex,
-      arch: build.arch,
-      apks: build.apks.map((a) => join(repoArch, a.file)),
-      mergeFrom: existsSync(index) ? index : undefined,
-      signingKey: o.signingKey,
-      logFile: o.logFile,
-    });
-    await rename(tmpIndex, index);
+    await replaceFile(index, (aside) =>
+      melangeIndex(tools, {
+        output: aside,
+        arch: build.arch,
+        apks: build.apks.map((a) => join(repoArch, a.file)),
+        mergeFrom: existsSync(index) ? index : undefined,
+        signingKey: o.signingKey,
+        logFile: o.logFile,
+      }),
+    );
     const rec: PublishRecord = {
       name: build.name,
       version: build.version,
@@ -148,9 +146,7 @@ export async function publishBuild(
       apks: build.apks,
       publishedAt: new Date().toISOString(),
     };
-    const tmpRecord = `${record}.${randomUUID()}.tmp`;
-    await writeFile(tmpRecord, JSON.stringify(rec, null, 2));
-    await rename(tmpRecord, record);
+    await writeFileAtomically(record, JSON.stringify(rec, null, 2));
     return { index, apks: build.apks.length };
   });
 }

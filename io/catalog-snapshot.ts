@@ -2,7 +2,7 @@
 // of every file's path and content) and the validated catalog recorded beside it, which activities
 // read instead of validating again.
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Catalog, PackageSpec } from '../domain/catalog.js';
@@ -10,6 +10,7 @@ import type { SourceCheck } from '../domain/source.js';
 import type { RunTarget } from '../domain/target.js';
 import { sha256hex, sha256stream } from '../domain/digest.js';
 import { catalogInvalid, failure } from '../domain/failures.js';
+import { writeFileAtomically } from './atomic-file.js';
 
 /** The validated catalog's record inside a snapshot directory. */
 export const RECORD = '.kiln-catalog.json';
@@ -72,9 +73,7 @@ export async function copyCatalog(source: string, dir: string, digest: string): 
 
 /** Records the validated catalog in its snapshot (written aside and renamed: readers never see half of it). */
 export async function writeSnapshot(dir: string, catalog: SnapshotCatalog): Promise<void> {
-  const tmp = join(dir, `${RECORD}.${randomUUID()}.tmp`);
-  await writeFile(tmp, JSON.stringify(catalog, null, 2));
-  await rename(tmp, join(dir, RECORD));
+  await writeFileAtomically(join(dir, RECORD), JSON.stringify(catalog, null, 2));
 }
 
 /** The records read last, by snapshot directory, with the identity of the file each was read from. */

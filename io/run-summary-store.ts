@@ -3,8 +3,7 @@
 // the worker has one (KILN_ARTIFACTS), signed like every kiln artifact; otherwise (KILN_ARTIFACTS=none,
 // where workers share KILN_STATE) a file under `<state>/summaries/`. A reference names the
 // document and its digest; reading checks both.
-import { randomUUID } from 'node:crypto';
-import { readFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { KilnConfig } from '../config/config.js';
@@ -19,6 +18,7 @@ import {
 } from '../domain/run-summary.js';
 import type { RebuildSummary } from '../domain/summary.js';
 import { getArtifact, putArtifact } from './artifact-store.js';
+import { writeFileAtomically } from './atomic-file.js';
 
 const PART_TYPE = 'application/vnd.dev.kiln.run-summary-part.v1+json+gzip';
 const SUMMARY_TYPE = 'application/vnd.dev.kiln.run-summary.v1+json+gzip';
@@ -37,14 +37,7 @@ async function storeDocument(config: KilnConfig, tag: string, value: unknown, ty
   const path = join(dir, `${tag}.json.gz`);
   await mkdir(dir, { recursive: true });
   // Written aside and renamed: a reader never sees half a document.
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(tmp, layer, { mode: 0o644 });
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomically(path, layer, { mode: 0o644 });
   return `${path}@${sha256digest(layer)}`;
 }
 

@@ -1,7 +1,7 @@
 // I/O: the JSON schemas melange and apko publish for the pinned versions, read from where setup
 // copies them (next to the built tools: <tools dir>/schemas/, setup/schemas.ts) and compiled with
 // ajv once per process. The mapping of errors to problems is pure: domain/schema-problems.ts.
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
@@ -15,6 +15,7 @@ import {
   toolsAccept,
   yamlKeyLocator,
 } from '../domain/schema-problems.js';
+import { writeFileAtomicallySync } from './atomic-file.js';
 
 export type SchemaTool = 'melange' | 'apko';
 
@@ -55,9 +56,7 @@ export function schemaValidator(tool: SchemaTool, toolsDir: string): ValidateFun
       const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: false, code: { source: true } });
       validate = ajv.compile(asToolsRead(JSON.parse(readFileSync(file, 'utf8'))) as object);
       try {
-        const tmp = `${cached}.${process.pid}.tmp`;
-        writeFileSync(tmp, standalone.default(ajv, validate));
-        renameSync(tmp, cached);
+        writeFileAtomicallySync(cached, standalone.default(ajv, validate));
       } catch {
         // A read-only tools directory: compile again next time.
       }

@@ -1,15 +1,9 @@
 // Signing keys, generated on first use into KILN_STATE/keys (git-ignored, mode 0600). They never
 // enter workflow payloads: activities read them from these paths on the worker.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { loadConfig, type KilnPaths } from '../config/config.js';
-
-/** Temp file plus rename: an interrupted run never leaves a truncated key behind. */
-function writeAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
-}
+import { writeFileAtomicallySync } from '../io/atomic-file.js';
 
 function ensurePair(
   label: string,
@@ -20,17 +14,17 @@ function ensurePair(
 ): void {
   if (!existsSync(keyPath)) {
     const { privateKey, publicKey } = generate();
-    writeAtomic(pubPath, publicKey, 0o644);
-    writeAtomic(keyPath, privateKey, 0o600);
+    writeFileAtomicallySync(pubPath, publicKey, { mode: 0o644 });
+    writeFileAtomicallySync(keyPath, privateKey, { mode: 0o600 });
     log(`    ${label}: generated ${keyPath}`);
     return;
   }
   if (!existsSync(pubPath)) {
     // A lost public half is derived again rather than replacing a key others may already trust.
-    writeAtomic(
+    writeFileAtomicallySync(
       pubPath,
       createPublicKey(createPrivateKey(readFileSync(keyPath))).export({ type: 'spki', format: 'pem' }) as string,
-      0o644,
+      { mode: 0o644 },
     );
     log(`    ${label}: public key restored ${pubPath}`);
     return;

@@ -1,10 +1,12 @@
 // Setup step: copies the JSON schemas melange and apko publish, from the pinned Go modules, next to
 // the built tools (<tools dir>/schemas/), where io/schemas.ts reads them. Never into the repository.
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { TOOLS } from '../adapters/toolchain.js';
 import { failure } from '../domain/failures.js';
+import { replaceFile } from '../io/atomic-file.js';
 import { schemaPath, type SchemaTool } from '../io/schemas.js';
 
 /** Where each module keeps its schema. */
@@ -51,8 +53,7 @@ export async function installSchemas(toolsDir: string): Promise<void> {
       );
     }
     // Rename last so an interrupted copy never looks installed.
-    copyFileSync(source, `${target}.partial`);
-    renameSync(`${target}.partial`, target);
+    await replaceFile(target, (aside) => copyFile(source, aside));
     console.log(`    ${tool} schema: ${target}`);
   }
 }

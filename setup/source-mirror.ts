@@ -8,7 +8,7 @@
 //
 //   npx tsx setup/source-mirror.ts [--state <KILN_STATE dir>] [--catalog DIR]...
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { loadConfig, type KilnConfig } from '../config/config.js';
 import { sha256hex } from '../domain/digest.js';
 import { failure, invalidInput } from '../domain/failures.js';
 import { melangeVars, substitute } from '../domain/melange-vars.js';
+import { replaceFile } from '../io/atomic-file.js';
 import { downloadSource, kilnApt, sourceVersions, type SourcePackage } from './toolchain-apt.js';
 
 /** Where the embedded services serve the mirror (setup/services.ts) and configs fetch from. */
@@ -182,9 +183,7 @@ async function fill(
       throw failure('CorruptArtifact', `${orig.name}: not the SHA-256 Debian's Sources index lists (${orig.sha256})`);
     const dir = join(mirror, r.project);
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.${r.file}.tmp-${process.pid}`);
-    await copyFile(join(downloads, orig.name), tmp);
-    await rename(tmp, join(dir, r.file));
+    await replaceFile(join(dir, r.file), (aside) => copyFile(join(downloads, orig.name), aside));
     await writeFile(
       join(dir, `${r.file}.origin`),
       [

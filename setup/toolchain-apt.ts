@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { sha256hex } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
+import { writeFileAtomically } from '../io/atomic-file.js';
 import { parseControl, type DebianArch } from './toolchain-debian.js';
 
 /** One `deb` entry of the machine's apt sources. */
@@ -227,8 +228,7 @@ export async function resolveClosure(k: KilnApt, arch: DebianArch, roots: string
   if (existsSync(cached)) return JSON.parse(await readFile(cached, 'utf8')) as ResolvedDeb[];
   const debs = await resolve(k, arch, roots);
   await mkdir(join(k.dir, 'closures'), { recursive: true });
-  await writeFile(`${cached}.tmp-${process.pid}`, JSON.stringify(debs, null, 1) + '\n');
-  await rename(`${cached}.tmp-${process.pid}`, cached);
+  await writeFileAtomically(cached, JSON.stringify(debs, null, 1) + '\n');
   return debs;
 }
 

@@ -5,7 +5,7 @@
 // names respected, and `build-base`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { apkData, type ApkData, type ApkFile, type WriteApkInput } from '../apk/writer.js';
@@ -14,6 +14,7 @@ import { sha256hex } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
 import { atomName } from '../domain/plan.js';
 import { tarEntries } from '../domain/tar.js';
+import { writeFileAtomically } from '../io/atomic-file.js';
 import { appletListing, busyboxFiles, usrmergeAppletPaths } from './bootstrap-repo.js';
 import {
   apkDepends,
@@ -153,10 +154,8 @@ export async function convertDeb(
   };
   await mkdir(cacheDir, { recursive: true });
   // Data first, record last, each renamed into place: a record always has its data beside it.
-  await writeFile(`${gz}.tmp-${process.pid}`, data.member);
-  await rename(`${gz}.tmp-${process.pid}`, gz);
-  await writeFile(`${json}.tmp-${process.pid}`, JSON.stringify(deb) + '\n');
-  await rename(`${json}.tmp-${process.pid}`, json);
+  await writeFileAtomically(gz, data.member);
+  await writeFileAtomically(json, JSON.stringify(deb) + '\n');
   return { deb, data };
 }
 

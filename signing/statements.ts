@@ -1,11 +1,12 @@
 // Sigstore signing of images: in-toto statements, the key and keyless signers, and the bundles
 // attached to an image. This module: the in-toto v1 Statements kiln signs, the predicate types it
 // attests, and the predicate files that scans and provenance leave for attestation.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KilnPaths } from '../config/config.js';
 import { hexOf } from '../domain/digest.js';
 import { failure } from '../domain/failures.js';
+import { writeFileAtomically } from '../io/atomic-file.js';
 
 export const IN_TOTO = 'application/vnd.in-toto+json';
 export const STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
@@ -93,8 +94,6 @@ export async function writePredicateFile(
 ): Promise<string> {
   const file = join(paths.images, 'predicates', `${hexOf(digest)}.${kind}.json`);
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, JSON.stringify(predicate, null, 2));
-  await rename(tmp, file);
+  await writeFileAtomically(file, JSON.stringify(predicate, null, 2));
   return file;
 }
