@@ -1,6 +1,7 @@
 // The catalog model: what kiln reads from a catalog directory, shared by the worker, the CLI and
-// (as plain data) the workflows. Pure types only; the validation rules live in catalog-rules.ts and
-// catalog-settings.ts, and io/catalog-loader.ts reads the files they judge.
+// (as plain data) the workflows. Pure types only; the validation rules live in catalog-rules.ts
+// (with package-rules.ts, dependency-rules.ts, image-rules.ts) and catalog-settings.ts, and
+// io/catalog-loader.ts reads the files they judge.
 
 /**
  * Settings from catalog.yaml, after `${VAR}` / `${VAR:-default}` expansion against KILN_STATE,

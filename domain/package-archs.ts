@@ -3,7 +3,7 @@
 // arch is skipped); an empty list, or exactly `[all]`, means every arch. kiln builds each package
 // for the catalog.yaml `archs` it lists; one that lists none of them is not built at all. Pure.
 import type { CatalogProblem, ImageSpec, PackageSpec } from './catalog.js';
-import { APK_ARCHS } from './melange-vars.js';
+import { APK_ARCHS } from './melange-compile.js';
 import { atomName, catalogProviders, packageArchs } from './plan.js';
 
 /**

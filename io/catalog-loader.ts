@@ -1,6 +1,7 @@
 // I/O: readers and writers for pure domain code. Loads a catalog directory: reads its files (and
 // the indexes of the repositories it names, local or over HTTP), then validates all of it with the
-// pure rules of domain/catalog-rules.ts, image-rules.ts and catalog-settings.ts before anything runs.
+// pure rules of domain/ (catalog-rules.ts and the package, dependency, image and settings rules)
+// before anything runs.
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -10,15 +11,14 @@ import type { Catalog, CatalogProblem, ImageSpec, PackageSpec, RateLimit } from 
 import {
   CatalogInvalid,
   FileCheck,
-  checkDependencies,
-  checkUniqueNames,
   isObj,
   parseYaml,
-  validatePackage,
   yamlLocator,
   type Locate,
   type Obj,
 } from '../domain/catalog-rules.js';
+import { checkDependencies, checkUniqueNames } from '../domain/dependency-rules.js';
+import { validatePackage } from '../domain/package-rules.js';
 import { validateSettings, type Environment } from '../domain/catalog-settings.js';
 import { checkConfigSources, includeTarget } from '../domain/catalog-trust.js';
 import { checkToolSchema } from './schemas.js';

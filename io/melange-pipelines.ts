@@ -9,7 +9,7 @@ import { TOOLS } from '../adapters/toolchain.js';
 import { loadConfig } from '../config/config.js';
 import type { CatalogProblem } from '../domain/catalog.js';
 import { isObj, parseYaml, yamlLocator, type Obj } from '../domain/catalog-rules.js';
-import type { PipelineDefinition, PipelineLibrary } from '../domain/melange-pipelines.js';
+import type { PipelineDefinition, PipelineLibrary } from '../domain/melange-pipeline-library.js';
 import { loadYamlData } from './fast-yaml.js';
 
 /** "melange 0.58.0": how problems name the built-in pipelines. */

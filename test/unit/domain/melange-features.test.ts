@@ -4,13 +4,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CatalogProblem, PackageSpec } from '../../../domain/catalog.js';
-import {
-  FileCheck,
-  checkDependencies,
-  checkUniqueNames,
-  parseYaml,
-  validatePackage,
-} from '../../../domain/catalog-rules.js';
+import { FileCheck, parseYaml } from '../../../domain/catalog-rules.js';
+import { checkDependencies, checkUniqueNames } from '../../../domain/dependency-rules.js';
+import { validatePackage } from '../../../domain/package-rules.js';
 import { planBuild } from '../../../domain/plan.js';
 import { REPO_ROOT } from '../../../config/config.js';
 

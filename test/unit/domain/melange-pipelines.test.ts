@@ -5,12 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import type { CatalogProblem } from '../../../domain/catalog.js';
 import {
-  compilePackage,
   fieldOf,
   type PipelineDefinition,
   type PipelineLibrary,
   type YamlPath,
-} from '../../../domain/melange-pipelines.js';
+} from '../../../domain/melange-pipeline-library.js';
+import { compilePackage } from '../../../domain/melange-pipelines.js';
 import { melangeVars } from '../../../domain/melange-vars.js';
 
 type Obj = Record<string, unknown>;
