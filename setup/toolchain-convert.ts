@@ -1,8 +1,8 @@
 // Debian .debs as the toolchain repository's APKs: each .deb read (dpkg-deb), moved to the usrmerge
-// layout, its provides and license decided (setup/toolchain-debian.ts), its data member written and
-// kept in a cache by the .deb's SHA-256 (so another state directory, or a second setup, only signs
-// again); then the repository's set: dependencies resolved within the closure, the bootstrap's
-// names respected, and `build-base`.
+// layout, its provides decided (setup/toolchain-debian.ts), its license and SBOM
+// (setup/toolchain-origin.ts), its data member written and kept in a cache by the .deb's SHA-256
+// (so another state directory, or a second setup, only signs again); then the repository's set:
+// dependencies resolved within the closure, the bootstrap's names respected, and `build-base`.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -18,22 +18,18 @@ import { writeFileAtomically } from '../io/atomic-file.js';
 import { appletListing, busyboxFiles, usrmergeAppletPaths } from './bootstrap-repo.js';
 import {
   apkDepends,
-  apkDescription,
-  apkLicense,
   apkProvides,
-  apkSbom,
-  apkUrl,
   apkVersion,
   closureIndex,
   debianPackage,
-  elfSummary,
   linkableLibraries,
   usrmergeFiles,
   type DebEntry,
   type DebianArch,
   type DebianPackage,
-  type ElfSummary,
 } from './toolchain-debian.js';
+import { elfSummary, type ElfSummary } from './toolchain-elf.js';
+import { apkDescription, apkLicense, apkSbom, apkUrl } from './toolchain-origin.js';
 
 /** Bump when the conversion changes what it writes: cached conversions and repositories are redone. */
 export const TOOLCHAIN_FORMAT = 'kiln-toolchain/7';

@@ -1,7 +1,9 @@
 // The few ELF facts the toolchain conversion needs, read from bytes: is this a shared object,
 // which soname does it declare, which libraries does it need, which interpreter does it ask for.
 // Pure: a Buffer in, facts out. ELF32/ELF64, either byte order (x86_64 and aarch64 are both
-// little-endian, but nothing here depends on that).
+// little-endian, but nothing here depends on that). Also those facts over a package's files, and
+// the sonames a whole repository needs but no package of it declares.
+import type { ApkFile } from '../apk/writer.js';
 
 export interface ElfDynamic {
   /** `e_type`: 2 executable, 3 shared object (or position-independent executable). */
@@ -92,4 +94,37 @@ export function readElfDynamic(bytes: Buffer): ElfDynamic | undefined {
 export function sonameVersion(soname: string): string {
   const [, after] = soname.split(/\.so\.(.*)/s);
   return after && /^[\d.]+$/.test(after) ? after : '0';
+}
+
+/** The ELF facts of a package's files that the repository-wide checks need. */
+export interface ElfSummary {
+  /** Every soname an ELF file of the package declares, wherever it lies (a private plugin's too). */
+  sonames: string[];
+  /** Every DT_NEEDED of the package's ELF files. */
+  needed: { path: string; soname: string }[];
+}
+
+export function elfSummary(files: ApkFile[]): ElfSummary {
+  const sonames = new Set<string>();
+  const needed: { path: string; soname: string }[] = [];
+  for (const f of files) {
+    if (f.type !== 'file' || !f.content) continue;
+    const elf = readElfDynamic(f.content);
+    if (elf?.soname) sonames.add(elf.soname);
+    for (const soname of elf?.needed ?? []) needed.push({ path: f.path, soname });
+  }
+  return { sonames: [...sonames].sort(), needed };
+}
+
+/**
+ * Sonames an ELF file of the repository needs that no file of it declares: a closure that links
+ * against a library it does not ship.
+ */
+export function missingSonames(
+  packages: ({ name: string } & ElfSummary)[],
+): { package: string; path: string; soname: string }[] {
+  const declared = new Set(packages.flatMap((p) => p.sonames));
+  return packages.flatMap((p) =>
+    p.needed.filter((n) => !declared.has(n.soname)).map((n) => ({ package: p.name, ...n })),
+  );
 }

@@ -34,7 +34,8 @@ import {
   TOOLCHAIN_FORMAT,
   toolchainApks,
 } from './toolchain-convert.js';
-import { debianArch, debianPackage, missingSonames } from './toolchain-debian.js';
+import { debianArch, debianPackage } from './toolchain-debian.js';
+import { missingSonames } from './toolchain-elf.js';
 
 /**
  * What apt resolves the closure of: a C toolchain; coreutils for `install` (Debian's busybox has no

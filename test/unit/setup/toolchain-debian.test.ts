@@ -4,17 +4,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   apkDepends,
-  apkLicense,
   apkProvides,
   apkVersion,
   closureIndex,
   DEBIAN_ARCHS,
   debianArch,
   debianPackage,
-  elfSummary,
   keptPath,
   linkableLibraries,
-  missingSonames,
   parseControl,
   parseRelations,
   usrmergeFiles,
@@ -22,6 +19,8 @@ import {
   usrmergeTarget,
   type DebEntry,
 } from '../../../setup/toolchain-debian.js';
+import { elfSummary, missingSonames } from '../../../setup/toolchain-elf.js';
+import { apkLicense } from '../../../setup/toolchain-origin.js';
 import { ZLIB } from '../../fixtures/elf.js';
 
 const x86 = DEBIAN_ARCHS.x86_64!;
