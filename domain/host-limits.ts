@@ -12,6 +12,19 @@ import type { RateLimit } from './catalog.js';
  */
 export const PACE = 0.9;
 
+/**
+ * A slot is handed to its request at most this long before it begins (the request's worker sleeps
+ * the rest): after a 429 only the requests already this close to their slot still go.
+ */
+export const HORIZON_MS = 500;
+
+/**
+ * A request leaves at most this long after its slot began, or gives the slot up (io/host-pacer.ts):
+ * two requests are then at least 1000/(perSecond*PACE) - LATE_MS apart, so no second ever holds
+ * more than perSecond of them while LATE_MS < 1000 * (1/PACE - 1) (111 ms).
+ */
+export const LATE_MS = 50;
+
 /** When no Retry-After says how long, a 429 holds the gate this long. */
 export const DEFAULT_HOLD_MS = 2000;
 
@@ -98,6 +111,10 @@ export interface LimitWait {
   waits: number;
   seconds: number;
 }
+
+/** One host's line in the summary and the run report. */
+export const describeLimitWait = (l: LimitWait): string =>
+  `waited ${l.seconds.toFixed(1)} s for ${l.host} (${l.perSecond}/s, shared by all workers): ${l.waits} requests held`;
 
 /** `host[:port]` of a URL, as limits name hosts; '' for a string that is no URL. */
 export function hostOf(url: string): string {

@@ -2,6 +2,7 @@
 // history could be read) its timeline. No script, no outside resource: a Content-Security-Policy
 // allows inline styles only. Every value is escaped: package, image, tag and CVE names come from
 // catalogs and feeds, errors from tools. activities/run-report.ts writes it under the state directory.
+import { describeLimitWait } from './host-limits.js';
 import { describeSource } from './source.js';
 import { describeTarget } from './target.js';
 import type { RunTimeline } from './run-timeline.js';
@@ -359,6 +360,11 @@ export function renderRunReport(r: RunReportInput): string {
                     <dd>${describeTarget(s.target)}</dd>`
                 : ''
             }
+            ${(s.limits ?? []).map(
+              (l) =>
+                html`<dt>rate limit</dt>
+                  <dd>${describeLimitWait(l)}</dd>`,
+            )}
             <dt>packages</dt>
             <dd>${countLine(s.packages)}</dd>
             <dt>images</dt>

@@ -1,6 +1,6 @@
 // The result of a catalog rebuild: what a person reads at the end of a run, and what the Web UI
 // shows as the workflow's result. Plain data, shared by workflows and the CLI.
-import type { LimitWait } from './host-limits.js';
+import { describeLimitWait, type LimitWait } from './host-limits.js';
 import { describeSource, type SourceCheck } from './source.js';
 import { describeTarget, type RunTarget } from './target.js';
 
@@ -249,10 +249,7 @@ export function formatSummary(s: RebuildSummary, webUi?: string): string {
   if (s.report) lines.push(`  report  file://${s.report.path}`);
   if (s.continuedFrom?.length)
     lines.push(`  runs    ${s.continuedFrom.length + 1} (continued as new ${s.continuedFrom.length} times)`);
-  for (const l of s.limits ?? [])
-    lines.push(
-      `  limits  waited ${l.seconds.toFixed(1)} s for ${l.host} (${l.perSecond}/s, shared by all workers): ${l.waits} requests held`,
-    );
+  for (const l of s.limits ?? []) lines.push(`  limits  ${describeLimitWait(l)}`);
   lines.push('', `Packages: ${count(s.packages)}`);
   lines.push(
     ...table([

@@ -1,6 +1,6 @@
 // I/O: the worker's side of shared rate limits (domain/host-limits.ts). Before each request to a
 // host catalog.yaml limits, `pace` asks that host's hostLimit workflow for a slot (starting it if
-// none runs: update-with-start) and returns when the slot begins; `throttled` reports a 429 so the
+// none runs: update-with-start) and returns when the slot begins (sleeping here until then); `throttled` reports a 429 so the
 // gate holds every worker. Hosts without a limit cost nothing: no Temporal call is made for them.
 // The limits are the worker's own catalog's (config.catalogDir), read at worker start, so a run of
 // an unreviewed branch cannot lift them. Outside an activity (a unit test calling a client) nothing
@@ -8,10 +8,18 @@
 import { Context, getClient } from '@temporalio/activity';
 import { WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
 import type { RateLimit } from '../domain/catalog.js';
-import { DEFAULT_HOLD_MS, gateId, limitFor, newGate, rebuildOf, type LimitWait } from '../domain/host-limits.js';
+import {
+  DEFAULT_HOLD_MS,
+  LATE_MS,
+  gateId,
+  limitFor,
+  newGate,
+  rebuildOf,
+  type LimitWait,
+} from '../domain/host-limits.js';
 import { recordRateLimitWait } from '../domain/metrics.js';
 import { activityMeter } from './activity-metrics.js';
-import { acquireSlot, holdHost, hostLimit, runWaits } from '../workflows/host-limit.js';
+import { acquireSlot, holdHost, hostLimit, runWaits, type Slot, type SlotRequest } from '../workflows/host-limit.js';
 
 let limits: readonly RateLimit[] = [];
 let taskQueue = '';
@@ -61,16 +69,41 @@ async function askGate<R, A extends unknown[]>(
   }
 }
 
-/** Waits for a slot on `host` (`host[:port]`) when catalog.yaml limits it; records the wait as a metric. */
+/**
+ * How far this worker's clock is ahead of each gate's, plus the quickest answer: the least of
+ * (answer received - gate's time) over the last OFFSET_SAMPLES slots. A slot's `at` plus this is when
+ * the request leaves; an answer slower than the quickest only ever makes a request late, never early.
+ */
+const offsets = new Map<string, number[]>();
+const OFFSET_SAMPLES = 50;
+
+function offsetOf(host: string, sample: number): number {
+  const recent = [...(offsets.get(host) ?? []), sample].slice(-OFFSET_SAMPLES);
+  offsets.set(host, recent);
+  return Math.min(...recent);
+}
+
+/**
+ * Waits for a slot on `host` (`host[:port]`) when catalog.yaml limits it; records the wait as a
+ * metric. A request that would leave more than LATE_MS after its slot (an answer or a timer came
+ * late on a busy worker) gives the slot up and asks again with more lead, so requests never bunch.
+ */
 export async function pace(host: string): Promise<void> {
   const limit = limitFor(limits, host);
   const ctx = activity();
   if (!limit || !ctx) return;
   const run = rebuildOf(ctx.info.workflowExecution?.workflowId ?? '');
-  const { waitedMs } = await askGate<{ waitedMs: number }, [{ perSecond: number; run: string }]>(host, acquireSlot, [
-    { perSecond: limit.perSecond, run },
-  ]);
-  if (waitedMs > 0) recordRateLimitWait(activityMeter(), { host, seconds: waitedMs / 1000 });
+  const asked = Date.now();
+  for (let leadMs = 0; ; leadMs = Math.min(2 * leadMs + LATE_MS, 1000)) {
+    const slot = await askGate<Slot, [SlotRequest]>(host, acquireSlot, [{ perSecond: limit.perSecond, leadMs, run }]);
+    const leaves = slot.at + offsetOf(host, Date.now() - slot.now);
+    if (Date.now() > leaves + LATE_MS) continue;
+    if (leaves > Date.now()) await ctx.sleep(leaves - Date.now());
+    if (Date.now() > leaves + LATE_MS) continue;
+    break;
+  }
+  const waited = Date.now() - asked;
+  if (waited > 0) recordRateLimitWait(activityMeter(), { host, seconds: waited / 1000 });
 }
 
 /** `host` answered 429: its gate holds every worker for `retryAfterMs` (or DEFAULT_HOLD_MS). */

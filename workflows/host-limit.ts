@@ -2,8 +2,10 @@
 // and task queue (`kiln-limit/<task queue>/<host>`, started by the first worker that asks). Every
 // request a worker sends that host first asks for a slot (the `acquireSlot` update); the handler
 // returns when the slot begins, so requests from any number of workers leave at most the limit a
-// second. A 429 reported by any worker (`holdHost`) voids the slots not yet begun and holds the
-// gate for its Retry-After: the whole deployment slows down, not one request.
+// second. A slot is handed out at most HORIZON_MS before it begins, and never after: one that is
+// late is never fired late, bunched with the next. A 429 reported by any worker (`holdHost`)
+// holds the gate for its Retry-After, so every waiting request waits for it too: the whole
+// deployment slows down, not one request.
 import {
   allHandlersFinished,
   condition,
@@ -13,15 +15,36 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { holdUntil, pruned, recordWait, reserve, type HostGate, type RunWaits } from '../domain/host-limits.js';
+import {
+  HORIZON_MS,
+  holdUntil,
+  pruned,
+  recordWait,
+  reserve,
+  type HostGate,
+  type RunWaits,
+} from '../domain/host-limits.js';
 
 export interface SlotRequest {
   perSecond: number;
+  /** The slot begins at least this long after it is handed out (a worker whose answers come late asks for room). */
+  leadMs: number;
   /** The rebuild the request works for (domain/host-limits.ts rebuildOf): its waits are counted. */
   run: string;
 }
 
-export const acquireSlot = defineUpdate<{ waitedMs: number }, [SlotRequest]>('acquireSlot');
+/**
+ * A slot for one request: it begins at `at` on the gate's clock, read `now` (the worker converts
+ * both to its own clock and sleeps until then: a workflow timer may fire up to a second late);
+ * `waitedMs` is the whole wait, for the summary.
+ */
+export interface Slot {
+  at: number;
+  now: number;
+  waitedMs: number;
+}
+
+export const acquireSlot = defineUpdate<Slot, [SlotRequest]>('acquireSlot');
 export const holdHost = defineUpdate<void, [{ ms: number }]>('holdHost');
 export const runWaits = defineQuery<RunWaits | undefined, [string]>('runWaits');
 
@@ -33,19 +56,20 @@ export async function hostLimit(gate: HostGate): Promise<void> {
   };
   setHandler(
     acquireSlot,
-    async ({ perSecond, run }) => {
+    async ({ perSecond, leadMs, run }) => {
       const asked = Date.now();
       for (;;) {
-        const at = reserve(gate, Date.now(), perSecond);
-        if (at <= Date.now()) break;
         const holds = gate.holds;
-        // Woken early by a hold: this slot is void, the request takes one after the hold.
-        const held = await condition(() => gate.holds !== holds, at - Date.now());
-        if (!held) break;
+        const wakeAt = Math.max(Date.now() + leadMs, gate.next) - HORIZON_MS;
+        if (Date.now() >= wakeAt) {
+          const at = reserve(gate, Date.now() + leadMs, perSecond);
+          recordWait(gate, run, at - asked, Date.now());
+          return { at, now: Date.now(), waitedMs: at - asked };
+        }
+        // Any activation re-checks the time (another request, a hold), so a waiter rarely depends
+        // on the timer alone, which Temporal may fire up to a second late.
+        await condition(() => gate.holds !== holds || Date.now() >= wakeAt, wakeAt - Date.now());
       }
-      const waitedMs = Date.now() - asked;
-      recordWait(gate, run, waitedMs, Date.now());
-      return { waitedMs };
     },
     { validator: (_: SlotRequest) => notMoving() },
   );

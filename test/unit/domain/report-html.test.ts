@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, renderRunReport, took, workflowUrl } from '../../../domain/report-html.js';
 import type { RunTimeline } from '../../../domain/run-timeline.js';
-import type { RebuildSummary } from '../../../domain/summary.js';
+import { formatSummary, type RebuildSummary } from '../../../domain/summary.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const PREVIOUS = `sha256:${'b'.repeat(64)}`;
@@ -134,6 +134,15 @@ describe('renderRunReport', () => {
 
   it('escapes & < > " and \' as character references', () => {
     expect(escapeHtml(`a&b<c>d"e'f`)).toBe('a&#38;b&#60;c&#62;d&#34;e&#39;f');
+  });
+
+  it('says what the run waited on a shared rate limit, as the CLI summary does', () => {
+    const s = summary({ limits: [{ host: '127.0.0.1:5000', perSecond: 6, waits: 12, seconds: 3.54 }] });
+    const line = 'waited 3.5 s for 127.0.0.1:5000 (6/s, shared by all workers): 12 requests held';
+    expect(render(s)).toContain(`<dt>rate limit</dt>`);
+    expect(render(s)).toContain(line);
+    expect(formatSummary(s)).toContain(`  limits  ${line}`);
+    expect(render(summary())).not.toContain('rate limit');
   });
 
   it('links the run to the Web UI, encoding the workflow id', () => {
