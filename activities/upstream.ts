@@ -23,6 +23,8 @@ import {
 import { gitOk, refExists, remoteTags, repositoryRoot, showFile } from '../adapters/git.js';
 import { loadCatalog } from '../io/catalog-loader.js';
 import { markUsed } from '../io/state-use.js';
+import { hostOf } from '../domain/host-limits.js';
+import { pace } from '../io/host-pacer.js';
 import { downloadDigest, githubTags } from '../io/upstream.js';
 
 type Obj = Record<string, unknown>;
@@ -92,7 +94,8 @@ export async function checkUpstream(
         : `${file}: update.git: no upstream repository (fix: add a git-checkout step with 'repository', or catalog.yaml updates.repositories.${input.name})`,
     );
   }
-  const tags = source.kind === 'github' ? await githubTags(source.url, source.useTag) : await remoteTags(source.url);
+  const tags =
+    source.kind === 'github' ? await githubTags(source.url, source.useTag) : await pacedRemoteTags(source.url);
   const latest = newestRelease(tags, cfg);
   return {
     name: input.name,
@@ -104,8 +107,14 @@ export async function checkUpstream(
   };
 }
 
+/** `git ls-remote` once the upstream's shared rate limit allows (a local path has no host: never waits). */
+async function pacedRemoteTags(url: string, refs?: string[]): ReturnType<typeof remoteTags> {
+  await pace(hostOf(url));
+  return remoteTags(url, refs);
+}
+
 async function remoteTagCommit(repository: string, tag: string, where: string): Promise<string> {
-  const tags = await remoteTags(repository, [`refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
+  const tags = await pacedRemoteTags(repository, [`refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
   const commit = tags.find((t) => t.tag === tag)?.commit;
   if (!commit)
     throw failure(
