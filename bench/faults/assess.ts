@@ -17,39 +17,75 @@ import type { LabEnv } from './lab.js';
 
 const ARCH = 'x86_64';
 
-/** Per package: melange builds started (from its log) and whether one finished (its build directory). */
+/**
+ * Per step and input digest (`build <package> <16 hex>`, `assemble <image> <16 hex>`): tool runs
+ * started (melange's `build` lines in the package's build logs, apko's in the image's log; each
+ * names its scratch directory `<name>-<16 hex of the input digest>.attempt-…`) and whether that
+ * input's output is there (the build directory, the image layout). Keyed by input digest, so a
+ * build of changed inputs (a new version, a rebuilt dependency) is new work, not a step redone.
+ */
 export type Ledger = Map<string, { started: number; finished: boolean }>;
 
+const logLines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []);
+
 export function ledger(env: LabEnv, catalog: GeneratedCatalog): Ledger {
-  const builds = join(env.KILN_STATE, 'builds', ARCH);
-  const dirs = existsSync(builds) ? readdirSync(builds) : [];
-  return new Map(
-    catalog.packages.map(({ name }) => {
-      const log = join(env.KILN_STATE, 'logs', 'packages', `${name}-1.0.0-r0-${ARCH}.log`);
-      const started = existsSync(log)
-        ? readFileSync(log, 'utf8')
-            .split('\n')
-            .filter((l) => l.startsWith('$ ') && l.includes(' build ')).length
-        : 0;
-      // `<name>-<16 hex of the input digest>` is a finished build; scratch directories carry a suffix.
-      const finished = dirs.some((d) => new RegExp(`^${name}-[0-9a-f]{16}$`).test(d));
-      return [name, { started, finished }];
-    }),
-  );
+  const out: Ledger = new Map();
+  const count = (key: string, finished: boolean) => {
+    const e = out.get(key) ?? { started: 0, finished };
+    out.set(key, { started: e.started + 1, finished });
+  };
+  const logs = join(env.KILN_STATE, 'logs');
+  const packageLogs = existsSync(join(logs, 'packages')) ? readdirSync(join(logs, 'packages')) : [];
+  // Generated names are letters, digits and dashes: no escaping needed in the patterns.
+  for (const { name } of catalog.packages) {
+    const lines = packageLogs
+      .filter((f) => f.startsWith(`${name}-`) && f.endsWith(`-${ARCH}.log`))
+      .flatMap((f) => logLines(join(logs, 'packages', f)));
+    for (const digest of started(lines, new RegExp(`/builds/${ARCH}/${name}-([0-9a-f]{16})\\.attempt-`)))
+      count(`build ${name} ${digest}`, existsSync(join(env.KILN_STATE, 'builds', ARCH, `${name}-${digest}`)));
+  }
+  for (const name of images(catalog)) {
+    const lines = logLines(join(logs, 'images', `${name}.log`));
+    for (const digest of started(lines, new RegExp(`/images/${name}-([0-9a-f]{16})\\.attempt-`)))
+      count(
+        `assemble ${name} ${digest}`,
+        existsSync(join(env.KILN_STATE, 'images', `${name}-${digest}`, 'layout', 'index.json')),
+      );
+  }
+  return out;
 }
 
+/** The input digests of the tool runs (`$ … build …` lines) a log records, one per run. */
+function started(lines: string[], scratch: RegExp): string[] {
+  return lines.flatMap((l) => {
+    const m = l.startsWith('$ ') && l.includes(' build ') ? scratch.exec(l) : null;
+    return m ? [m[1]!] : [];
+  });
+}
+
+/** The catalog's image names (its `images/<name>/` directories). */
+function images(catalog: GeneratedCatalog): string[] {
+  const dir = join(catalog.dir, 'images');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** Whether a build of `name` had finished (some input digest's build directory was there). */
+export const builtBefore = (at: Ledger, name: string) =>
+  [...at].some(([key, e]) => key.startsWith(`build ${name} `) && e.finished);
+
 /**
- * Finished steps done again: builds beyond those started before the fault plus one for each build
- * that had not finished then (the interrupted or not yet started one may run once more).
+ * Finished steps done again: per step and input digest, tool runs beyond those started before the
+ * fault plus one when its output was not there then (the interrupted or not yet started one may run
+ * once more; an input first seen after the fault is new work, allowed once).
  */
 export function redone(atFault: Ledger, after: Ledger): { count: number; details: string[] } {
   const details: string[] = [];
   let count = 0;
-  for (const [name, before] of atFault) {
+  for (const [key, now] of after) {
+    const before = atFault.get(key) ?? { started: 0, finished: false };
     const allowed = before.started + (before.finished ? 0 : 1);
-    const builds = after.get(name)?.started ?? 0;
-    if (builds > allowed) details.push(`${name} built ${builds} times, ${allowed} expected`);
-    count += Math.max(0, builds - allowed);
+    if (now.started > allowed) details.push(`${key} ran ${now.started} times, ${allowed} expected`);
+    count += Math.max(0, now.started - allowed);
   }
   return { count, details };
 }

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import type { RebuildSummary } from '../../domain/summary.js';
 import { servicesUp } from '../../setup/services.js';
 import { configWith } from '../../config/config.js';
-import { ledger, lost, unverifiedTags } from './assess.js';
+import { builtBefore, ledger, lost, unverifiedTags } from './assess.js';
 import type { FaultLab } from './lab.js';
 import {
   assess,
@@ -22,6 +22,8 @@ import {
   type FaultCase,
   type FaultRow,
 } from './trial.js';
+import { workerKilledMidPush } from './push-kill.js';
+import { upstreamGarbage } from './upstream-garbage.js';
 
 export type { FaultCase, FaultRow } from './trial.js';
 
@@ -38,7 +40,7 @@ export const workerKilled = guarded('worker SIGKILL mid-build, new worker', fals
   const summary = await lab.summary(await result(handle));
   return assess(lab, fault, t, [summary], at, {
     recoverMs: Date.now() - injected,
-    also: [[at.get(base)!.finished, `${base} had not finished when the worker was killed`]],
+    also: [[builtBefore(at, base), `${base} had not finished when the worker was killed`]],
     note: `${base} finished before the kill, ${top} interrupted and built again`,
   });
 });
@@ -286,6 +288,7 @@ export const diskFull = guarded('disk full under the package repository, then fr
 /** In the order the suite runs them. */
 export const FAULTS: FaultCase[] = [
   workerKilled,
+  workerKilledMidPush,
   registryDown,
   throttledSeconds,
   throttledDate,
@@ -294,6 +297,7 @@ export const FAULTS: FaultCase[] = [
   toolCrashed,
   signingKeyMissing,
   apkTampered,
+  upstreamGarbage,
   ...(process.getuid?.() === 0 ? [diskFull] : []),
 ];
 

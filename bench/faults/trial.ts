@@ -98,11 +98,21 @@ export async function assess(
   t: Trial,
   summaries: RebuildSummary[],
   at: Ledger,
-  o: { recoverMs?: number; also?: [boolean, string][]; note?: string },
+  o: {
+    recoverMs?: number;
+    also?: [boolean, string][];
+    note?: string;
+    /** Finished steps done again that the row counts itself (e.g. blobs uploaded twice). */
+    redone?: { count: number; details: string[] };
+  },
 ): Promise<FaultRow> {
   const last = summaries.at(-1)!;
   const lostN = await lost(lab.env, t.catalog, last);
-  const again = redone(at, ledger(lab.env, t.catalog));
+  const ledgered = redone(at, ledger(lab.env, t.catalog));
+  const again = {
+    count: ledgered.count + (o.redone?.count ?? 0),
+    details: [...ledgered.details, ...(o.redone?.details ?? [])],
+  };
   const redoneN = again.count;
   const unverified = await unverifiedTags(lab.env, last);
   const failed = summaries.filter((s) => !s.ok);
