@@ -1,5 +1,6 @@
 // The state directory's retention policy, as pure decisions: given what lies under KILN_STATE
-// (builds, OCI layouts, catalog snapshots, git worktrees, run reports) and what Temporal says is running or ran
+// (builds, OCI layouts, catalog snapshots, git worktrees, run reports, run summaries kept as files
+// with KILN_ARTIFACTS=none) and what Temporal says is running or ran
 // last, which entries stay and which go. activities/state-cleanup.ts lists the disk and asks
 // Temporal; this module only judges, so every rule is unit-tested without either.
 //
@@ -12,9 +13,9 @@
 // The package repository, the registry and the keys are never entries: published artifacts live
 // there, and this policy never touches them.
 
-export type StateKind = 'build' | 'image' | 'snapshot' | 'worktree' | 'report';
+export type StateKind = 'build' | 'image' | 'snapshot' | 'worktree' | 'report' | 'summary';
 
-export const STATE_KINDS: readonly StateKind[] = ['build', 'image', 'snapshot', 'worktree', 'report'];
+export const STATE_KINDS: readonly StateKind[] = ['build', 'image', 'snapshot', 'worktree', 'report', 'summary'];
 
 /** One removable unit under KILN_STATE: a build or layout directory, a snapshot, a worktree, a predicate file. */
 export interface StateEntry {
@@ -127,7 +128,8 @@ export function formatBytes(bytes: number): string {
   return u === 0 ? `${n} B` : `${n.toFixed(1)} ${units[u]}`;
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string) =>
+  n === 1 ? `${n} ${word}` : `${n} ${word.endsWith('y') ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 
 /** One line a person reads at a glance: what went, what it freed, what stayed and why. */
 export function cleanupLine(r: CleanupReport): string {

@@ -1,7 +1,8 @@
 // I/O: what lies under KILN_STATE that the retention policy (domain/retention.ts) judges, and its
 // careful removal. Listed: each build directory under builds/<arch>/, each OCI layout directory and
 // predicate file under images/, each snapshot under snapshots/ (and snapshots/staging/<name>/), each
-// worktree under worktrees/, each run's report directory under reports/, leftovers of crashed attempts included (their names vary, their place
+// worktree under worktrees/, each run's report directory under reports/, each run summary file
+// under summaries/, leftovers of crashed attempts included (their names vary, their place
 // does not). Never listed: the package repository, keys, bootstrap and toolchain repositories,
 // service data, logs and caches.
 import { randomUUID } from 'node:crypto';
@@ -59,6 +60,8 @@ export async function listStateEntries(paths: KilnPaths): Promise<StateEntry[]> 
   for (const path of await children(paths.worktrees)) found.push(['worktree', path]);
   // Run reports: reports/<workflowId>/<runId>.html (activities/run-report.ts), one entry per workflow id.
   for (const path of await children(join(paths.state, 'reports'))) found.push(['report', path]);
+  // Run summaries and their parts kept as files (KILN_ARTIFACTS=none, io/run-summary-store.ts): each file.
+  for (const path of await children(join(paths.state, 'summaries'))) found.push(['summary', path]);
   const entries: StateEntry[] = [];
   for (const [kind, path] of found) {
     const e = await entry(kind, path);

@@ -30,7 +30,7 @@ const temporal = useTemporal(env);
 const TASK_QUEUE = `state-cleanup-${Date.now()}`;
 const KEEP = 3;
 const RUNS = 20;
-const STATE_DIRS = ['builds', 'images', 'snapshots', 'worktrees', 'reports'];
+const STATE_DIRS = ['builds', 'images', 'snapshots', 'worktrees', 'reports', 'summaries'];
 
 let config: KilnConfig;
 let catalogDir: string;
@@ -152,8 +152,8 @@ describe('stateCleanup', () => {
       for (const r of result.removed) expect(existsSync(r.path), r.path).toBe(false);
       expect(result.bytesFreed).toBe(result.removed.reduce((n, r) => n + r.bytes, 0));
       if (i > KEEP) {
-        // Exactly one run's worth goes each time: its snapshot, report, build, attempt, layout,
-        // predicate and worktree.
+        // Exactly one run's worth goes each time: its snapshot, report, summary, build, attempt,
+        // layout, predicate and worktree.
         expect(result.removed.map((r) => r.kind).sort(), `run ${i}`).toEqual([
           'build',
           'build',
@@ -161,9 +161,12 @@ describe('stateCleanup', () => {
           'image',
           'report',
           'snapshot',
+          'summary',
           'worktree',
         ]);
-        expect(result.line).toMatch(/^removed 7 \(2 builds, 2 images, 1 snapshot, 1 worktree, 1 report\), freed /);
+        expect(result.line).toMatch(
+          /^removed 8 \(2 builds, 2 images, 1 snapshot, 1 worktree, 1 report, 1 summary\), freed /,
+        );
       }
     }
     // Bounded: from the KEEP-th run on, the managed state neither grows in entries nor in bytes
