@@ -6,7 +6,7 @@
 // an unreviewed branch cannot lift them. Outside an activity (a unit test calling a client) nothing
 // is paced.
 import { Context, getClient } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { RateLimit } from '../domain/catalog.js';
 import {
   DEFAULT_HOLD_MS,
@@ -38,32 +38,45 @@ function activity(): Context | undefined {
   }
 }
 
-/** Asks `host`'s gate, starting it when none runs; asks again while it moves to a new run. */
-async function askGate<R, A extends unknown[]>(
+type GateUpdate = Parameters<Client['workflow']['executeUpdateWithStart']>[0];
+
+/**
+ * Asks `host`'s gate among the workers of `queue`, starting it when none runs; asks again (after
+ * `sleep`) while it moves to a new run or Temporal cannot be reached, up to 20 times.
+ */
+export async function askHostGate<R>(
+  client: Client,
+  queue: string,
   host: string,
-  update: Parameters<ReturnType<typeof getClient>['workflow']['executeUpdateWithStart']>[0],
-  args: A,
+  update: GateUpdate,
+  args: unknown[],
+  sleep: (ms: number) => Promise<void>,
 ): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await client.workflow.executeUpdateWithStart(update, {
+        args,
+        startWorkflowOperation: new WithStartWorkflowOperation(hostLimit, {
+          workflowId: gateId(queue, host),
+          taskQueue: queue,
+          args: [newGate(host)],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      })) as R;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await sleep(Math.min(100 * attempt, 1000));
+    }
+  }
+}
+
+/** askHostGate from the activity running now, heartbeating while the gate makes it wait. */
+async function askGate<R>(host: string, update: GateUpdate, args: unknown[]): Promise<R> {
   const ctx = activity()!;
-  // Heartbeats while the gate makes this request wait (a long Retry-After outlasts the timeout).
+  // A long Retry-After outlasts the activity's heartbeat timeout.
   const beat = setInterval(() => ctx.heartbeat({ waitingFor: host }), 5000);
   try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await getClient().workflow.executeUpdateWithStart(update, {
-          args,
-          startWorkflowOperation: new WithStartWorkflowOperation(hostLimit, {
-            workflowId: gateId(taskQueue, host),
-            taskQueue,
-            args: [newGate(host)],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-          }),
-        })) as R;
-      } catch (err) {
-        if (attempt >= 20 || ctx.cancellationSignal.aborted) throw err;
-        await ctx.sleep(Math.min(100 * attempt, 1000));
-      }
-    }
+    return await askHostGate<R>(getClient(), taskQueue, host, update, args, (ms) => ctx.sleep(ms));
   } finally {
     clearInterval(beat);
   }
@@ -95,7 +108,9 @@ export async function pace(host: string): Promise<void> {
   const run = rebuildOf(ctx.info.workflowExecution?.workflowId ?? '');
   const asked = Date.now();
   for (let leadMs = 0; ; leadMs = Math.min(2 * leadMs + LATE_MS, 1000)) {
-    const slot = await askGate<Slot, [SlotRequest]>(host, acquireSlot, [{ perSecond: limit.perSecond, leadMs, run }]);
+    const slot = await askGate<Slot>(host, acquireSlot, [
+      { perSecond: limit.perSecond, leadMs, run } satisfies SlotRequest,
+    ]);
     const leaves = slot.at + offsetOf(host, Date.now() - slot.now);
     if (Date.now() > leaves + LATE_MS) continue;
     if (leaves > Date.now()) await ctx.sleep(leaves - Date.now());
@@ -109,7 +124,7 @@ export async function pace(host: string): Promise<void> {
 /** `host` answered 429: its gate holds every worker for `retryAfterMs` (or DEFAULT_HOLD_MS). */
 export async function throttled(host: string, retryAfterMs: number | undefined): Promise<void> {
   if (!limitFor(limits, host) || !activity()) return;
-  await askGate<void, [{ ms: number }]>(host, holdHost, [{ ms: retryAfterMs ?? DEFAULT_HOLD_MS }]);
+  await askGate<void>(host, holdHost, [{ ms: retryAfterMs ?? DEFAULT_HOLD_MS }]);
 }
 
 /** What the rebuild `run` waited on each limited host (a gate that never ran: nothing). */

@@ -4,7 +4,8 @@
 // tiny catalog's rebuild takes several runs. What a user checks: the rebuild continued-as-new and
 // finished with nothing redone (each child workflow ran once, each package was built once), its
 // result is a small reference with counts, and the CLI's path (startAndFollowRebuild, then
-// formatSummary) prints the full summary read from the artifact store.
+// formatSummary) prints the full summary read from the artifact store. On the same server, a shared
+// rate limit's gate (workflows/host-limit.ts) continues-as-new as it hands out slots.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -21,6 +22,9 @@ import { portOpen } from '../../../setup/services.js';
 import { installRuntime } from '../../../workers/telemetry.js';
 import { createKilnWorker } from '../../../workers/worker.js';
 import { KILN_SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes.js';
+import { gateId, spacingMs } from '../../../domain/host-limits.js';
+import { askHostGate } from '../../../io/host-pacer.js';
+import { acquireSlot, holdHost, runWaits, type Slot } from '../../../workflows/host-limit.js';
 import { freePort } from '../global-setup.js';
 import { isolatedFixture, kilnTestConfig, kilnTestEnv } from '../harness.js';
 
@@ -159,5 +163,38 @@ describe('a rebuild on a server that suggests continue-as-new early', () => {
       `  runs    ${summary.continuedFrom!.length + 1} (continued as new ${summary.continuedFrom!.length} times)`,
     );
     expect(text).toContain(`/workflows/${workflowId}/${summary.runId}`);
+  });
+});
+
+describe("a shared rate limit's gate on the same server", () => {
+  it('continues-as-new without losing a slot, a hold or what a run waited', async () => {
+    const host = 'gate.test:5000';
+    const queue = config.temporal.taskQueue;
+    const id = gateId(queue, host);
+    const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const ask = () =>
+      askHostGate<Slot>(client, queue, host, acquireSlot, [{ perSecond: 20, leadMs: 0, run: 'gate-run' }], pause);
+    const worker = await createKilnWorker({ config, connection });
+    const { slots, held, heldAt, waits } = await worker.runUntil(async () => {
+      const slots: Slot[] = [];
+      // Asked back to back, without waiting for each slot: most wait in the workflow.
+      for (let i = 0; i < 30; i++) slots.push(await ask());
+      const heldAt = Date.now();
+      await askHostGate<void>(client, queue, host, holdHost, [{ ms: 1500 }], pause);
+      const held = await ask();
+      // Asked of the run the gate is in now, which carried what earlier runs recorded.
+      const waits = await client.workflow.getHandle(id).query(runWaits, 'gate-run');
+      return { slots, held, heldAt, waits };
+    });
+    const runs = await executions(id);
+    expect(runs.length, 'the gate continued as new').toBeGreaterThan(1);
+    expect(runs.filter((r) => r.status === 'RUNNING')).toHaveLength(1);
+    // Every slot after the one before, at least 1/(20 × PACE) s apart, across the runs.
+    for (let i = 1; i < slots.length; i++)
+      expect(slots[i]!.at - slots[i - 1]!.at, `slot ${i}`).toBeGreaterThanOrEqual(spacingMs(20) - 0.001);
+    // The hold outlived the run it was asked of (same host clock here).
+    expect(held.at).toBeGreaterThanOrEqual(heldAt + 1500 - 50);
+    expect(waits?.waits).toBeGreaterThanOrEqual(29);
+    expect(waits!.waitedMs).toBeGreaterThan(1500);
   });
 });
