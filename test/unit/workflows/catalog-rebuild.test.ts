@@ -64,8 +64,9 @@ async function rebuild(
     taskQueue: t.taskQueue,
     workflowId,
     args: [input as RebuildInput],
-    // A stuck workflow fails its test quickly instead of hanging it.
-    workflowExecutionTimeout: '25 seconds',
+    // A stuck workflow fails its test (with Temporal's timeout, before the test's own) instead of
+    // hanging it; generous, as some twenty runs share the local server and two busy cores.
+    workflowExecutionTimeout: '50 seconds',
   });
   ran.push(workflowId);
   try {
@@ -102,7 +103,7 @@ function failureOf(run: Run): { type?: string; message: string } {
 }
 
 // Every run below is independent (own workflow id, own fakes): they run at once, as a worker would.
-describe.concurrent('catalogRebuild', () => {
+describe.concurrent('catalogRebuild', { timeout: 60_000 }, () => {
   describe('a failing package', () => {
     // broken fails; mid needs broken, top needs mid; side and solo do not need it.
     const catalog: FakeCatalogSpec = {
