@@ -83,23 +83,11 @@ async function askGate<R>(host: string, update: GateUpdate, args: unknown[]): Pr
 }
 
 /**
- * How far this worker's clock is ahead of each gate's, plus the quickest answer: the least of
- * (answer received - gate's time) over the last OFFSET_SAMPLES slots. A slot's `at` plus this is when
- * the request leaves; an answer slower than the quickest only ever makes a request late, never early.
- */
-const offsets = new Map<string, number[]>();
-const OFFSET_SAMPLES = 50;
-
-function offsetOf(host: string, sample: number): number {
-  const recent = [...(offsets.get(host) ?? []), sample].slice(-OFFSET_SAMPLES);
-  offsets.set(host, recent);
-  return Math.min(...recent);
-}
-
-/**
  * Waits for a slot on `host` (`host[:port]`) when catalog.yaml limits it; records the wait as a
- * metric. A request that would leave more than LATE_MS after its slot (an answer or a timer came
- * late on a busy worker) gives the slot up and asks again with more lead, so requests never bunch.
+ * metric when the limit held the request. Slots are times on Temporal's clock, which the workers'
+ * clocks follow (NTP): a request that would leave more than LATE_MS after its slot (an answer or a
+ * timer came late on a busy worker) gives the slot up and asks again with more lead, so requests
+ * never bunch.
  */
 export async function pace(host: string): Promise<void> {
   const limit = limitFor(limits, host);
@@ -107,18 +95,17 @@ export async function pace(host: string): Promise<void> {
   if (!limit || !ctx) return;
   const run = rebuildOf(ctx.info.workflowExecution?.workflowId ?? '');
   const asked = Date.now();
+  let held = false;
   for (let leadMs = 0; ; leadMs = Math.min(2 * leadMs + LATE_MS, 1000)) {
     const slot = await askGate<Slot>(host, acquireSlot, [
       { perSecond: limit.perSecond, leadMs, run } satisfies SlotRequest,
     ]);
-    const leaves = slot.at + offsetOf(host, Date.now() - slot.now);
-    if (Date.now() > leaves + LATE_MS) continue;
-    if (leaves > Date.now()) await ctx.sleep(leaves - Date.now());
-    if (Date.now() > leaves + LATE_MS) continue;
-    break;
+    held ||= slot.waitedMs > 0;
+    if (slot.at > Date.now()) await ctx.sleep(slot.at - Date.now());
+    if (Date.now() <= slot.at + LATE_MS) break;
+    held = true;
   }
-  const waited = Date.now() - asked;
-  if (waited > 0) recordRateLimitWait(activityMeter(), { host, seconds: waited / 1000 });
+  if (held) recordRateLimitWait(activityMeter(), { host, seconds: (Date.now() - asked) / 1000 });
 }
 
 /** `host` answered 429: its gate holds every worker for `retryAfterMs` (or DEFAULT_HOLD_MS). */

@@ -34,13 +34,12 @@ export interface SlotRequest {
 }
 
 /**
- * A slot for one request: it begins at `at` on the gate's clock, read `now` (the worker converts
- * both to its own clock and sleeps until then: a workflow timer may fire up to a second late);
- * `waitedMs` is the whole wait, for the summary.
+ * A slot for one request: it begins at `at` (ms since the epoch, Temporal's clock); the worker
+ * sleeps until then itself (a workflow timer may fire up to a second late). `waitedMs`: how long
+ * the gate held the request, for the summary.
  */
 export interface Slot {
   at: number;
-  now: number;
   waitedMs: number;
 }
 
@@ -64,7 +63,7 @@ export async function hostLimit(gate: HostGate): Promise<void> {
         if (Date.now() >= wakeAt) {
           const at = reserve(gate, Date.now() + leadMs, perSecond);
           recordWait(gate, run, at - asked, Date.now());
-          return { at, now: Date.now(), waitedMs: at - asked };
+          return { at, waitedMs: at - asked };
         }
         // Any activation re-checks the time (another request, a hold), so a waiter rarely depends
         // on the timer alone, which Temporal may fire up to a second late.

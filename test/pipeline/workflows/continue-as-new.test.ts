@@ -194,7 +194,9 @@ describe("a shared rate limit's gate on the same server", () => {
       expect(slots[i]!.at - slots[i - 1]!.at, `slot ${i}`).toBeGreaterThanOrEqual(spacingMs(20) - 0.001);
     // The hold outlived the run it was asked of (same host clock here).
     expect(held.at).toBeGreaterThanOrEqual(heldAt + 1500 - 50);
-    expect(waits?.waits).toBeGreaterThanOrEqual(29);
-    expect(waits!.waitedMs).toBeGreaterThan(1500);
+    // Every wait the slots reported is on record, whichever run of the gate recorded it.
+    const waited = [...slots, held].filter((x) => x.waitedMs > 0);
+    expect(waited.length).toBeGreaterThan(10);
+    expect(waits).toMatchObject({ waits: waited.length, waitedMs: waited.reduce((n, x) => n + x.waitedMs, 0) });
   });
 });
