@@ -38,7 +38,8 @@ export interface FinishedSummary {
  */
 export async function finishRunSummary(config: KilnConfig, input: FinishSummaryInput): Promise<FinishedSummary> {
   const summary = await store.assembleStoredSummary(config, input.header, input.parts);
-  const limits = await waitsOf(input.header.workflowId);
+  // Like the report, what a run waited is told when it can be asked: it never fails the run.
+  const limits = await waitsOf(input.header.workflowId).catch(() => []);
   if (limits.length) summary.limits = limits;
   const report = await writeRunReport(config, { summary }).catch(() => undefined);
   if (report) summary.report = report;
