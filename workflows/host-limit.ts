@@ -1,11 +1,11 @@
 // hostLimit: one host's shared rate limit (catalog.yaml `rateLimits:`), an entity workflow per host
 // and task queue (`kiln-limit/<task queue>/<host>`, started by the first worker that asks). Every
-// request a worker sends that host first asks for a slot (the `acquireSlot` update); the handler
-// returns when the slot begins, so requests from any number of workers leave at most the limit a
-// second. A slot is handed out at most HORIZON_MS before it begins, and never after: one that is
-// late is never fired late, bunched with the next. A 429 reported by any worker (`holdHost`)
-// holds the gate for its Retry-After, so every waiting request waits for it too: the whole
-// deployment slows down, not one request.
+// request a worker sends that host first asks for a slot (the `acquireSlot` update). Slots are
+// 1/(perSecond × PACE) s apart; the handler answers at most HORIZON_MS before its slot begins and
+// the worker sleeps the rest (io/host-pacer.ts, which gives up a slot it would miss), so requests
+// from any number of workers leave at most the limit a second. A 429 reported by any worker
+// (`holdHost`) holds the gate for its Retry-After, and every request still waiting waits for it
+// too: the whole deployment slows down, not one request.
 import {
   allHandlersFinished,
   condition,
