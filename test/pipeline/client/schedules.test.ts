@@ -259,6 +259,12 @@ describe('npm run kiln -- schedule', () => {
     const handle = temporal.client.schedule.getHandle(cliId);
     await handle.update((p) => ({ ...p, spec: { cronExpressions: ['0 0 * * *'], timezone: p.spec.timezone } }));
     await handle.pause('paused in the Web UI');
+    // Temporal applies a pause shortly after answering (a CI run once described the schedule
+    // before it took): kiln is asked once the drift is there to see.
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      if ((await handle.describe()).state.paused) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(await kiln('apply', '--catalog', cliCatalog)).toContain(
       `schedule ${cliId}: updated (drifted: cron (not the spec kiln applied: edited outside kiln, want "5 4 * * *"); paused (true, want false))`,
     );
