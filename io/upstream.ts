@@ -10,18 +10,24 @@ import { pace, throttled } from './host-pacer.js';
 const API_TIMEOUT_MS = 60_000;
 const TARBALL_TIMEOUT_MS = 10 * 60_000;
 
+/** One request to an upstream, in its host's shared rate limit: a 429 holds the limit for every worker. */
+async function upstreamFetch(url: string, init: RequestInit): Promise<Response> {
+  const host = hostOf(url);
+  await pace(host);
+  const res = await fetch(url, init);
+  if (res.status === 429) await throttled(host, retryAfterMs(res.headers.get('retry-after')));
+  return res;
+}
+
 /** The releases (or, with `useTag`, the tags) a GitHub-shaped API lists at `url`. */
 export async function githubTags(url: string, useTag: boolean): Promise<UpstreamTag[]> {
   const page = `${url}?per_page=100`;
-  const host = hostOf(page);
-  await pace(host);
-  const res = await fetch(page, {
+  const res = await upstreamFetch(page, {
     headers: { accept: 'application/vnd.github+json' },
     signal: AbortSignal.timeout(API_TIMEOUT_MS),
   }).catch((err: Error) => {
     throw failure('UpstreamUnavailable', `${page} unreachable: ${err.message}`, { cause: err });
   });
-  if (res.status === 429) await throttled(host, retryAfterMs(res.headers.get('retry-after')));
   if (!res.ok) throw failure('UpstreamUnavailable', `${page} answered ${res.status}`);
   const answer = githubListing(await res.text().catch(() => ''), res.headers.get('content-type') ?? '', useTag);
   // Retried: an API that answers an error page (rate limit) now may answer a list later.
@@ -47,8 +53,7 @@ export async function downloadDigest(uri: string, algorithm: 'sha256' | 'sha512'
       `${where}: cannot refresh expected-${algorithm}: ${uri} uses ${unresolved[0]}, which kiln cannot resolve (fix: update the checksum by hand)`,
       { retryable: false },
     );
-  await pace(hostOf(uri));
-  const res = await fetch(uri, { signal: AbortSignal.timeout(TARBALL_TIMEOUT_MS) }).catch((err: Error) => {
+  const res = await upstreamFetch(uri, { signal: AbortSignal.timeout(TARBALL_TIMEOUT_MS) }).catch((err: Error) => {
     throw failure(
       'TarballUnavailable',
       `${where}: cannot refresh expected-${algorithm}: ${uri} unreachable (${err.message}); no branch was made, the next poll tries again`,
